@@ -1,0 +1,170 @@
+//! The command line, as clap types. `lattice up` takes the official `wasmcloud`
+//! binary's flags and `WASMCLOUD_*` variables for what it implements.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run and drive a lattice of capability-provider hosts (wasmCloud 1.x compatible).
+#[derive(Debug, Parser)]
+#[command(name = "lattice", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// NATS server URL. For `up`, leaving it (and --nats-host/--nats-port) unset uses
+    /// nats://127.0.0.1:4222 if a server answers there, or starts an embedded nats-server.
+    /// Other commands default to nats://127.0.0.1:4222.
+    #[arg(long, global = true, env = "LATTICE_NATS_URL")]
+    pub(crate) nats_url: Option<String>,
+
+    /// Lattice name.
+    #[arg(
+        short = 'x',
+        long,
+        global = true,
+        env = "WASMCLOUD_LATTICE",
+        default_value = "default"
+    )]
+    pub(crate) lattice: String,
+
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+
+    /// How long to wait for replies (e.g. `2s`, `500ms`). `get hosts` collects
+    /// replies for this long.
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub(crate) timeout: Duration,
+
+    /// Control-interface subject prefix.
+    #[arg(
+        long,
+        global = true,
+        env = "WASMCLOUD_CTL_TOPIC_PREFIX",
+        default_value = "wasmbus.ctl"
+    )]
+    pub(crate) ctl_topic_prefix: String,
+}
+
+/// Output format of client commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON, as the wire carries it.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a host on the lattice until Ctrl-C, SIGTERM or a control `host.stop`.
+    Up(Box<crate::up::UpArgs>),
+    /// Show hosts or a host's inventory.
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Set or remove a host label.
+    #[command(subcommand)]
+    Label(LabelCommand),
+    /// Stop a host.
+    #[command(subcommand)]
+    Stop(StopCommand),
+    /// Follow the lattice's events (`wasmbus.evt.{lattice}.>`), one line each.
+    Events,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GetCommand {
+    /// List the hosts that answer a ping.
+    Hosts,
+    /// Show the inventory of one host, or of every host.
+    Inventory {
+        /// Host ID (`N…`); all hosts when omitted.
+        host_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LabelCommand {
+    /// Set a label: `lattice label put HOST_ID zone=eu-west`.
+    Put {
+        /// Host ID (`N…`).
+        host_id: String,
+        /// `KEY=VALUE`.
+        #[arg(value_parser = parse_key_value)]
+        label: (String, String),
+    },
+    /// Remove a label: `lattice label del HOST_ID zone`.
+    Del {
+        /// Host ID (`N…`).
+        host_id: String,
+        /// Label key.
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StopCommand {
+    /// Stop a host gracefully.
+    Host {
+        /// Host ID (`N…`).
+        host_id: String,
+        /// How long the host may take to stop its work (e.g. `10s`); the host's default
+        /// when omitted.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        host_timeout: Option<Duration>,
+    },
+}
+
+/// Parses `KEY=VALUE`.
+pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// Where `lattice up` keeps its data by default.
+pub(crate) fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("lattice");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".local/share/lattice");
+    }
+    std::env::temp_dir().join("lattice")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_values() {
+        assert_eq!(
+            parse_key_value("a=b=c").unwrap(),
+            ("a".into(), "b=c".into())
+        );
+        assert!(parse_key_value("=x").is_err());
+        assert!(parse_key_value("x").is_err());
+    }
+
+    #[test]
+    fn unknown_flags_are_errors() {
+        let err = Cli::try_parse_from(["lattice", "up", "--no-such-flag"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+}

@@ -1,0 +1,80 @@
+//! The client commands: each connects, does one thing over the control interface (or
+//! follows events) and prints the result.
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use lattice_proto::events::CloudEvent;
+use lattice_proto::subjects::EventSubjects;
+
+use crate::args::{Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, StopCommand};
+use crate::ctl_client::CtlClient;
+use crate::output;
+
+pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    let client = CtlClient::connect(global).await?;
+    let format = global.output;
+    let message = match command {
+        Command::Up(_) => unreachable!("`up` is not a client command"),
+        Command::Get(GetCommand::Hosts) => {
+            output::hosts(format, &client.hosts().await?);
+            return Ok(());
+        }
+        Command::Get(GetCommand::Inventory { host_id }) => {
+            let ids = match host_id {
+                Some(id) => vec![id],
+                None => client.hosts().await?.into_iter().map(|h| h.id).collect(),
+            };
+            let mut inventories = Vec::new();
+            for id in ids {
+                inventories.push(client.inventory(&id).await?);
+            }
+            output::inventories(format, &inventories);
+            return Ok(());
+        }
+        Command::Label(LabelCommand::Put {
+            host_id,
+            label: (key, value),
+        }) => client.put_label(&host_id, &key, &value).await?,
+        Command::Label(LabelCommand::Del { host_id, key }) => {
+            client.del_label(&host_id, &key).await?
+        }
+        Command::Stop(StopCommand::Host {
+            host_id,
+            host_timeout,
+        }) => client.stop_host(&host_id, host_timeout).await?,
+        Command::Events => return follow_events(&client, global).await,
+    };
+    match format {
+        OutputFormat::Json => {
+            output::json(&serde_json::json!({"success": true, "message": message}))
+        }
+        OutputFormat::Text => println!("{message}"),
+    }
+    Ok(())
+}
+
+async fn follow_events(client: &CtlClient, global: &GlobalArgs) -> anyhow::Result<()> {
+    let subject = EventSubjects::new(&global.lattice).all();
+    let mut events = client
+        .nats
+        .subscribe(subject.clone())
+        .await
+        .with_context(|| format!("cannot subscribe to {subject}"))?;
+    eprintln!("following {subject} (Ctrl-C to stop)");
+    loop {
+        let message = tokio::select! {
+            message = events.next() => match message {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        match global.output {
+            OutputFormat::Json => println!("{}", String::from_utf8_lossy(&message.payload)),
+            OutputFormat::Text => match serde_json::from_slice::<CloudEvent>(&message.payload) {
+                Ok(event) => println!("{}", output::event_line(&event)),
+                Err(e) => println!("{} (not a CloudEvent: {e})", message.subject),
+            },
+        }
+    }
+}

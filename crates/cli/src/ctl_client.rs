@@ -1,0 +1,165 @@
+//! A small control-interface client for the CLI's commands.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use async_nats::Client;
+use futures::StreamExt as _;
+use lattice_proto::CtlResponse;
+use lattice_proto::ctl::{Host, HostInventory, HostLabel, HostLabelIdentifier, StopHostCommand};
+use lattice_proto::subjects::CtlSubjects;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::args::GlobalArgs;
+
+/// The default NATS URL of client commands.
+const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+pub(crate) struct CtlClient {
+    pub(crate) nats: Client,
+    subjects: CtlSubjects,
+    timeout: Duration,
+}
+
+impl CtlClient {
+    pub(crate) async fn connect(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let url = global.nats_url.as_deref().unwrap_or(DEFAULT_URL);
+        let nats = async_nats::ConnectOptions::new()
+            .connection_timeout(global.timeout.max(Duration::from_secs(1)))
+            .request_timeout(Some(global.timeout))
+            .connect(url)
+            .await
+            .with_context(|| {
+                format!("cannot connect to NATS at {url} (is a lattice host up? see --nats-url)")
+            })?;
+        Ok(CtlClient {
+            nats,
+            subjects: CtlSubjects::new(&global.ctl_topic_prefix, &global.lattice),
+            timeout: global.timeout,
+        })
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        subject: String,
+        body: Vec<u8>,
+    ) -> anyhow::Result<CtlResponse<T>> {
+        let reply = match self.nats.request(subject.clone(), body.into()).await {
+            Ok(reply) => reply,
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                bail!("{what}: no host answers on {subject} (wrong host ID or lattice?)")
+            }
+            Err(e) => bail!("{what}: {e} after {:?} on {subject}", self.timeout),
+        };
+        serde_json::from_slice(&reply.payload).with_context(|| {
+            format!(
+                "{what}: undecodable reply {:?}",
+                String::from_utf8_lossy(&reply.payload)
+            )
+        })
+    }
+
+    async fn command<B: Serialize>(
+        &self,
+        what: &str,
+        subject: String,
+        body: &B,
+    ) -> anyhow::Result<String> {
+        let body = serde_json::to_vec(body).expect("commands always encode");
+        let reply: CtlResponse<serde_json::Value> = self.request(what, subject, body).await?;
+        if !reply.success {
+            bail!("{what}: {}", reply.message);
+        }
+        Ok(reply.message)
+    }
+
+    /// Pings the lattice and collects every host that answers within the timeout.
+    pub(crate) async fn hosts(&self) -> anyhow::Result<Vec<Host>> {
+        let inbox = self.nats.new_inbox();
+        let mut replies = self.nats.subscribe(inbox.clone()).await?;
+        self.nats
+            .publish_with_reply(self.subjects.host_ping(), inbox, Vec::new().into())
+            .await?;
+        let mut hosts = Vec::new();
+        let window = tokio::time::sleep(self.timeout);
+        tokio::pin!(window);
+        loop {
+            tokio::select! {
+                _ = &mut window => break,
+                reply = replies.next() => {
+                    let Some(reply) = reply else { break };
+                    match serde_json::from_slice::<CtlResponse<Host>>(&reply.payload) {
+                        Ok(CtlResponse { response: Some(host), .. }) => hosts.push(host),
+                        _ => tracing::warn!(payload = %String::from_utf8_lossy(&reply.payload), "ignoring an undecodable ping reply"),
+                    }
+                }
+            }
+        }
+        hosts.sort_by(|a, b| a.friendly_name.cmp(&b.friendly_name));
+        Ok(hosts)
+    }
+
+    pub(crate) async fn inventory(&self, host_id: &str) -> anyhow::Result<HostInventory> {
+        let what = format!("get inventory of {host_id}");
+        let reply: CtlResponse<HostInventory> = self
+            .request(&what, self.subjects.host_get(host_id), Vec::new())
+            .await?;
+        match reply {
+            CtlResponse {
+                success: true,
+                response: Some(inventory),
+                ..
+            } => Ok(inventory),
+            other => bail!("{what}: {}", other.message),
+        }
+    }
+
+    pub(crate) async fn put_label(
+        &self,
+        host_id: &str,
+        key: &str,
+        value: &str,
+    ) -> anyhow::Result<String> {
+        let body = HostLabel {
+            key: key.to_string(),
+            value: value.to_string(),
+        };
+        self.command(
+            &format!("put label {key} on {host_id}"),
+            self.subjects.label_put(host_id),
+            &body,
+        )
+        .await
+    }
+
+    pub(crate) async fn del_label(&self, host_id: &str, key: &str) -> anyhow::Result<String> {
+        let body = HostLabelIdentifier {
+            key: key.to_string(),
+        };
+        self.command(
+            &format!("delete label {key} on {host_id}"),
+            self.subjects.label_del(host_id),
+            &body,
+        )
+        .await
+    }
+
+    pub(crate) async fn stop_host(
+        &self,
+        host_id: &str,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<String> {
+        let body = StopHostCommand {
+            host_id: host_id.to_string(),
+            timeout: timeout.map(|t| t.as_millis() as u64),
+        };
+        self.command(
+            &format!("stop host {host_id}"),
+            self.subjects.host_stop(host_id),
+            &body,
+        )
+        .await
+    }
+}

@@ -1,0 +1,220 @@
+//! Host configuration: a plain, typed struct the binary builds from flags and env and
+//! tests build directly. [`HostConfig::validate`] checks everything before anything starts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lattice_proto::Level;
+use lattice_proto::subjects::{DEFAULT_CTL_PREFIX, is_subject_token};
+
+/// How to reach and authenticate to one NATS server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatsConnectConfig {
+    /// Server URL, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// Credentials.
+    pub auth: NatsAuth,
+}
+
+impl NatsConnectConfig {
+    /// An anonymous connection to `url`.
+    pub fn anonymous(url: impl Into<String>) -> Self {
+        NatsConnectConfig {
+            url: url.into(),
+            auth: NatsAuth::Anonymous,
+        }
+    }
+}
+
+/// NATS credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// No credentials.
+    Anonymous,
+    /// A user JWT and the nkey seed (`SU…`) that signs the server's nonce.
+    Jwt {
+        /// The user JWT.
+        jwt: String,
+        /// The user nkey seed.
+        seed: String,
+    },
+    /// A `.creds` file holding both.
+    CredsFile(PathBuf),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::Anonymous => f.write_str("Anonymous"),
+            NatsAuth::Jwt { .. } => f.write_str("Jwt { .. }"),
+            NatsAuth::CredsFile(p) => f.debug_tuple("CredsFile").field(p).finish(),
+        }
+    }
+}
+
+/// Everything a host needs to run.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Lattice name (one subject token).
+    pub lattice: String,
+    /// Control-interface subject prefix (default `wasmbus.ctl`).
+    pub ctl_prefix: String,
+    /// Server nkey seed (`SN…`); a new key is generated when `None`.
+    pub host_seed: Option<String>,
+    /// Human-friendly name; a random `adjective-noun-NNNN` when `None`.
+    pub friendly_name: Option<String>,
+    /// Labels beyond the built-in `hostcore.*` ones.
+    pub labels: BTreeMap<String, String>,
+    /// The control connection: ctl interface, events, JetStream.
+    pub ctl_nats: NatsConnectConfig,
+    /// The rpc connection: everything provider-facing.
+    pub rpc_nats: NatsConnectConfig,
+    /// JetStream domain, if any.
+    pub js_domain: Option<String>,
+    /// Interval between `host_heartbeat` events.
+    pub heartbeat_interval: Duration,
+    /// Request timeout on the rpc connection, also sent to providers.
+    pub rpc_timeout: Duration,
+    /// Deadline of a `host.stop` that names none.
+    pub default_stop_timeout: Duration,
+    /// At most this many control requests are handled at once.
+    pub max_concurrent_ctl: usize,
+    /// Control requests with a larger payload are refused.
+    pub max_ctl_payload: usize,
+    /// Log level handed to providers.
+    pub log_level: Level,
+    /// Whether providers are asked for structured logs.
+    pub structured_logging: bool,
+}
+
+impl HostConfig {
+    /// Defaults of the official host, with both connections anonymous to `nats_url`.
+    pub fn new(nats_url: impl Into<String>) -> Self {
+        let nats = NatsConnectConfig::anonymous(nats_url);
+        HostConfig {
+            lattice: "default".to_string(),
+            ctl_prefix: DEFAULT_CTL_PREFIX.to_string(),
+            host_seed: None,
+            friendly_name: None,
+            labels: BTreeMap::new(),
+            ctl_nats: nats.clone(),
+            rpc_nats: nats,
+            js_domain: None,
+            heartbeat_interval: Duration::from_secs(30),
+            rpc_timeout: Duration::from_millis(2000),
+            default_stop_timeout: Duration::from_secs(10),
+            max_concurrent_ctl: 64,
+            max_ctl_payload: 512 * 1024,
+            log_level: Level::Info,
+            structured_logging: false,
+        }
+    }
+
+    /// Checks every field; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_subject_token(&self.lattice) {
+            return Err(ConfigError::Lattice(self.lattice.clone()));
+        }
+        let prefix_ok =
+            !self.ctl_prefix.is_empty() && self.ctl_prefix.split('.').all(is_subject_token);
+        if !prefix_ok {
+            return Err(ConfigError::CtlPrefix(self.ctl_prefix.clone()));
+        }
+        if let Some(seed) = &self.host_seed {
+            crate::identity::server_key_from_seed(seed)?;
+        }
+        for key in self.labels.keys() {
+            if key.is_empty() {
+                return Err(ConfigError::Label("label keys must not be empty".into()));
+            }
+            if crate::identity::is_reserved_label(key) {
+                return Err(ConfigError::Label(format!(
+                    "label `{key}`: hostcore.* labels are set by the host"
+                )));
+            }
+        }
+        for (name, d) in [
+            ("heartbeat interval", self.heartbeat_interval),
+            ("rpc timeout", self.rpc_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        if self.max_concurrent_ctl == 0 {
+            return Err(ConfigError::ZeroLimit("max concurrent control requests"));
+        }
+        for (which, nats) in [("ctl", &self.ctl_nats), ("rpc", &self.rpc_nats)] {
+            if let NatsAuth::Jwt { seed, .. } = &nats.auth {
+                nkeys::KeyPair::from_seed(seed).map_err(|e| ConfigError::NatsSeed {
+                    which,
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The lattice name is not one subject token.
+    #[error(
+        "invalid lattice name `{0}`: it must be one NATS subject token (no `.`, `*`, `>` or spaces)"
+    )]
+    Lattice(String),
+    /// The ctl prefix is not a dotted list of tokens.
+    #[error("invalid control topic prefix `{0}`: it must be dot-separated NATS subject tokens")]
+    CtlPrefix(String),
+    /// The host seed is not a server nkey seed.
+    #[error("invalid host seed: {0}")]
+    HostSeed(String),
+    /// A label is not allowed.
+    #[error("invalid label: {0}")]
+    Label(String),
+    /// A duration that must be positive is zero.
+    #[error("the {0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// A limit that must be positive is zero.
+    #[error("the {0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    /// A NATS user seed does not parse.
+    #[error("invalid NATS seed for the {which} connection: {reason}")]
+    NatsSeed {
+        /// `ctl` or `rpc`.
+        which: &'static str,
+        /// What nkeys said.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        HostConfig::new("nats://127.0.0.1:4222").validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = HostConfig::new("nats://x");
+        c.lattice = "a.b".into();
+        assert!(c.validate().unwrap_err().to_string().contains("`a.b`"));
+
+        let mut c = HostConfig::new("nats://x");
+        c.labels.insert("HostCore.os".into(), "x".into());
+        assert!(matches!(c.validate(), Err(ConfigError::Label(_))));
+
+        let mut c = HostConfig::new("nats://x");
+        c.host_seed = Some("SUnotaseed".into());
+        assert!(matches!(c.validate(), Err(ConfigError::HostSeed(_))));
+
+        let mut c = HostConfig::new("nats://x");
+        c.heartbeat_interval = Duration::ZERO;
+        assert!(c.validate().unwrap_err().to_string().contains("heartbeat"));
+    }
+}

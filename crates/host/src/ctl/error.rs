@@ -1,0 +1,100 @@
+//! Every way a control request can fail, and the one place that turns a failure into
+//! its reply text.
+
+use lattice_proto::CtlResponse;
+
+/// A control request that cannot be carried out. `Display` is the reply message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CtlError {
+    /// The subject names no operation this host serves (the 1.x wording).
+    #[error("unsupported subject")]
+    Unsupported,
+    /// The payload is larger than the host accepts.
+    #[error("payload of {size} bytes exceeds this host's {limit}-byte limit for control requests")]
+    TooLarge { size: usize, limit: usize },
+    /// The payload is empty where a document is required.
+    #[error("invalid {op} request: the payload is empty; expected {expected}")]
+    Empty {
+        op: &'static str,
+        expected: &'static str,
+    },
+    /// The payload is not the expected JSON document.
+    #[error("invalid {op} request: {source}")]
+    Malformed {
+        op: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The body names another host.
+    #[error("host ID mismatch: the request names {requested} but this host is {actual}")]
+    WrongHost { requested: String, actual: String },
+    /// `hostcore.*` labels belong to the host (the 1.x wording).
+    #[error("hostcore.* labels cannot be set dynamically")]
+    ReservedLabel,
+    /// A label key is empty.
+    #[error("invalid label: the key must not be empty")]
+    EmptyLabelKey,
+    /// lattice hosts run capability providers, not components.
+    #[error(
+        "this is a lattice host: it runs capability providers only, so component.{0} is not supported"
+    )]
+    ComponentsUnsupported(String),
+    /// The host is shutting down.
+    #[error("the host is shutting down")]
+    ShuttingDown,
+}
+
+impl From<crate::error::HostError> for CtlError {
+    fn from(_: crate::error::HostError) -> Self {
+        CtlError::ShuttingDown
+    }
+}
+
+impl CtlError {
+    /// The reply body: `{"success":false,"message":"…"}`.
+    pub(crate) fn to_reply(&self) -> Vec<u8> {
+        serde_json::to_vec(&CtlResponse::error(self.to_string())).expect("replies always encode")
+    }
+}
+
+/// Decodes a JSON request body, naming the operation when it is wrong.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    op: &'static str,
+    expected: &'static str,
+    payload: &[u8],
+) -> Result<T, CtlError> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Err(CtlError::Empty { op, expected });
+    }
+    serde_json::from_slice(payload).map_err(|source| CtlError::Malformed { op, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_carry_the_message() {
+        let reply: serde_json::Value =
+            serde_json::from_slice(&CtlError::ReservedLabel.to_reply()).unwrap();
+        assert_eq!(
+            reply,
+            serde_json::json!({"success":false,"message":"hostcore.* labels cannot be set dynamically"})
+        );
+    }
+
+    #[test]
+    fn decode_names_the_operation() {
+        let err =
+            decode::<lattice_proto::ctl::HostLabel>("label.put", "a HostLabel", b"{\"key\":1}")
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid label.put request: invalid type"),
+            "{err}"
+        );
+        let err =
+            decode::<lattice_proto::ctl::HostLabel>("label.put", "a HostLabel", b"").unwrap_err();
+        assert!(err.to_string().contains("payload is empty"), "{err}");
+    }
+}

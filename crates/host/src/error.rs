@@ -1,0 +1,32 @@
+//! Errors at the host library's boundary.
+
+use crate::config::ConfigError;
+
+/// Why a host could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A NATS connection could not be opened.
+    #[error("cannot connect the {which} connection to NATS at {url}: {reason}")]
+    NatsConnect {
+        /// `ctl` or `rpc`.
+        which: &'static str,
+        /// The URL tried.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A control-interface subscription could not be made.
+    #[error("cannot subscribe to {subject}: {reason}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The host's state owner task is gone (the host is shutting down).
+    #[error("the host is shutting down")]
+    ShuttingDown,
+}

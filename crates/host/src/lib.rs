@@ -1,0 +1,239 @@
+//! The lattice host: joins a NATS lattice, serves the control interface and publishes
+//! lattice events.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), lattice_host::HostError> {
+//! let host = lattice_host::Host::start(lattice_host::HostConfig::new("nats://127.0.0.1:4222")).await?;
+//! let deadline = tokio::select! {
+//!     deadline = host.stop_requested() => deadline,        // ctl `host.stop`
+//!     _ = tokio::signal::ctrl_c() => std::time::Duration::from_secs(10),
+//! };
+//! host.shutdown(deadline).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Shutdown is one story: a `CancellationToken` stops the control server and the
+//! heartbeat, a `TaskTracker` waits (up to the deadline) for work in flight, then
+//! `host_stopped` is published and the connections drained.
+
+mod config;
+mod ctl;
+mod error;
+mod events;
+mod heartbeat;
+mod identity;
+mod nats;
+pub mod nats_server;
+mod process;
+mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::Client;
+use lattice_proto::HOST_VERSION;
+use lattice_proto::ctl::{Host as HostDescription, HostInventory};
+use lattice_proto::events::{Event, HostStarted, HostStopped};
+use lattice_proto::subjects::CtlSubjects;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig};
+pub use error::HostError;
+pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
+
+use crate::events::EventPublisher;
+use crate::identity::HostIdentity;
+use crate::state::StateHandle;
+
+/// What every part of a running host shares. Immutable but for the handles inside.
+pub(crate) struct HostContext {
+    pub(crate) identity: HostIdentity,
+    pub(crate) config: HostConfig,
+    pub(crate) ctl: Client,
+    pub(crate) rpc: Client,
+    pub(crate) ctl_subjects: CtlSubjects,
+    pub(crate) events: EventPublisher,
+    pub(crate) state: StateHandle,
+    started: Instant,
+    stop_tx: watch::Sender<Option<Duration>>,
+}
+
+impl HostContext {
+    fn uptime(&self) -> (u64, String) {
+        let secs = self.started.elapsed().as_secs();
+        (
+            secs,
+            humantime::format_duration(Duration::from_secs(secs)).to_string(),
+        )
+    }
+
+    /// The `host.ping` reply.
+    pub(crate) async fn host_description(&self) -> Result<HostDescription, HostError> {
+        let (uptime_seconds, uptime_human) = self.uptime();
+        Ok(HostDescription {
+            rpc_host: Some(self.config.rpc_nats.url.clone()),
+            ctl_host: Some(self.config.rpc_nats.url.clone()),
+            friendly_name: self.identity.friendly_name.clone(),
+            id: self.identity.id.clone(),
+            js_domain: self.config.js_domain.clone(),
+            labels: self.state.labels().await?,
+            lattice: self.config.lattice.clone(),
+            uptime_human: Some(uptime_human),
+            uptime_seconds,
+            version: Some(HOST_VERSION.to_string()),
+        })
+    }
+
+    /// The `host.get` reply and heartbeat data.
+    pub(crate) async fn inventory(&self) -> Result<HostInventory, HostError> {
+        let (uptime_seconds, uptime_human) = self.uptime();
+        Ok(HostInventory {
+            components: Vec::new(),
+            providers: Vec::new(),
+            host_id: self.identity.id.clone(),
+            friendly_name: self.identity.friendly_name.clone(),
+            labels: self.state.labels().await?,
+            version: HOST_VERSION.to_string(),
+            uptime_human,
+            uptime_seconds,
+        })
+    }
+
+    /// Asks the owner of the [`Host`] to stop within `deadline` (the first request wins).
+    pub(crate) fn request_stop(&self, deadline: Duration) {
+        self.stop_tx.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(deadline);
+            }
+            first
+        });
+    }
+}
+
+/// A running host. Dropping it without [`Host::shutdown`] leaves its tasks running
+/// until the runtime ends.
+pub struct Host {
+    ctx: Arc<HostContext>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    stop_rx: watch::Receiver<Option<Duration>>,
+}
+
+impl Host {
+    /// Validates `config`, connects, subscribes to the control interface and publishes
+    /// `host_started`. When this returns the host answers control requests.
+    pub async fn start(config: HostConfig) -> Result<Host, HostError> {
+        config.validate()?;
+        let identity =
+            HostIdentity::new(config.host_seed.as_deref(), config.friendly_name.as_deref())?;
+        let ctl = nats::connect("ctl", &config.ctl_nats, None).await?;
+        let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout)).await?;
+        let mut labels = identity::builtin_labels();
+        labels.extend(config.labels.clone());
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let ctx = Arc::new(HostContext {
+            ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
+            events: EventPublisher::new(ctl.clone(), &config.lattice, &identity.id),
+            state: StateHandle::spawn(labels.clone()),
+            identity,
+            config,
+            ctl,
+            rpc,
+            started: Instant::now(),
+            stop_tx,
+        });
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+
+        let subscribers = ctl::subscribe(&ctx).await?;
+        tracker.spawn(ctl::serve(
+            ctx.clone(),
+            subscribers,
+            token.child_token(),
+            tracker.clone(),
+        ));
+        ctx.events
+            .publish(Event::HostStarted(HostStarted {
+                id: ctx.identity.id.clone(),
+                friendly_name: ctx.identity.friendly_name.clone(),
+                labels,
+                uptime_seconds: 0,
+                version: HOST_VERSION.to_string(),
+            }))
+            .await;
+        tracker.spawn(heartbeat::run(ctx.clone(), token.child_token()));
+        tracing::info!(
+            host_id = %ctx.identity.id,
+            friendly_name = %ctx.identity.friendly_name,
+            lattice = %ctx.config.lattice,
+            "host started"
+        );
+        Ok(Host {
+            ctx,
+            token,
+            tracker,
+            stop_rx,
+        })
+    }
+
+    /// The host ID (its public server nkey, `N…`).
+    pub fn id(&self) -> &str {
+        &self.ctx.identity.id
+    }
+
+    /// The host's friendly name.
+    pub fn friendly_name(&self) -> &str {
+        &self.ctx.identity.friendly_name
+    }
+
+    /// The lattice the host serves.
+    pub fn lattice(&self) -> &str {
+        &self.ctx.config.lattice
+    }
+
+    /// The host's current labels.
+    pub async fn labels(&self) -> Result<BTreeMap<String, String>, HostError> {
+        self.ctx.state.labels().await
+    }
+
+    /// Resolves when a control `host.stop` arrives, with its deadline.
+    pub async fn stop_requested(&self) -> Duration {
+        let mut rx = self.stop_rx.clone();
+        let deadline = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|d| *d)
+            .unwrap_or(None);
+        deadline.unwrap_or(self.ctx.config.default_stop_timeout)
+    }
+
+    /// Stops gracefully: no new control requests, work in flight finishes (up to
+    /// `deadline`), `host_stopped` is published and the connections are drained.
+    pub async fn shutdown(self, deadline: Duration) {
+        tracing::info!(host_id = %self.ctx.identity.id, ?deadline, "host stopping");
+        let labels = self.ctx.state.labels().await.unwrap_or_default();
+        self.token.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?deadline, "host tasks did not finish before the deadline");
+        }
+        self.ctx
+            .events
+            .publish(Event::HostStopped(HostStopped { labels }))
+            .await;
+        self.ctx.events.flush().await;
+        for (which, client) in [("ctl", &self.ctx.ctl), ("rpc", &self.ctx.rpc)] {
+            if let Err(error) = client.drain().await {
+                tracing::debug!(which, %error, "cannot drain NATS connection");
+            }
+        }
+        tracing::info!(host_id = %self.ctx.identity.id, "host stopped");
+    }
+}

@@ -1,0 +1,321 @@
+//! Lattice events (spec §4): the CloudEvents 1.0 envelope and the data of every event
+//! a host publishes on `wasmbus.evt.{lattice}.{event_name}`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ctl::HostInventory;
+
+/// The CloudEvents 1.0 type prefix; the full type is `com.wasmcloud.lattice.{event_name}`.
+pub const EVENT_TYPE_PREFIX: &str = "com.wasmcloud.lattice.";
+
+/// A CloudEvents 1.0 envelope in structured JSON mode, keys in the order the 1.x host writes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    /// Always `"1.0"`.
+    pub specversion: String,
+    /// UUID-formatted string built from a fresh (time-ordered) ULID.
+    pub id: String,
+    /// `com.wasmcloud.lattice.{event_name}`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The publishing host's ID.
+    pub source: String,
+    /// Always `"application/json"`.
+    #[serde(default)]
+    pub datacontenttype: Option<String>,
+    /// RFC 3339 UTC timestamp.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// The event's data, inline JSON.
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl CloudEvent {
+    /// Wraps an event's data in an envelope from `source` (a host ID), stamped now.
+    pub fn new(source: &str, event: &Event) -> Self {
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .expect("the current UTC time always formats as RFC 3339");
+        CloudEvent {
+            specversion: "1.0".to_string(),
+            id: uuid::Uuid::from_u128(ulid::Ulid::new().0)
+                .hyphenated()
+                .to_string(),
+            ty: format!("{EVENT_TYPE_PREFIX}{}", event.name()),
+            source: source.to_string(),
+            datacontenttype: Some("application/json".to_string()),
+            time: Some(now),
+            data: event.data(),
+        }
+    }
+
+    /// The event name (`host_started`, …), or the whole type if it is not a lattice event.
+    pub fn event_name(&self) -> &str {
+        self.ty.strip_prefix(EVENT_TYPE_PREFIX).unwrap_or(&self.ty)
+    }
+
+    /// Decodes the data as the typed event this envelope names.
+    pub fn decode(&self) -> Result<Event, serde_json::Error> {
+        Event::decode(self.event_name(), self.data.clone())
+    }
+}
+
+/// Every event a lattice host publishes, with its data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The host finished starting.
+    HostStarted(HostStarted),
+    /// Periodic inventory.
+    HostHeartbeat(HostInventory),
+    /// The host stopped.
+    HostStopped(HostStopped),
+    /// A label was put or deleted.
+    LabelsChanged(LabelsChanged),
+    /// A provider process was spawned.
+    ProviderStarted(ProviderStarted),
+    /// A provider could not be started.
+    ProviderStartFailed(ProviderStartFailed),
+    /// A provider was stopped.
+    ProviderStopped(ProviderStopped),
+    /// A provider answered healthy after not being healthy.
+    HealthCheckPassed(HealthCheck),
+    /// A provider answered unhealthy after being healthy.
+    HealthCheckFailed(HealthCheck),
+    /// A provider answered without changing its health state.
+    HealthCheckStatus(HealthCheck),
+    /// An event name this crate does not know, kept as raw data.
+    Other {
+        /// The event name.
+        name: String,
+        /// The raw data.
+        data: Value,
+    },
+}
+
+impl Event {
+    /// The event name used in the subject and the CloudEvents type.
+    pub fn name(&self) -> &str {
+        match self {
+            Event::HostStarted(_) => "host_started",
+            Event::HostHeartbeat(_) => "host_heartbeat",
+            Event::HostStopped(_) => "host_stopped",
+            Event::LabelsChanged(_) => "labels_changed",
+            Event::ProviderStarted(_) => "provider_started",
+            Event::ProviderStartFailed(_) => "provider_start_failed",
+            Event::ProviderStopped(_) => "provider_stopped",
+            Event::HealthCheckPassed(_) => "health_check_passed",
+            Event::HealthCheckFailed(_) => "health_check_failed",
+            Event::HealthCheckStatus(_) => "health_check_status",
+            Event::Other { name, .. } => name,
+        }
+    }
+
+    /// The event's data as JSON.
+    pub fn data(&self) -> Value {
+        let value = match self {
+            Event::HostStarted(d) => serde_json::to_value(d),
+            Event::HostHeartbeat(d) => serde_json::to_value(d),
+            Event::HostStopped(d) => serde_json::to_value(d),
+            Event::LabelsChanged(d) => serde_json::to_value(d),
+            Event::ProviderStarted(d) => serde_json::to_value(d),
+            Event::ProviderStartFailed(d) => serde_json::to_value(d),
+            Event::ProviderStopped(d) => serde_json::to_value(d),
+            Event::HealthCheckPassed(d)
+            | Event::HealthCheckFailed(d)
+            | Event::HealthCheckStatus(d) => serde_json::to_value(d),
+            Event::Other { data, .. } => return data.clone(),
+        };
+        value.expect("event data always serializes")
+    }
+
+    /// Decodes the data of the event called `name`.
+    pub fn decode(name: &str, data: Value) -> Result<Event, serde_json::Error> {
+        Ok(match name {
+            "host_started" => Event::HostStarted(serde_json::from_value(data)?),
+            "host_heartbeat" => Event::HostHeartbeat(serde_json::from_value(data)?),
+            "host_stopped" => Event::HostStopped(serde_json::from_value(data)?),
+            "labels_changed" => Event::LabelsChanged(serde_json::from_value(data)?),
+            "provider_started" => Event::ProviderStarted(serde_json::from_value(data)?),
+            "provider_start_failed" => Event::ProviderStartFailed(serde_json::from_value(data)?),
+            "provider_stopped" => Event::ProviderStopped(serde_json::from_value(data)?),
+            "health_check_passed" => Event::HealthCheckPassed(serde_json::from_value(data)?),
+            "health_check_failed" => Event::HealthCheckFailed(serde_json::from_value(data)?),
+            "health_check_status" => Event::HealthCheckStatus(serde_json::from_value(data)?),
+            other => Event::Other {
+                name: other.to_string(),
+                data,
+            },
+        })
+    }
+}
+
+/// Data of `host_started`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStarted {
+    /// Host ID.
+    pub id: String,
+    /// Human-friendly name.
+    pub friendly_name: String,
+    /// Host labels.
+    pub labels: BTreeMap<String, String>,
+    /// Always 0.
+    pub uptime_seconds: u64,
+    /// Host software version.
+    pub version: String,
+}
+
+/// Data of `host_stopped`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStopped {
+    /// Host labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Data of `labels_changed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelsChanged {
+    /// Host ID.
+    pub host_id: String,
+    /// The labels after the change.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Claims summary in `provider_started`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderClaimsSummary {
+    /// Claims issuer (`A…`).
+    pub issuer: String,
+    /// Always `null`.
+    pub tags: Option<Vec<String>>,
+    /// Provider name.
+    pub name: Option<String>,
+    /// Provider version.
+    pub version: Option<String>,
+    /// Epoch seconds as a string, or `"never"`.
+    pub not_before_human: String,
+    /// Epoch seconds as a string, or `"never"`.
+    pub expires_human: String,
+}
+
+/// Data of `provider_started`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderStarted {
+    /// Host ID.
+    pub host_id: String,
+    /// The reference it was started from.
+    pub image_ref: String,
+    /// Provider ID.
+    pub provider_id: String,
+    /// Annotations from the start command.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Claims summary, when the provider came with claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ProviderClaimsSummary>,
+    /// Equal to the provider ID (1.x quirk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Equal to the provider ID (1.x quirk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Always `"default"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_name: Option<String>,
+}
+
+/// Data of `provider_start_failed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderStartFailed {
+    /// The reference from the request.
+    pub provider_ref: String,
+    /// Provider ID.
+    pub provider_id: String,
+    /// Host ID from the request.
+    pub host_id: String,
+    /// The error chain.
+    pub error: String,
+    /// Always `"default"`.
+    #[serde(default)]
+    pub link_name: String,
+}
+
+/// Data of `provider_stopped`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderStopped {
+    /// Host ID.
+    pub host_id: String,
+    /// Provider ID.
+    pub provider_id: String,
+    /// Annotations from the start command.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// `"stop"` for a requested stop.
+    pub reason: String,
+    /// Equal to the provider ID.
+    #[serde(default)]
+    pub instance_id: String,
+    /// Equal to the provider ID.
+    #[serde(default)]
+    pub public_key: String,
+    /// Always `"default"`.
+    #[serde(default)]
+    pub link_name: String,
+}
+
+/// Data of the `health_check_*` events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// Host ID.
+    pub host_id: String,
+    /// Provider ID.
+    pub provider_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_type_id_and_time() {
+        let ev = Event::HostStopped(HostStopped::default());
+        let ce = CloudEvent::new("NHOST", &ev);
+        assert_eq!(ce.ty, "com.wasmcloud.lattice.host_stopped");
+        assert_eq!(ce.event_name(), "host_stopped");
+        assert!(uuid::Uuid::parse_str(&ce.id).is_ok());
+        let t = ce.time.as_deref().unwrap();
+        assert!(t.ends_with('Z'), "{t}");
+        assert!(OffsetDateTime::parse(t, &Rfc3339).is_ok());
+        assert_eq!(ce.decode().unwrap(), ev);
+    }
+
+    #[test]
+    fn ids_carry_a_time_ordered_ulid() {
+        let ev = Event::HostStopped(HostStopped::default());
+        let millis = |id: &str| {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            ulid::Ulid::from(u.as_u128()).timestamp_ms()
+        };
+        let a = millis(&CloudEvent::new("N", &ev).id);
+        let b = millis(&CloudEvent::new("N", &ev).id);
+        assert!(a <= b, "{a} > {b}");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(now.abs_diff(b) < 60_000, "the ULID holds the current time");
+    }
+
+    #[test]
+    fn unknown_events_round_trip_raw() {
+        let data = serde_json::json!({"config_name":"x"});
+        let ev = Event::decode("config_set", data.clone()).unwrap();
+        assert_eq!(ev.name(), "config_set");
+        assert_eq!(ev.data(), data);
+    }
+}

@@ -1,0 +1,418 @@
+//! Every NATS subject lattice uses, built by typed functions, and the one parser that
+//! turns an incoming control subject into a [`CtlOp`].
+//!
+//! The subscription table ([`CtlSubjects::subscriptions`]) and the parser
+//! ([`CtlSubjects::parse`]) are written side by side over the same [`CtlGroup`]s, so a
+//! subject the host subscribes to is always one it can parse.
+
+/// Default control-interface prefix.
+pub const DEFAULT_CTL_PREFIX: &str = "wasmbus.ctl";
+
+/// A family of control operations that a host serves together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CtlGroup {
+    /// `host.ping` (every host) and `host.{op}.{host_id}`.
+    Host,
+    /// `label.{op}.{host_id}`.
+    Label,
+    /// `provider.{op}.{host_id}`.
+    Provider,
+    /// `provider.auction` (every host).
+    ProviderAuction,
+    /// `component.{op}.{host_id}`.
+    Component,
+    /// `link.*` (queue group).
+    Link,
+    /// `config.>` (queue group).
+    Config,
+    /// `claims.get` (queue group).
+    Claims,
+}
+
+/// One subscription of the control interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtlSubscription {
+    /// The subject (may contain wildcards).
+    pub subject: String,
+    /// The queue group, for operations that exactly one host should answer.
+    pub queue_group: Option<String>,
+}
+
+/// A parsed control-interface operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CtlOp {
+    /// `host.ping`
+    HostPing,
+    /// `host.get.{host_id}`
+    HostGet,
+    /// `host.stop.{host_id}`
+    HostStop,
+    /// `label.put.{host_id}`
+    LabelPut,
+    /// `label.del.{host_id}`
+    LabelDel,
+    /// `provider.start.{host_id}`
+    ProviderStart,
+    /// `provider.stop.{host_id}`
+    ProviderStop,
+    /// `provider.logs.{host_id}` (lattice extension): recent output of a provider.
+    ProviderLogs,
+    /// `provider.auction`
+    ProviderAuction,
+    /// `component.{op}.{host_id}`: components are not run by lattice hosts.
+    Component {
+        /// The operation token (`scale`, `update`, …).
+        op: String,
+    },
+    /// `link.put`
+    LinkPut,
+    /// `link.del`
+    LinkDel,
+    /// `link.get`
+    LinkGet,
+    /// `config.put.{name}`
+    ConfigPut {
+        /// Config name.
+        name: String,
+    },
+    /// `config.get.{name}`
+    ConfigGet {
+        /// Config name.
+        name: String,
+    },
+    /// `config.del.{name}`
+    ConfigDel {
+        /// Config name.
+        name: String,
+    },
+    /// `claims.get`
+    ClaimsGet,
+}
+
+/// A control subject that names no operation this host knows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported subject")]
+pub struct UnsupportedSubject {
+    /// The subject as received.
+    pub subject: String,
+}
+
+/// Builds and parses the control subjects of one lattice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtlSubjects {
+    base: String,
+}
+
+impl CtlSubjects {
+    /// Control subjects under `{prefix}.v1.{lattice}`.
+    pub fn new(prefix: &str, lattice: &str) -> Self {
+        CtlSubjects {
+            base: format!("{prefix}.v1.{lattice}"),
+        }
+    }
+
+    /// `{prefix}.v1.{lattice}`
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn subject(&self, tail: &str) -> String {
+        format!("{}.{tail}", self.base)
+    }
+
+    /// The subscriptions that serve `groups` for the host `host_id`.
+    pub fn subscriptions(&self, host_id: &str, groups: &[CtlGroup]) -> Vec<CtlSubscription> {
+        let plain = |tail: String| CtlSubscription {
+            subject: self.subject(&tail),
+            queue_group: None,
+        };
+        let queued = |tail: &str, group: &str| CtlSubscription {
+            subject: self.subject(tail),
+            queue_group: Some(self.subject(group)),
+        };
+        let mut subs = Vec::new();
+        for group in groups {
+            match group {
+                CtlGroup::Host => {
+                    subs.push(plain("host.ping".into()));
+                    subs.push(plain(format!("host.*.{host_id}")));
+                }
+                CtlGroup::Label => subs.push(plain(format!("label.*.{host_id}"))),
+                CtlGroup::Provider => subs.push(plain(format!("provider.*.{host_id}"))),
+                CtlGroup::ProviderAuction => subs.push(plain("provider.auction".into())),
+                CtlGroup::Component => subs.push(plain(format!("component.*.{host_id}"))),
+                CtlGroup::Link => subs.push(queued("link.*", "link")),
+                CtlGroup::Config => subs.push(queued("config.>", "config")),
+                CtlGroup::Claims => subs.push(queued("claims.get", "claims")),
+            }
+        }
+        subs
+    }
+
+    /// Parses an incoming control subject. The host ID token of host-scoped subjects is
+    /// not checked here: the subscription already names it.
+    pub fn parse(&self, subject: &str) -> Result<CtlOp, UnsupportedSubject> {
+        let unsupported = || UnsupportedSubject {
+            subject: subject.to_string(),
+        };
+        let rest = subject
+            .strip_prefix(self.base.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+            .ok_or_else(unsupported)?;
+        let tokens: Vec<&str> = rest.split('.').collect();
+        let op = match tokens.as_slice() {
+            ["host", "ping"] => CtlOp::HostPing,
+            ["host", "get", _] => CtlOp::HostGet,
+            ["host", "stop", _] => CtlOp::HostStop,
+            ["label", "put", _] => CtlOp::LabelPut,
+            ["label", "del", _] => CtlOp::LabelDel,
+            ["provider", "start", _] => CtlOp::ProviderStart,
+            ["provider", "stop", _] => CtlOp::ProviderStop,
+            ["provider", "logs", _] => CtlOp::ProviderLogs,
+            ["provider", "auction"] => CtlOp::ProviderAuction,
+            ["component", "auction"] => CtlOp::Component {
+                op: "auction".into(),
+            },
+            ["component", op, _] => CtlOp::Component { op: op.to_string() },
+            ["link", "put"] => CtlOp::LinkPut,
+            ["link", "del"] => CtlOp::LinkDel,
+            ["link", "get"] => CtlOp::LinkGet,
+            ["config", "put", name] => CtlOp::ConfigPut {
+                name: name.to_string(),
+            },
+            ["config", "get", name] => CtlOp::ConfigGet {
+                name: name.to_string(),
+            },
+            ["config", "del", name] => CtlOp::ConfigDel {
+                name: name.to_string(),
+            },
+            ["claims", "get"] => CtlOp::ClaimsGet,
+            _ => return Err(unsupported()),
+        };
+        Ok(op)
+    }
+
+    /// `host.ping`: every host answers.
+    pub fn host_ping(&self) -> String {
+        self.subject("host.ping")
+    }
+
+    /// `host.get.{host_id}`
+    pub fn host_get(&self, host_id: &str) -> String {
+        self.subject(&format!("host.get.{host_id}"))
+    }
+
+    /// `host.stop.{host_id}`
+    pub fn host_stop(&self, host_id: &str) -> String {
+        self.subject(&format!("host.stop.{host_id}"))
+    }
+
+    /// `label.put.{host_id}`
+    pub fn label_put(&self, host_id: &str) -> String {
+        self.subject(&format!("label.put.{host_id}"))
+    }
+
+    /// `label.del.{host_id}`
+    pub fn label_del(&self, host_id: &str) -> String {
+        self.subject(&format!("label.del.{host_id}"))
+    }
+
+    /// `provider.start.{host_id}`
+    pub fn provider_start(&self, host_id: &str) -> String {
+        self.subject(&format!("provider.start.{host_id}"))
+    }
+
+    /// `provider.stop.{host_id}`
+    pub fn provider_stop(&self, host_id: &str) -> String {
+        self.subject(&format!("provider.stop.{host_id}"))
+    }
+
+    /// `provider.logs.{host_id}` (lattice extension)
+    pub fn provider_logs(&self, host_id: &str) -> String {
+        self.subject(&format!("provider.logs.{host_id}"))
+    }
+}
+
+/// Subjects of lattice events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSubjects {
+    base: String,
+}
+
+impl EventSubjects {
+    /// Event subjects of `lattice`: `wasmbus.evt.{lattice}.…`.
+    pub fn new(lattice: &str) -> Self {
+        EventSubjects {
+            base: format!("wasmbus.evt.{lattice}"),
+        }
+    }
+
+    /// `wasmbus.evt.{lattice}.{event_name}`
+    pub fn event(&self, event_name: &str) -> String {
+        format!("{}.{event_name}", self.base)
+    }
+
+    /// `wasmbus.evt.{lattice}.>`: every event of the lattice.
+    pub fn all(&self) -> String {
+        format!("{}.>", self.base)
+    }
+}
+
+/// Subjects a host uses to talk to the providers of one lattice (spec §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderSubjects {
+    base: String,
+}
+
+impl ProviderSubjects {
+    /// Provider subjects of `lattice`: `wasmbus.rpc.{lattice}.…`.
+    pub fn new(lattice: &str) -> Self {
+        ProviderSubjects {
+            base: format!("wasmbus.rpc.{lattice}"),
+        }
+    }
+
+    /// `wasmbus.rpc.{lattice}.{provider_id}.health`
+    pub fn health(&self, provider_id: &str) -> String {
+        format!("{}.{provider_id}.health", self.base)
+    }
+
+    /// `wasmbus.rpc.{lattice}.{provider_id}.default.shutdown`
+    pub fn shutdown(&self, provider_id: &str) -> String {
+        format!("{}.{provider_id}.default.shutdown", self.base)
+    }
+
+    /// `wasmbus.rpc.{lattice}.{id}.linkdefs.put`, `id` being an xkey public key (or a
+    /// provider ID for pre-1.1 providers).
+    pub fn link_put(&self, id: &str) -> String {
+        format!("{}.{id}.linkdefs.put", self.base)
+    }
+
+    /// `wasmbus.rpc.{lattice}.{provider_id}.linkdefs.del`
+    pub fn link_del(&self, provider_id: &str) -> String {
+        format!("{}.{provider_id}.linkdefs.del", self.base)
+    }
+
+    /// `wasmbus.rpc.{lattice}.{provider_id}.config.update`
+    pub fn config_update(&self, provider_id: &str) -> String {
+        format!("{}.{provider_id}.config.update", self.base)
+    }
+}
+
+/// True if `s` can stand as one NATS subject token: non-empty, no `.`, no wildcard, no whitespace.
+pub fn is_subject_token(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: &str = "NBIC6OTK35CLH2R7LJYCDGL6UIH5K7GJNONAHY2KIQBQOZMYZPLQ2WDC";
+
+    fn subjects() -> CtlSubjects {
+        CtlSubjects::new(DEFAULT_CTL_PREFIX, "default")
+    }
+
+    #[test]
+    fn builders_round_trip_through_parse() {
+        let s = subjects();
+        let cases = [
+            (s.host_ping(), CtlOp::HostPing),
+            (s.host_get(HOST), CtlOp::HostGet),
+            (s.host_stop(HOST), CtlOp::HostStop),
+            (s.label_put(HOST), CtlOp::LabelPut),
+            (s.label_del(HOST), CtlOp::LabelDel),
+            (s.provider_start(HOST), CtlOp::ProviderStart),
+            (s.provider_stop(HOST), CtlOp::ProviderStop),
+            (s.provider_logs(HOST), CtlOp::ProviderLogs),
+        ];
+        for (subject, op) in cases {
+            assert_eq!(s.parse(&subject), Ok(op), "{subject}");
+        }
+        assert_eq!(
+            s.parse("wasmbus.ctl.v1.default.config.put.redis"),
+            Ok(CtlOp::ConfigPut {
+                name: "redis".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_and_overlong_subjects_are_unsupported() {
+        let s = subjects();
+        for bad in [
+            format!("wasmbus.ctl.v1.default.host.frob.{HOST}"),
+            format!("wasmbus.ctl.v1.default.host.get.{HOST}.extra"),
+            "wasmbus.ctl.v1.default.host".to_string(),
+            "wasmbus.ctl.v1.other.host.ping".to_string(),
+            "wasmbus.ctl.v1.defaultx.host.ping".to_string(),
+        ] {
+            assert!(s.parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_subscription_subject_parses_when_wildcards_are_filled() {
+        let s = subjects();
+        let all = [
+            CtlGroup::Host,
+            CtlGroup::Label,
+            CtlGroup::Provider,
+            CtlGroup::ProviderAuction,
+            CtlGroup::Component,
+            CtlGroup::Link,
+            CtlGroup::Config,
+            CtlGroup::Claims,
+        ];
+        for sub in s.subscriptions(HOST, &all) {
+            let filled = sub
+                .subject
+                .replace(".*.", ".get.")
+                .replace("host.get.", "host.get.")
+                .replace("label.get.", "label.put.")
+                .replace("provider.get.", "provider.start.")
+                .replace("component.get.", "component.scale.")
+                .replace("link.*", "link.get")
+                .replace("config.>", "config.get.x");
+            assert!(s.parse(&filled).is_ok(), "{} -> {filled}", sub.subject);
+        }
+    }
+
+    #[test]
+    fn queue_groups_match_the_spec() {
+        let s = subjects();
+        let subs = s.subscriptions(HOST, &[CtlGroup::Link, CtlGroup::Config]);
+        assert_eq!(subs[0].subject, "wasmbus.ctl.v1.default.link.*");
+        assert_eq!(
+            subs[0].queue_group.as_deref(),
+            Some("wasmbus.ctl.v1.default.link")
+        );
+        assert_eq!(
+            subs[1].queue_group.as_deref(),
+            Some("wasmbus.ctl.v1.default.config")
+        );
+    }
+
+    #[test]
+    fn subject_tokens() {
+        assert!(is_subject_token("redis-defaults"));
+        assert!(!is_subject_token("a.b"));
+        assert!(!is_subject_token(""));
+        assert!(!is_subject_token("a b"));
+    }
+
+    #[test]
+    fn provider_subjects() {
+        let p = ProviderSubjects::new("default");
+        assert_eq!(p.health("kv"), "wasmbus.rpc.default.kv.health");
+        assert_eq!(p.shutdown("kv"), "wasmbus.rpc.default.kv.default.shutdown");
+        assert_eq!(
+            EventSubjects::new("default").event("host_started"),
+            "wasmbus.evt.default.host_started"
+        );
+    }
+}

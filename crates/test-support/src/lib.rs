@@ -1,0 +1,123 @@
+//! Test harness for lattice: a real `nats-server` with JetStream per test (on a free
+//! port, killed on drop), hosts configured for tests, and waiting on events instead of
+//! sleeping.
+//!
+//! ```no_run
+//! # async fn t() -> anyhow::Result<()> {
+//! use lattice_test_support::{TestNats, EventWatcher};
+//! let nats = TestNats::start().await?;
+//! let events = EventWatcher::new(&nats.client().await?, "default").await?;
+//! let host = nats.start_host(|_| {}).await?;
+//! let started = events.next_named("host_started").await?;
+//! assert_eq!(started.source, host.id());
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
+use lattice_host::{Host, HostConfig};
+use lattice_proto::events::CloudEvent;
+use lattice_proto::subjects::EventSubjects;
+use tokio::sync::Mutex;
+
+/// How long a test waits for any one reply or event before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A `nats-server` with JetStream in a temporary directory, on a free loopback port.
+pub struct TestNats {
+    server: NatsServer,
+    _store: tempfile::TempDir,
+}
+
+impl TestNats {
+    /// Starts the server (found as `lattice up` finds it) and waits until it is ready.
+    pub async fn start() -> anyhow::Result<Self> {
+        let binary = find_nats_server(None)?;
+        let store = tempfile::tempdir().context("cannot create a JetStream directory")?;
+        let config = NatsServerConfig::loopback(binary, Some(store.path().to_path_buf()));
+        let server = NatsServer::start(&config).await?;
+        Ok(TestNats {
+            server,
+            _store: store,
+        })
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// A new client connection.
+    pub async fn client(&self) -> anyhow::Result<async_nats::Client> {
+        async_nats::connect(self.url())
+            .await
+            .with_context(|| format!("cannot connect to {}", self.url()))
+    }
+
+    /// A host config for this server, short heartbeat, ready to adjust.
+    pub fn host_config(&self) -> HostConfig {
+        let mut config = HostConfig::new(self.url());
+        config.heartbeat_interval = Duration::from_secs(30);
+        config
+    }
+
+    /// Starts a host on this server after `adjust` has changed its config.
+    pub async fn start_host(&self, adjust: impl FnOnce(&mut HostConfig)) -> anyhow::Result<Host> {
+        let mut config = self.host_config();
+        adjust(&mut config);
+        Ok(Host::start(config).await?)
+    }
+}
+
+/// Follows every event of a lattice from the moment it is created.
+pub struct EventWatcher {
+    subscriber: Mutex<async_nats::Subscriber>,
+}
+
+impl EventWatcher {
+    /// Subscribes to `wasmbus.evt.{lattice}.>` (and waits until the server knows it).
+    pub async fn new(client: &async_nats::Client, lattice: &str) -> anyhow::Result<Self> {
+        let subscriber = client.subscribe(EventSubjects::new(lattice).all()).await?;
+        client.flush().await?;
+        Ok(EventWatcher {
+            subscriber: Mutex::new(subscriber),
+        })
+    }
+
+    /// The next event of any kind, as raw message payload.
+    pub async fn next_raw(&self) -> anyhow::Result<async_nats::Message> {
+        let mut subscriber = self.subscriber.lock().await;
+        match tokio::time::timeout(WAIT, subscriber.next()).await {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => bail!("the event subscription ended"),
+            Err(_) => bail!("no event within {WAIT:?}"),
+        }
+    }
+
+    /// Skips events until one named `name` arrives (within [`WAIT`]).
+    pub async fn next_named(&self, name: &str) -> anyhow::Result<CloudEvent> {
+        self.next_matching(name, |_| true).await
+    }
+
+    /// Skips events until one named `name` for which `pred` holds arrives.
+    pub async fn next_matching(
+        &self,
+        name: &str,
+        pred: impl Fn(&CloudEvent) -> bool,
+    ) -> anyhow::Result<CloudEvent> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.next_raw())
+                .await
+                .with_context(|| format!("no {name} event within {WAIT:?}"))??;
+            let event: CloudEvent = serde_json::from_slice(&message.payload)
+                .with_context(|| format!("undecodable event on {}", message.subject))?;
+            if event.event_name() == name && pred(&event) {
+                return Ok(event);
+            }
+        }
+    }
+}

@@ -63,7 +63,7 @@ pub(crate) fn inventories(format: OutputFormat, inventories: &[HostInventory]) {
         if inv.providers.is_empty() {
             println!("  no providers");
         } else {
-            println!("  {:<24} {:<40} {}", "PROVIDER ID", "REFERENCE", "NAME");
+            println!("  {:<24} {:<40} NAME", "PROVIDER ID", "REFERENCE");
             for p in &inv.providers {
                 println!(
                     "  {:<24} {:<40} {}",

@@ -22,7 +22,7 @@ mod error;
 mod events;
 mod heartbeat;
 mod identity;
-mod nats;
+pub mod nats;
 pub mod nats_server;
 mod process;
 mod state;

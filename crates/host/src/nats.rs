@@ -1,8 +1,10 @@
-//! Opening the host's NATS connections with the configured credentials.
+//! Opening the host's NATS connections with the configured credentials, and the
+//! round trip that proves the server has processed a connection's subscriptions.
 
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions};
+use futures::StreamExt as _;
 
 use crate::config::{NatsAuth, NatsConnectConfig};
 use crate::error::HostError;
@@ -47,4 +49,20 @@ pub(crate) async fn connect(
         .connect(config.url.as_str())
         .await
         .map_err(|e| fail(e.to_string()))
+}
+
+/// Returns once the server has processed everything `client` sent before the call, such
+/// as subscriptions. (`Client::flush` only empties the local write buffer.) Works by
+/// sending a message to a private inbox and waiting for it to come back: the server
+/// handles one connection's commands in order.
+pub async fn server_round_trip(client: &Client) -> Result<(), async_nats::Error> {
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, bytes::Bytes::new()).await?;
+    client.flush().await?;
+    match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("the connection closed during a round trip".into()),
+        Err(_) => Err("no round trip through the NATS server within 10s".into()),
+    }
 }

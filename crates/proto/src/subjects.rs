@@ -372,7 +372,6 @@ mod tests {
             let filled = sub
                 .subject
                 .replace(".*.", ".get.")
-                .replace("host.get.", "host.get.")
                 .replace("label.get.", "label.put.")
                 .replace("provider.get.", "provider.start.")
                 .replace("component.get.", "component.scale.")

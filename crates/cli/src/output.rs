@@ -30,8 +30,8 @@ pub(crate) fn hosts(format: OutputFormat, hosts: &[Host]) {
         return;
     }
     println!(
-        "{:<58} {:<26} {:<12} {}",
-        "HOST ID", "FRIENDLY NAME", "UPTIME", "VERSION"
+        "{:<58} {:<26} {:<12} VERSION",
+        "HOST ID", "FRIENDLY NAME", "UPTIME"
     );
     for host in hosts {
         println!(

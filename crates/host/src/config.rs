@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lattice_proto::Level;
+
+use crate::providers::ProviderSettings;
 use lattice_proto::subjects::{DEFAULT_CTL_PREFIX, is_subject_token};
 
 /// How to reach and authenticate to one NATS server.
@@ -86,6 +88,10 @@ pub struct HostConfig {
     pub log_level: Level,
     /// Whether providers are asked for structured logs.
     pub structured_logging: bool,
+    /// Whether `file://` provider references may be loaded (default false, as in 1.x).
+    pub allow_file_load: bool,
+    /// How providers are supervised.
+    pub providers: ProviderSettings,
 }
 
 impl HostConfig {
@@ -108,6 +114,8 @@ impl HostConfig {
             max_ctl_payload: 512 * 1024,
             log_level: Level::Info,
             structured_logging: false,
+            allow_file_load: false,
+            providers: ProviderSettings::default(),
         }
     }
 
@@ -137,10 +145,21 @@ impl HostConfig {
         for (name, d) in [
             ("heartbeat interval", self.heartbeat_interval),
             ("rpc timeout", self.rpc_timeout),
+            ("health check interval", self.providers.health_interval),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
             }
+        }
+        if self.providers.health_failures == Some(0) {
+            return Err(ConfigError::ZeroLimit(
+                "number of failed health checks before a restart",
+            ));
+        }
+        if self.providers.restart.max_starts == 0 {
+            return Err(ConfigError::ZeroLimit(
+                "number of starts in the restart window",
+            ));
         }
         if self.max_concurrent_ctl == 0 {
             return Err(ConfigError::ZeroLimit("max concurrent control requests"));

@@ -26,6 +26,14 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// A credentials file cannot be used.
+    #[error("cannot use the NATS credentials file {}: {reason}", path.display())]
+    Credentials {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The host's state owner task is gone (the host is shutting down).
     #[error("the host is shutting down")]
     ShuttingDown,

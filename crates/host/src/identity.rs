@@ -1,8 +1,8 @@
-//! Who a host is: its server nkey, friendly name and built-in labels.
+//! Who a host is: its server nkey, friendly name, per-process xkey and built-in labels.
 
 use std::collections::BTreeMap;
 
-use nkeys::{KeyPair, KeyPairType};
+use nkeys::{KeyPair, KeyPairType, XKey};
 use rand::Rng as _;
 use rand::seq::IndexedRandom as _;
 
@@ -35,6 +35,8 @@ pub(crate) struct HostIdentity {
     pub(crate) id: String,
     /// Human-friendly name.
     pub(crate) friendly_name: String,
+    /// Curve key of this host process; link secrets are sealed with it for providers.
+    pub(crate) xkey: XKey,
 }
 
 impl HostIdentity {
@@ -49,6 +51,7 @@ impl HostIdentity {
         Ok(HostIdentity {
             id: key.public_key(),
             friendly_name: friendly_name.map_or_else(random_friendly_name, str::to_string),
+            xkey: XKey::new(),
         })
     }
 }

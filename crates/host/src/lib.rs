@@ -25,6 +25,7 @@ mod identity;
 pub mod nats;
 pub mod nats_server;
 mod process;
+pub mod providers;
 mod state;
 
 use std::collections::BTreeMap;
@@ -43,9 +44,11 @@ use tokio_util::task::TaskTracker;
 pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig};
 pub use error::HostError;
 pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
+pub use providers::{ProviderSettings, RestartPolicy};
 
 use crate::events::EventPublisher;
 use crate::identity::HostIdentity;
+use crate::providers::ProviderManager;
 use crate::state::StateHandle;
 
 /// What every part of a running host shares. Immutable but for the handles inside.
@@ -57,6 +60,9 @@ pub(crate) struct HostContext {
     pub(crate) ctl_subjects: CtlSubjects,
     pub(crate) events: EventPublisher,
     pub(crate) state: StateHandle,
+    pub(crate) providers: ProviderManager,
+    /// The rpc connection's JWT and seed, as HostData carries them.
+    pub(crate) rpc_credentials: (String, String),
     started: Instant,
     stop_tx: watch::Sender<Option<Duration>>,
 }
@@ -92,7 +98,7 @@ impl HostContext {
         let (uptime_seconds, uptime_human) = self.uptime();
         Ok(HostInventory {
             components: Vec::new(),
-            providers: Vec::new(),
+            providers: self.providers.describe().await,
             host_id: self.identity.id.clone(),
             friendly_name: self.identity.friendly_name.clone(),
             labels: self.state.labels().await?,
@@ -130,12 +136,17 @@ impl Host {
         config.validate()?;
         let identity =
             HostIdentity::new(config.host_seed.as_deref(), config.friendly_name.as_deref())?;
+        let rpc_credentials = nats::provider_credentials(&config.rpc_nats.auth)?;
         let ctl = nats::connect("ctl", &config.ctl_nats, None).await?;
         let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout)).await?;
         let mut labels = identity::builtin_labels();
         labels.extend(config.labels.clone());
         let (stop_tx, stop_rx) = watch::channel(None);
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
         let ctx = Arc::new(HostContext {
+            providers: ProviderManager::spawn(tracker.clone(), token.child_token()),
+            rpc_credentials,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
             events: EventPublisher::new(ctl.clone(), &config.lattice, &identity.id),
             state: StateHandle::spawn(labels.clone()),
@@ -146,8 +157,6 @@ impl Host {
             started: Instant::now(),
             stop_tx,
         });
-        let token = CancellationToken::new();
-        let tracker = TaskTracker::new();
 
         let subscribers = ctl::subscribe(&ctx).await?;
         tracker.spawn(ctl::serve(
@@ -211,8 +220,10 @@ impl Host {
         deadline.unwrap_or(self.ctx.config.default_stop_timeout)
     }
 
-    /// Stops gracefully: no new control requests, work in flight finishes (up to
-    /// `deadline`), `host_stopped` is published and the connections are drained.
+    /// Stops gracefully: no new control requests; every provider is stopped in stages
+    /// (shutdown request, SIGTERM, SIGKILL) with a `provider_stopped` event; work in
+    /// flight finishes (up to `deadline`); then `host_stopped` is published and the
+    /// connections are drained.
     pub async fn shutdown(self, deadline: Duration) {
         tracing::info!(host_id = %self.ctx.identity.id, ?deadline, "host stopping");
         let labels = self.ctx.state.labels().await.unwrap_or_default();

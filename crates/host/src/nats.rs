@@ -51,6 +51,35 @@ pub(crate) async fn connect(
         .map_err(|e| fail(e.to_string()))
 }
 
+/// The user JWT and seed providers get in HostData for `auth` (providers support no
+/// other kind of credentials): a creds file is read and split.
+pub(crate) fn provider_credentials(auth: &NatsAuth) -> Result<(String, String), HostError> {
+    match auth {
+        NatsAuth::Anonymous => Ok((String::new(), String::new())),
+        NatsAuth::Jwt { jwt, seed } => Ok((jwt.clone(), seed.clone())),
+        NatsAuth::CredsFile(path) => {
+            let fail = |reason: String| HostError::Credentials {
+                path: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+            let after = |marker: &str| {
+                let mut lines = text.lines().skip_while(|l| !l.contains(marker));
+                lines.next();
+                lines
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(str::to_string)
+            };
+            let jwt =
+                after("BEGIN NATS USER JWT").ok_or_else(|| fail("no user JWT in it".into()))?;
+            let seed =
+                after("BEGIN USER NKEY SEED").ok_or_else(|| fail("no user seed in it".into()))?;
+            Ok((jwt, seed))
+        }
+    }
+}
+
 /// Returns once the server has processed everything `client` sent before the call, such
 /// as subscriptions. (`Client::flush` only empties the local write buffer.) Works by
 /// sending a message to a private inbox and waiting for it to come back: the server

@@ -159,6 +159,57 @@ pub struct ProviderDescription {
     /// Annotations from the start command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// Supervision state (lattice): `starting`, `running`, `backoff`, `stopping`,
+    /// `stopped` or `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Last health answer (lattice); `None` before the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// How often the process was restarted (lattice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    /// How the previous process ended, e.g. `exit status: 1` (lattice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    /// Process ID of the running process (lattice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// Body of `provider.logs.{host_id}` (lattice extension).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderLogsRequest {
+    /// The provider ID.
+    pub provider_id: String,
+    /// At most this many of the latest lines; all kept lines when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<usize>,
+}
+
+/// One line a provider printed (lattice extension).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Sequence number per provider entry, from 1, across restarts.
+    pub seq: u64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 time the host read it.
+    pub time: String,
+    /// The line, without its newline.
+    pub line: String,
+}
+
+/// Reply data of `provider.logs.{host_id}`: the kept lines, oldest first, and the subject
+/// on which the host publishes new lines as they come.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderLogs {
+    /// The provider ID.
+    pub provider_id: String,
+    /// Kept lines, oldest first.
+    pub lines: Vec<LogLine>,
+    /// Where new lines are published, one [`LogLine`] JSON per message.
+    pub follow_subject: String,
 }
 
 /// Body of `provider.start.{host_id}`.
@@ -200,6 +251,35 @@ pub struct StopHostCommand {
     /// Deadline for the graceful stop, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+}
+
+/// Body of `provider.auction`: which host can run this provider?
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAuctionRequest {
+    /// The reference to run.
+    #[serde(default)]
+    pub provider_ref: String,
+    /// The provider ID.
+    pub provider_id: String,
+    /// Labels a host must have, all of them, with these values.
+    pub constraints: BTreeMap<String, String>,
+}
+
+/// Reply data of `provider.auction` from a host that can run the provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAuctionAck {
+    /// The bidding host.
+    #[serde(default)]
+    pub host_id: String,
+    /// The reference from the request.
+    #[serde(default)]
+    pub provider_ref: String,
+    /// The provider ID from the request.
+    #[serde(default)]
+    pub provider_id: String,
+    /// The constraints from the request.
+    #[serde(default)]
+    pub constraints: BTreeMap<String, String>,
 }
 
 /// Body of `label.put.{host_id}`.

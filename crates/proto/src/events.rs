@@ -81,8 +81,10 @@ pub enum Event {
     ProviderStarted(ProviderStarted),
     /// A provider could not be started.
     ProviderStartFailed(ProviderStartFailed),
-    /// A provider was stopped.
+    /// A provider was stopped (or, with `reason: "failed"`, gave up restarting).
     ProviderStopped(ProviderStopped),
+    /// A provider is being restarted (lattice extension).
+    ProviderRestarted(ProviderRestarted),
     /// A provider answered healthy after not being healthy.
     HealthCheckPassed(HealthCheck),
     /// A provider answered unhealthy after being healthy.
@@ -109,6 +111,7 @@ impl Event {
             Event::ProviderStarted(_) => "provider_started",
             Event::ProviderStartFailed(_) => "provider_start_failed",
             Event::ProviderStopped(_) => "provider_stopped",
+            Event::ProviderRestarted(_) => "provider_restarted",
             Event::HealthCheckPassed(_) => "health_check_passed",
             Event::HealthCheckFailed(_) => "health_check_failed",
             Event::HealthCheckStatus(_) => "health_check_status",
@@ -126,6 +129,7 @@ impl Event {
             Event::ProviderStarted(d) => serde_json::to_value(d),
             Event::ProviderStartFailed(d) => serde_json::to_value(d),
             Event::ProviderStopped(d) => serde_json::to_value(d),
+            Event::ProviderRestarted(d) => serde_json::to_value(d),
             Event::HealthCheckPassed(d)
             | Event::HealthCheckFailed(d)
             | Event::HealthCheckStatus(d) => serde_json::to_value(d),
@@ -144,6 +148,7 @@ impl Event {
             "provider_started" => Event::ProviderStarted(serde_json::from_value(data)?),
             "provider_start_failed" => Event::ProviderStartFailed(serde_json::from_value(data)?),
             "provider_stopped" => Event::ProviderStopped(serde_json::from_value(data)?),
+            "provider_restarted" => Event::ProviderRestarted(serde_json::from_value(data)?),
             "health_check_passed" => Event::HealthCheckPassed(serde_json::from_value(data)?),
             "health_check_failed" => Event::HealthCheckFailed(serde_json::from_value(data)?),
             "health_check_status" => Event::HealthCheckStatus(serde_json::from_value(data)?),
@@ -266,6 +271,37 @@ pub struct ProviderStopped {
     /// Always `"default"`.
     #[serde(default)]
     pub link_name: String,
+    /// How the process ended (lattice), e.g. `exit status: 0` or `signal: 9 (SIGKILL)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<String>,
+    /// The stop stage that ended it (lattice): `shutdown_request`, `sigterm` or `sigkill`;
+    /// for `reason: "failed"`, `exited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+    /// Its last output lines (lattice), for `reason: "failed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_log_lines: Option<Vec<String>>,
+    /// Restarts before it failed (lattice), for `reason: "failed"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+}
+
+/// Data of `provider_restarted` (lattice extension): the process ended unexpectedly, or
+/// failed its health checks, and is being started again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRestarted {
+    /// Host ID.
+    pub host_id: String,
+    /// Provider ID.
+    pub provider_id: String,
+    /// Why: `exited` or `unhealthy`.
+    pub reason: String,
+    /// How the previous process ended.
+    pub exit_status: String,
+    /// Restarts so far, this one included.
+    pub restarts: u32,
+    /// Milliseconds until the new process starts.
+    pub delay_ms: u64,
 }
 
 /// Data of the `health_check_*` events.

@@ -227,6 +227,11 @@ impl CtlSubjects {
         self.subject(&format!("provider.stop.{host_id}"))
     }
 
+    /// `provider.auction`: every host may bid.
+    pub fn provider_auction(&self) -> String {
+        self.subject("provider.auction")
+    }
+
     /// `provider.logs.{host_id}` (lattice extension)
     pub fn provider_logs(&self, host_id: &str) -> String {
         self.subject(&format!("provider.logs.{host_id}"))
@@ -297,6 +302,12 @@ impl ProviderSubjects {
     pub fn config_update(&self, provider_id: &str) -> String {
         format!("{}.{provider_id}.config.update", self.base)
     }
+}
+
+/// Where a host publishes a provider's output lines (lattice extension):
+/// `lattice.logs.{lattice}.{host_id}.{provider_id}`.
+pub fn log_lines(lattice: &str, host_id: &str, provider_id: &str) -> String {
+    format!("lattice.logs.{lattice}.{host_id}.{provider_id}")
 }
 
 /// True if `s` can stand as one NATS subject token: non-empty, no `.`, no wildcard, no whitespace.

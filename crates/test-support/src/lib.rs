@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -122,4 +123,54 @@ impl EventWatcher {
             }
         }
     }
+}
+
+/// The path of a binary of this workspace, built first if needed (once per test process).
+///
+/// Tests of one package cannot ask cargo for another package's binaries, so this builds
+/// `package`'s `bin` with the profile the tests run under and returns its path.
+pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let exe = std::env::current_exe()?;
+    // Test binaries live in target/{profile}/deps.
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("cannot locate the target directory")?
+        .to_path_buf();
+    let path = profile_dir.join(bin);
+    let mut built = BUILT.lock().expect("not poisoned");
+    if !built.iter().any(|b| b == bin) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().context("cannot run cargo")?;
+        if !status.success() {
+            bail!("cargo build -p {package} --bin {bin} failed: {status}");
+        }
+        built.push(bin.to_string());
+    }
+    Ok(path)
+}
+
+/// Writes an executable script at `dir/name` that runs `program` with `args` (the host
+/// runs providers without arguments; tests use this to pass some).
+pub fn wrapper_script(
+    dir: &std::path::Path,
+    name: &str,
+    program: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    let quoted: Vec<String> = std::iter::once(program.display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    std::fs::write(&path, format!("#!/bin/sh\nexec {}\n", quoted.join(" ")))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
 }

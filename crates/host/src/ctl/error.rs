@@ -42,6 +42,32 @@ pub(crate) enum CtlError {
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
+    /// A required field is empty.
+    #[error("invalid {op} request: `{field}` must not be empty")]
+    MissingField {
+        op: &'static str,
+        field: &'static str,
+    },
+    /// A provider ID cannot be used in subjects.
+    #[error(
+        "invalid provider ID `{0}`: it must be one NATS subject token (no `.`, `*`, `>` or spaces)"
+    )]
+    BadProviderId(String),
+    /// The 1.x wording.
+    #[error("provider with that ID is already running")]
+    AlreadyRunning,
+    /// The 1.x wording.
+    #[error("provider with that ID is not running")]
+    NotRunning,
+}
+
+impl From<crate::providers::StartRefused> for CtlError {
+    fn from(refused: crate::providers::StartRefused) -> Self {
+        match refused {
+            crate::providers::StartRefused::AlreadyRunning => CtlError::AlreadyRunning,
+            crate::providers::StartRefused::ShuttingDown => CtlError::ShuttingDown,
+        }
+    }
 }
 
 impl From<crate::error::HostError> for CtlError {

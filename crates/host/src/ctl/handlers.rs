@@ -1,33 +1,68 @@
 //! One function per control operation: decode, validate, act, build the reply.
 
+use std::sync::Arc;
+
 use lattice_proto::CtlResponse;
-use lattice_proto::ctl::{HostLabel, HostLabelIdentifier, StopHostCommand};
+use lattice_proto::ctl::{
+    HostLabel, HostLabelIdentifier, ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs,
+    ProviderLogsRequest, StartProviderCommand, StopHostCommand, StopProviderCommand,
+};
 use lattice_proto::events::{Event, LabelsChanged};
-use lattice_proto::subjects::CtlOp;
+use lattice_proto::subjects::{CtlOp, is_subject_token, log_lines};
 use serde::Serialize;
 
 use super::error::decode;
 use super::{AfterReply, CtlError};
 use crate::HostContext;
 use crate::identity::is_reserved_label;
+use crate::providers::{ProviderSpec, ProviderState};
 
-type Handled = Result<(Vec<u8>, AfterReply), CtlError>;
+/// The reply body (`None`: no reply, as for an auction this host does not bid in) and
+/// what follows it.
+type Handled = Result<(Option<Vec<u8>>, AfterReply), CtlError>;
 
 fn reply<T: Serialize>(response: &CtlResponse<T>) -> Handled {
     let body = serde_json::to_vec(response).expect("replies always encode");
-    Ok((body, AfterReply::Nothing))
+    Ok((Some(body), AfterReply::Nothing))
 }
 
-pub(super) async fn dispatch(ctx: &HostContext, op: CtlOp, payload: &[u8]) -> Handled {
+pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) -> Handled {
     match op {
         CtlOp::HostPing => reply(&CtlResponse::ok(ctx.host_description().await?)),
         CtlOp::HostGet => reply(&CtlResponse::ok(ctx.inventory().await?)),
         CtlOp::HostStop => stop_host(ctx, payload),
         CtlOp::LabelPut => put_label(ctx, payload).await,
         CtlOp::LabelDel => del_label(ctx, payload).await,
+        CtlOp::ProviderStart => start_provider(ctx, payload).await,
+        CtlOp::ProviderStop => stop_provider(ctx, payload).await,
+        CtlOp::ProviderLogs => provider_logs(ctx, payload).await,
+        CtlOp::ProviderAuction => provider_auction(ctx, payload).await,
         CtlOp::Component { op } => Err(CtlError::ComponentsUnsupported(op)),
         _ => Err(CtlError::Unsupported),
     }
+}
+
+fn check_host(ctx: &HostContext, requested: &str) -> Result<(), CtlError> {
+    if !requested.is_empty() && requested != ctx.identity.id {
+        return Err(CtlError::WrongHost {
+            requested: requested.to_string(),
+            actual: ctx.identity.id.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn check_provider_id(op: &'static str, id: &str) -> Result<(), CtlError> {
+    if id.is_empty() {
+        return Err(CtlError::MissingField {
+            op,
+            field: "provider_id",
+        });
+    }
+    if !is_subject_token(id) {
+        return Err(CtlError::BadProviderId(id.to_string()));
+    }
+    Ok(())
 }
 
 fn stop_host(ctx: &HostContext, payload: &[u8]) -> Handled {
@@ -36,12 +71,7 @@ fn stop_host(ctx: &HostContext, payload: &[u8]) -> Handled {
     } else {
         decode("host.stop", "a StopHostCommand", payload)?
     };
-    if !command.host_id.is_empty() && command.host_id != ctx.identity.id {
-        return Err(CtlError::WrongHost {
-            requested: command.host_id,
-            actual: ctx.identity.id.clone(),
-        });
-    }
+    check_host(ctx, &command.host_id)?;
     let deadline = command.timeout.map_or(
         ctx.config.default_stop_timeout,
         std::time::Duration::from_millis,
@@ -88,4 +118,88 @@ async fn del_label(ctx: &HostContext, payload: &[u8]) -> Handled {
             "successfully deleted label (no such label)",
         )),
     }
+}
+
+/// Acknowledges at once; loading and spawning continue in the provider's supervisor,
+/// which reports `provider_started` or `provider_start_failed`.
+async fn start_provider(ctx: &Arc<HostContext>, payload: &[u8]) -> Handled {
+    let command: StartProviderCommand =
+        decode("provider.start", "a StartProviderCommand", payload)?;
+    check_host(ctx, &command.host_id)?;
+    check_provider_id("provider.start", &command.provider_id)?;
+    if command.provider_ref.is_empty() {
+        return Err(CtlError::MissingField {
+            op: "provider.start",
+            field: "provider_ref",
+        });
+    }
+    let spec = ProviderSpec {
+        provider_id: command.provider_id,
+        provider_ref: command.provider_ref,
+        config: command.config,
+        annotations: command.annotations.unwrap_or_default(),
+        generation: 0,
+    };
+    ctx.providers.start(ctx.clone(), spec).await?;
+    reply(&CtlResponse::success("successfully started provider"))
+}
+
+/// Replies once the provider has stopped (staged: request, SIGTERM, SIGKILL).
+async fn stop_provider(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let command: StopProviderCommand = decode("provider.stop", "a StopProviderCommand", payload)?;
+    check_host(ctx, &command.host_id)?;
+    check_provider_id("provider.stop", &command.provider_id)?;
+    let mut status = ctx
+        .providers
+        .stop(&command.provider_id)
+        .await
+        .ok_or(CtlError::NotRunning)?;
+    let _ = status.wait_for(|s| s.state == ProviderState::Stopped).await;
+    reply(&CtlResponse::success("successfully stopped provider"))
+}
+
+async fn provider_logs(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let request: ProviderLogsRequest = decode(
+        "provider.logs",
+        "a ProviderLogsRequest {\"provider_id\"}",
+        payload,
+    )?;
+    check_provider_id("provider.logs", &request.provider_id)?;
+    let logs = ctx
+        .providers
+        .logs(&request.provider_id)
+        .await
+        .ok_or(CtlError::NotRunning)?;
+    reply(&CtlResponse::ok(ProviderLogs {
+        follow_subject: log_lines(&ctx.config.lattice, &ctx.identity.id, &request.provider_id),
+        provider_id: request.provider_id,
+        lines: logs.tail(request.tail),
+    }))
+}
+
+/// Bids only if every constraint matches a label and the ID is not running here;
+/// otherwise stays silent, as the 1.x host does.
+async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let request: ProviderAuctionRequest =
+        decode("provider.auction", "a ProviderAuctionRequest", payload)?;
+    let labels = ctx.state.labels().await?;
+    let fits = request
+        .constraints
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let running = ctx
+        .providers
+        .describe()
+        .await
+        .iter()
+        .any(|p| p.id == request.provider_id);
+    if !fits || running {
+        return Ok((None, AfterReply::Nothing));
+    }
+    reply(&CtlResponse::ok(ProviderAuctionAck {
+        host_id: ctx.identity.id.clone(),
+        provider_ref: request.provider_ref,
+        provider_id: request.provider_id,
+        constraints: request.constraints,
+    }))
 }

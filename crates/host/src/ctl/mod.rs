@@ -4,6 +4,8 @@
 //! [`lattice_proto::subjects`]:
 //! - `host.ping` (every host), `host.get.{id}`, `host.stop.{id}`
 //! - `label.put.{id}`, `label.del.{id}`
+//! - `provider.start.{id}`, `provider.stop.{id}`, `provider.auction` (every host),
+//!   and the lattice extension `provider.logs.{id}`
 //! - `component.*.{id}`: refused with a clear message (lattice runs providers only)
 //!
 //! Every request with a reply subject gets exactly one `CtlResponse` reply; bad input
@@ -27,7 +29,13 @@ use crate::error::HostError;
 pub(crate) use error::CtlError;
 
 /// The operation families this host serves.
-const SERVED: &[CtlGroup] = &[CtlGroup::Host, CtlGroup::Label, CtlGroup::Component];
+const SERVED: &[CtlGroup] = &[
+    CtlGroup::Host,
+    CtlGroup::Label,
+    CtlGroup::Provider,
+    CtlGroup::ProviderAuction,
+    CtlGroup::Component,
+];
 
 /// What a handled request leads to once its reply is out.
 pub(crate) enum AfterReply {
@@ -99,7 +107,7 @@ pub(crate) async fn serve(
 }
 
 #[tracing::instrument(skip_all, fields(subject = %message.subject))]
-async fn handle(ctx: &HostContext, message: Message) {
+async fn handle(ctx: &Arc<HostContext>, message: Message) {
     let outcome = if message.payload.len() > ctx.config.max_ctl_payload {
         Err(CtlError::TooLarge {
             size: message.payload.len(),
@@ -115,10 +123,10 @@ async fn handle(ctx: &HostContext, message: Message) {
         Ok((body, after)) => (body, after),
         Err(error) => {
             tracing::info!(%error, "control request refused");
-            (error.to_reply(), AfterReply::Nothing)
+            (Some(error.to_reply()), AfterReply::Nothing)
         }
     };
-    if let Some(reply) = message.reply {
+    if let (Some(reply), Some(body)) = (message.reply, body) {
         if let Err(error) = ctx.ctl.publish(reply, body.into()).await {
             tracing::warn!(%error, "cannot send control reply");
         }

@@ -1,0 +1,130 @@
+//! Provider claims: the `claims.jwt` of a provider archive (spec §10.2). Like the 1.x
+//! host, lattice only decodes them (no signature or expiry check); they name the
+//! provider in events and inventory and carry the binaries' hashes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lattice_proto::events::ProviderClaimsSummary;
+use serde::Deserialize;
+
+/// The claims lattice uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProviderClaims {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) revision: Option<i32>,
+    pub(crate) target_hashes: BTreeMap<String, String>,
+    pub(crate) not_before: Option<u64>,
+    pub(crate) expires: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default)]
+    iss: String,
+    #[serde(default)]
+    sub: String,
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    wascap: Option<RawWascap>,
+}
+
+#[derive(Deserialize)]
+struct RawWascap {
+    name: Option<String>,
+    rev: Option<i32>,
+    ver: Option<String>,
+    #[serde(default)]
+    target_hashes: BTreeMap<String, String>,
+}
+
+impl ProviderClaims {
+    /// Decodes a JWT's claims segment.
+    pub(crate) fn decode(jwt: &str) -> Result<Self, String> {
+        let segments: Vec<&str> = jwt.trim().split('.').collect();
+        let [_, claims, _] = segments.as_slice() else {
+            return Err(format!(
+                "claims.jwt has {} segments, expected 3",
+                segments.len()
+            ));
+        };
+        let json = URL_SAFE_NO_PAD
+            .decode(claims.trim_end_matches('='))
+            .map_err(|e| format!("claims.jwt is not base64url: {e}"))?;
+        let raw: RawClaims = serde_json::from_slice(&json)
+            .map_err(|e| format!("claims.jwt is not valid claims JSON: {e}"))?;
+        let wascap = raw
+            .wascap
+            .ok_or_else(|| "claims.jwt has no `wascap` section".to_string())?;
+        Ok(ProviderClaims {
+            issuer: raw.iss,
+            subject: raw.sub,
+            name: wascap.name,
+            version: wascap.ver,
+            revision: wascap.rev,
+            target_hashes: wascap.target_hashes,
+            not_before: raw.nbf,
+            expires: raw.exp,
+        })
+    }
+
+    /// The summary `provider_started` carries.
+    pub(crate) fn summary(&self) -> ProviderClaimsSummary {
+        let human = |t: Option<u64>| t.map_or_else(|| "never".to_string(), |t| t.to_string());
+        ProviderClaimsSummary {
+            issuer: self.issuer.clone(),
+            tags: None,
+            name: self.name.clone(),
+            version: self.version.clone(),
+            not_before_human: human(self.not_before),
+            expires_human: human(self.expires),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An unsigned claims JWT for tests (lattice does not check signatures).
+    pub(crate) fn jwt(claims: serde_json::Value) -> String {
+        let enc = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+        format!(
+            "{}.{}.{}",
+            enc(&serde_json::json!({"typ":"jwt","alg":"Ed25519"})),
+            enc(&claims),
+            URL_SAFE_NO_PAD.encode(b"sig")
+        )
+    }
+
+    #[test]
+    fn claims_decode() {
+        let token = jwt(serde_json::json!({
+            "jti": "x", "iat": 1, "iss": "AISSUER", "sub": "VSUBJECT", "exp": 99,
+            "wascap": {"name": "Redis", "rev": 3, "ver": "0.1.0", "target_hashes": {"x86_64-linux": "AB"}}
+        }));
+        let claims = ProviderClaims::decode(&token).unwrap();
+        assert_eq!(claims.name.as_deref(), Some("Redis"));
+        assert_eq!(claims.revision, Some(3));
+        assert_eq!(claims.target_hashes["x86_64-linux"], "AB");
+        let summary = claims.summary();
+        assert_eq!(
+            (
+                summary.expires_human.as_str(),
+                summary.not_before_human.as_str()
+            ),
+            ("99", "never")
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in ["", "a.b", "a.!!!.c", "a.e30.c"] {
+            assert!(ProviderClaims::decode(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Turning a start command's `provider_ref` into an executable on disk.
+//!
+//! `file:///abs/path` names either a native executable (run in place) or a provider
+//! archive (its native binary is checked, then written to the cache directory and run
+//! from there). File references need `--allow-file-load`, as in the 1.x host. Other
+//! schemes (OCI registries) are refused with a message that says so.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt as _;
+
+use super::claims::ProviderClaims;
+use super::par;
+
+/// A provider ready to spawn.
+#[derive(Clone, Debug)]
+pub(crate) struct LoadedProvider {
+    pub(crate) executable: PathBuf,
+    pub(crate) claims: Option<ProviderClaims>,
+}
+
+/// Where and whether providers may be loaded from.
+pub(crate) struct LoadSettings<'a> {
+    pub(crate) allow_file_load: bool,
+    /// Archives are unpacked below this directory.
+    pub(crate) cache_dir: &'a Path,
+}
+
+/// Resolves `reference` (an error message names what is wrong).
+pub(crate) async fn load(
+    reference: &str,
+    settings: &LoadSettings<'_>,
+) -> Result<LoadedProvider, String> {
+    let Some(path) = reference.strip_prefix("file://") else {
+        return Err(format!(
+            "cannot load `{reference}`: this host loads providers from file:// references only (OCI registries are not supported)"
+        ));
+    };
+    if !settings.allow_file_load {
+        return Err(format!(
+            "cannot load `{reference}`: file:// references are refused unless the host runs with --allow-file-load (WASMCLOUD_ALLOW_FILE_LOAD=true)"
+        ));
+    }
+    let path = Path::new(path);
+    if !path.is_absolute() {
+        return Err(format!(
+            "cannot load `{reference}`: the path must be absolute (file:///…)"
+        ));
+    }
+    let meta = tokio::fs::metadata(path).await.map_err(|e| {
+        format!(
+            "cannot load `{reference}`: {} {}",
+            path.display(),
+            describe_io(&e)
+        )
+    })?;
+    if !meta.is_file() {
+        return Err(format!(
+            "cannot load `{reference}`: {} is not a regular file",
+            path.display()
+        ));
+    }
+    let mut head = Vec::with_capacity(512);
+    tokio::fs::File::open(path)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot load `{reference}`: {} {}",
+                path.display(),
+                describe_io(&e)
+            )
+        })?
+        .take(512)
+        .read_to_end(&mut head)
+        .await
+        .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
+    if par::looks_like_archive(&head) {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
+        let contents = tokio::task::spawn_blocking(move || par::read(&bytes))
+            .await
+            .map_err(|e| format!("cannot load `{reference}`: {e}"))?
+            .map_err(|e| format!("cannot load `{reference}`: {e}"))?;
+        let executable = settings.cache_dir.join(normalize(reference));
+        write_executable(&executable, &contents.binary)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot load `{reference}`: writing {}: {e}",
+                    executable.display()
+                )
+            })?;
+        return Ok(LoadedProvider {
+            executable,
+            claims: Some(contents.claims),
+        });
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o111 == 0 {
+        return Err(format!(
+            "cannot load `{reference}`: {} is not executable (mode {:o}); chmod +x it, or give a provider archive",
+            path.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(LoadedProvider {
+        executable: path.to_path_buf(),
+        claims: None,
+    })
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".to_string(),
+        _ => format!("cannot be read: {e}"),
+    }
+}
+
+/// The cache file name for a reference: lowercase, every other character `_`.
+fn normalize(reference: &str) -> String {
+    reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes `data` as an executable at `path`, atomically (a running copy keeps its inode).
+async fn write_executable(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("cache paths have a parent");
+    tokio::fs::create_dir_all(dir).await?;
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        uuid::Uuid::new_v4(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
+    ));
+    tokio::fs::write(&tmp, data).await?;
+    tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::par::tests::{archive, sha};
+
+    fn settings(dir: &Path, allow: bool) -> LoadSettings<'_> {
+        LoadSettings {
+            allow_file_load: allow,
+            cache_dir: dir,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_bad_reference_names_its_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let plain = d.join("plain.txt");
+        std::fs::write(&plain, "not executable").unwrap();
+        let bad_par = d.join("bad.par.gz");
+        std::fs::write(&bad_par, archive(b"bin", Some(sha(b"other")), true)).unwrap();
+        let cases = [
+            (
+                "oci://ghcr.io/x:1".to_string(),
+                true,
+                "file:// references only",
+            ),
+            (
+                format!("file://{}", plain.display()),
+                false,
+                "--allow-file-load",
+            ),
+            ("file://relative/path".to_string(), true, "must be absolute"),
+            (
+                format!("file://{}/missing", d.display()),
+                true,
+                "does not exist",
+            ),
+            (
+                format!("file://{}", d.display()),
+                true,
+                "not a regular file",
+            ),
+            (
+                format!("file://{}", plain.display()),
+                true,
+                "is not executable (mode 644)",
+            ),
+            (
+                format!("file://{}", bad_par.display()),
+                true,
+                "hash mismatch",
+            ),
+        ];
+        for (reference, allow, expected) in cases {
+            let err = load(&reference, &settings(d, allow)).await.unwrap_err();
+            assert!(err.contains(expected), "{reference}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn archives_are_unpacked_executable_and_natives_run_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let script = b"#!/bin/sh\nexit 0\n";
+        let par_path = d.join("ok.par");
+        std::fs::write(&par_path, archive(script, Some(sha(script)), false)).unwrap();
+        let reference = format!("file://{}", par_path.display());
+        let loaded = load(&reference, &settings(&d.join("cache"), true))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&loaded.executable).unwrap(), script);
+        assert_eq!(
+            std::fs::metadata(&loaded.executable)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+        assert!(loaded.claims.is_some());
+
+        let exe = d.join("native.sh");
+        std::fs::write(&exe, script).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let loaded = load(&format!("file://{}", exe.display()), &settings(d, true))
+            .await
+            .unwrap();
+        assert_eq!(loaded.executable, exe);
+        assert!(loaded.claims.is_none());
+    }
+}

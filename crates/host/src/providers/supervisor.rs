@@ -1,0 +1,413 @@
+//! One supervising task per provider. It owns the provider's process and moves it
+//! through explicit states:
+//!
+//! ```text
+//! Starting → Running → (exit | N failed health checks) → Backoff → Starting …
+//!                    ↘ stop / host shutdown → Stopping → Stopped
+//! Backoff → (too many starts in the window) → Failed → (stop) → Stopped
+//! ```
+//!
+//! Health is probed right after spawn and retried quickly until the provider answers,
+//! then every interval (±10 % so many providers do not probe together).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lattice_proto::DEFAULT_LINK_NAME;
+use lattice_proto::events::{
+    Event, HealthCheck, ProviderRestarted, ProviderStartFailed, ProviderStarted, ProviderStopped,
+};
+use lattice_proto::provider::{HealthCheckResponse, ShutdownRequest};
+use lattice_proto::subjects::ProviderSubjects;
+use rand::Rng as _;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::health::{HealthEvent, HealthTracker, Probe};
+use super::host_data::ProviderBootstrap;
+use super::process::{EndedBy, OutputSink, ProviderProcess, describe};
+use super::reference::{self, LoadSettings, LoadedProvider};
+use super::restart_policy::{RestartDecision, RestartTracker};
+use super::{ProviderSpec, ProviderState, ProviderStatus};
+use crate::HostContext;
+
+/// Commands a supervisor takes.
+pub(crate) enum SupervisorCommand {
+    /// Stop the provider (staged) and end.
+    Stop,
+}
+
+/// Why watching a running process ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    Unhealthy,
+    Stop,
+}
+
+type ProbeFuture = Pin<Box<dyn Future<Output = Probe> + Send>>;
+
+pub(crate) struct Supervisor {
+    pub(crate) ctx: Arc<HostContext>,
+    pub(crate) spec: ProviderSpec,
+    pub(crate) xkey_seed: String,
+    pub(crate) status: watch::Sender<ProviderStatus>,
+    pub(crate) commands: mpsc::Receiver<SupervisorCommand>,
+    pub(crate) token: CancellationToken,
+    pub(crate) sink: Arc<OutputSink>,
+    pub(crate) restarts: RestartTracker,
+    pub(crate) health: HealthTracker,
+}
+
+impl Supervisor {
+    #[tracing::instrument(skip_all, fields(provider_id = %self.spec.provider_id))]
+    pub(crate) async fn run(mut self) {
+        let loaded = match self.prepare().await {
+            Ok(loaded) => loaded,
+            Err(error) => return self.start_failed(error).await,
+        };
+        let mut first = true;
+        loop {
+            self.set(|s| s.state = ProviderState::Starting);
+            let spawned = self.config().and_then(|config| {
+                let line = self
+                    .ctx
+                    .host_data(ProviderBootstrap {
+                        provider_id: &self.spec.provider_id,
+                        provider_xkey_seed: &self.xkey_seed,
+                        config,
+                        links: Vec::new(),
+                    })
+                    .to_stdin_line();
+                ProviderProcess::spawn(&loaded.executable, line, self.sink.clone())
+                    .map_err(|e| format!("cannot run {}: {e}", loaded.executable.display()))
+            });
+            let mut process = match spawned {
+                Ok(process) => process,
+                Err(error) if first => return self.start_failed(error).await,
+                Err(error) => {
+                    tracing::error!(%error, "cannot restart provider");
+                    self.restarts.record_start(Instant::now());
+                    match self.after_exit("exited", error, Duration::ZERO).await {
+                        true => continue,
+                        false => return,
+                    }
+                }
+            };
+            self.restarts.record_start(Instant::now());
+            let pid = process.pid();
+            self.set(|s| {
+                s.state = ProviderState::Running;
+                s.pid = Some(pid);
+                s.healthy = None;
+            });
+            if first {
+                first = false;
+                self.publish_started(&loaded).await;
+            }
+            tracing::info!(pid, "provider running");
+            let (reason, exit) = match self.watch(&mut process).await {
+                Ended::Stop => return self.stop(&mut process).await,
+                Ended::Exited(status) => ("exited", describe(status)),
+                Ended::Unhealthy => {
+                    tracing::warn!("provider failed its health checks; restarting it");
+                    let (status, _) = self.staged_stop(&mut process).await;
+                    ("unhealthy", describe(status))
+                }
+            };
+            if !self.after_exit(reason, exit, process.ran_for()).await {
+                return;
+            }
+        }
+    }
+
+    fn set(&self, change: impl FnOnce(&mut ProviderStatus)) {
+        self.status.send_modify(change);
+    }
+
+    async fn prepare(&self) -> Result<LoadedProvider, String> {
+        let settings = LoadSettings {
+            allow_file_load: self.ctx.config.allow_file_load,
+            cache_dir: &self
+                .ctx
+                .config
+                .providers
+                .cache_dir
+                .join(&self.ctx.identity.id),
+        };
+        let loaded = reference::load(&self.spec.provider_ref, &settings).await?;
+        self.config()?;
+        if let Some(claims) = &loaded.claims {
+            self.set(|s| {
+                s.name = claims.name.clone();
+                s.revision = claims.revision.unwrap_or(0);
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// The provider's merged named config.
+    fn config(&self) -> Result<BTreeMap<String, String>, String> {
+        match self.spec.config.first() {
+            None => Ok(BTreeMap::new()),
+            Some(name) => Err(format!("named config `{name}` does not exist")),
+        }
+    }
+
+    /// Watches a running process until it exits, fails its health checks, or is stopped.
+    async fn watch(&mut self, process: &mut ProviderProcess) -> Ended {
+        let settings = &self.ctx.config.providers;
+        let started = Instant::now();
+        let mut retry = Duration::from_millis(2);
+        let mut probe = self.probe_after(Duration::ZERO);
+        loop {
+            tokio::select! {
+                status = process.wait() => return Ended::Exited(status),
+                _ = self.commands.recv() => return Ended::Stop,
+                _ = self.token.cancelled() => return Ended::Stop,
+                result = &mut probe => {
+                    let starting = !self.health.answered() && started.elapsed() < settings.health_interval;
+                    if starting && matches!(result, Probe::NoAnswer(_)) {
+                        probe = self.probe_after(retry);
+                        retry = (retry * 2).min(Duration::from_millis(100));
+                        continue;
+                    }
+                    if let Some(event) = self.health.observe(&result) {
+                        self.publish_health(event).await;
+                    }
+                    if let Probe::NoAnswer(reason) = &result {
+                        tracing::warn!(%reason, failures = self.health.consecutive_failures(), "health check got no answer");
+                    }
+                    let healthy = self.health.healthy();
+                    self.set(|s| s.healthy = healthy);
+                    if settings.health_failures.is_some_and(|n| self.health.consecutive_failures() >= n) {
+                        return Ended::Unhealthy;
+                    }
+                    let jitter = rand::rng().random_range(0.9..1.1);
+                    probe = self.probe_after(settings.health_interval.mul_f64(jitter));
+                }
+            }
+        }
+    }
+
+    fn probe_after(&self, delay: Duration) -> ProbeFuture {
+        let rpc = self.ctx.rpc.clone();
+        let subject =
+            ProviderSubjects::new(&self.ctx.config.lattice).health(&self.spec.provider_id);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            match rpc.request(subject, bytes::Bytes::new()).await {
+                Ok(reply) => match serde_json::from_slice::<HealthCheckResponse>(&reply.payload) {
+                    Ok(answer) => Probe::Answer(answer),
+                    Err(e) => Probe::NoAnswer(format!("undecodable health answer: {e}")),
+                },
+                Err(e) => Probe::NoAnswer(e.to_string()),
+            }
+        })
+    }
+
+    /// The staged stop with this host's shutdown request and graces.
+    async fn staged_stop(
+        &mut self,
+        process: &mut ProviderProcess,
+    ) -> (std::process::ExitStatus, EndedBy) {
+        let rpc = self.ctx.rpc.clone();
+        let subject =
+            ProviderSubjects::new(&self.ctx.config.lattice).shutdown(&self.spec.provider_id);
+        let body = serde_json::to_vec(&ShutdownRequest {
+            host_id: self.ctx.identity.id.clone(),
+        })
+        .expect("shutdown requests encode");
+        let request = async move {
+            if let Err(error) = rpc.request(subject, body.into()).await {
+                tracing::debug!(%error, "shutdown request got no answer");
+            }
+        };
+        let settings = &self.ctx.config.providers;
+        process
+            .stop(request, settings.shutdown_grace, settings.term_grace)
+            .await
+    }
+
+    /// Stops the process for good and ends the supervisor.
+    async fn stop(mut self, process: &mut ProviderProcess) {
+        self.set(|s| s.state = ProviderState::Stopping);
+        let (status, ended_by) = self.staged_stop(process).await;
+        tracing::info!(exit = %describe(status), ended_by = ended_by.as_str(), "provider stopped");
+        if let Some(event) = self.health.process_ended() {
+            self.publish_health(event).await;
+        }
+        self.finish("stop", Some((describe(status), ended_by.as_str())))
+            .await;
+    }
+
+    /// After an unexpected end: back off and return true to start again, or give up.
+    async fn after_exit(&mut self, reason: &str, exit: String, ran_for: Duration) -> bool {
+        tracing::warn!(%exit, reason, "provider process ended");
+        if let Some(event) = self.health.process_ended() {
+            self.publish_health(event).await;
+        }
+        self.set(|s| {
+            s.last_exit = Some(exit.clone());
+            s.pid = None;
+            s.healthy = None;
+        });
+        match self.restarts.next(Instant::now(), ran_for) {
+            RestartDecision::Restart { delay } => {
+                let restarts = self.status.borrow().restarts + 1;
+                self.set(|s| {
+                    s.state = ProviderState::Backoff;
+                    s.restarts = restarts;
+                });
+                self.ctx
+                    .events
+                    .publish(Event::ProviderRestarted(ProviderRestarted {
+                        host_id: self.ctx.identity.id.clone(),
+                        provider_id: self.spec.provider_id.clone(),
+                        reason: reason.to_string(),
+                        exit_status: exit,
+                        restarts,
+                        delay_ms: delay.as_millis() as u64,
+                    }))
+                    .await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => true,
+                    _ = self.commands.recv() => {
+                        self.finish("stop", None).await;
+                        false
+                    }
+                    _ = self.token.cancelled() => {
+                        self.finish("stop", None).await;
+                        false
+                    }
+                }
+            }
+            RestartDecision::GiveUp => {
+                self.fail(exit).await;
+                false
+            }
+        }
+    }
+
+    /// Too many starts: Failed, with the exit and the last output in the event. The
+    /// entry stays listed until it is stopped or replaced.
+    async fn fail(&mut self, exit: String) {
+        let restarts = self.status.borrow().restarts;
+        tracing::error!(%exit, restarts, "provider keeps exiting; giving up");
+        self.set(|s| s.state = ProviderState::Failed);
+        let last_lines = self
+            .sink
+            .logs
+            .tail(Some(20))
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        self.ctx
+            .events
+            .publish(Event::ProviderStopped(ProviderStopped {
+                host_id: self.ctx.identity.id.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                annotations: self.spec.annotations.clone(),
+                reason: "failed".to_string(),
+                instance_id: self.spec.provider_id.clone(),
+                public_key: self.spec.provider_id.clone(),
+                link_name: DEFAULT_LINK_NAME.to_string(),
+                exit_status: Some(exit),
+                ended_by: Some("exited".to_string()),
+                last_log_lines: Some(last_lines),
+                restarts: Some(restarts),
+            }))
+            .await;
+        tokio::select! {
+            _ = self.commands.recv() => {}
+            _ = self.token.cancelled() => {}
+        }
+        self.set(|s| s.state = ProviderState::Stopped);
+        self.ctx
+            .providers
+            .finished(&self.spec.provider_id, self.spec.generation)
+            .await;
+    }
+
+    async fn finish(&self, reason: &str, ended: Option<(String, &str)>) {
+        let (exit_status, ended_by) = match ended {
+            Some((exit, by)) => (Some(exit), Some(by.to_string())),
+            None => (None, None),
+        };
+        self.ctx
+            .events
+            .publish(Event::ProviderStopped(ProviderStopped {
+                host_id: self.ctx.identity.id.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                annotations: self.spec.annotations.clone(),
+                reason: reason.to_string(),
+                instance_id: self.spec.provider_id.clone(),
+                public_key: self.spec.provider_id.clone(),
+                link_name: DEFAULT_LINK_NAME.to_string(),
+                exit_status,
+                ended_by,
+                last_log_lines: None,
+                restarts: None,
+            }))
+            .await;
+        self.set(|s| {
+            s.state = ProviderState::Stopped;
+            s.pid = None;
+        });
+        self.ctx
+            .providers
+            .finished(&self.spec.provider_id, self.spec.generation)
+            .await;
+    }
+
+    async fn start_failed(self, error: String) {
+        tracing::error!(%error, "provider start failed");
+        self.ctx
+            .events
+            .publish(Event::ProviderStartFailed(ProviderStartFailed {
+                provider_ref: self.spec.provider_ref.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                host_id: self.ctx.identity.id.clone(),
+                error,
+                link_name: DEFAULT_LINK_NAME.to_string(),
+            }))
+            .await;
+        self.set(|s| s.state = ProviderState::Stopped);
+        self.ctx
+            .providers
+            .finished(&self.spec.provider_id, self.spec.generation)
+            .await;
+    }
+
+    async fn publish_started(&self, loaded: &LoadedProvider) {
+        let claims = loaded.claims.as_ref();
+        self.ctx
+            .events
+            .publish(Event::ProviderStarted(ProviderStarted {
+                host_id: self.ctx.identity.id.clone(),
+                image_ref: self.spec.provider_ref.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                annotations: self.spec.annotations.clone(),
+                claims: claims.map(|c| c.summary()),
+                instance_id: claims.map(|_| self.spec.provider_id.clone()),
+                public_key: claims.map(|_| self.spec.provider_id.clone()),
+                link_name: claims.map(|_| DEFAULT_LINK_NAME.to_string()),
+            }))
+            .await;
+    }
+
+    async fn publish_health(&self, event: HealthEvent) {
+        let data = HealthCheck {
+            host_id: self.ctx.identity.id.clone(),
+            provider_id: self.spec.provider_id.clone(),
+        };
+        let event = match event {
+            HealthEvent::Passed => Event::HealthCheckPassed(data),
+            HealthEvent::Failed => Event::HealthCheckFailed(data),
+            HealthEvent::Status => Event::HealthCheckStatus(data),
+        };
+        self.ctx.events.publish(event).await;
+    }
+}

@@ -1,0 +1,491 @@
+//! Provider lifecycle end to end: a real `nats-server`, a real host, real provider
+//! processes (lattice's test provider). Every wait is on an event or a reply.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lattice_host::HostConfig;
+use lattice_proto::CtlResponse;
+use lattice_proto::HostData;
+use lattice_proto::ctl::{HostInventory, ProviderDescription, ProviderLogs};
+use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::{EventWatcher, TestNats, WAIT, workspace_bin, wrapper_script};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn test_provider() -> PathBuf {
+    workspace_bin("lattice-test-support", "lattice-test-provider")
+        .expect("the test provider builds")
+}
+
+fn fast(c: &mut HostConfig) {
+    c.allow_file_load = true;
+    c.providers.health_interval = Duration::from_millis(300);
+    c.providers.shutdown_grace = Duration::from_millis(500);
+    c.providers.term_grace = Duration::from_millis(500);
+    c.rpc_timeout = Duration::from_millis(300);
+}
+
+struct Lattice {
+    nats: TestNats,
+    client: async_nats::Client,
+    events: EventWatcher,
+    subjects: CtlSubjects,
+}
+
+impl Lattice {
+    async fn new() -> Self {
+        let nats = TestNats::start().await.unwrap();
+        let client = nats.client().await.unwrap();
+        let events = EventWatcher::new(&client, "default").await.unwrap();
+        Lattice {
+            nats,
+            client,
+            events,
+            subjects: CtlSubjects::new("wasmbus.ctl", "default"),
+        }
+    }
+
+    async fn request(
+        &self,
+        subject: String,
+        body: serde_json::Value,
+    ) -> CtlResponse<serde_json::Value> {
+        let body = serde_json::to_vec(&body).unwrap();
+        let reply = tokio::time::timeout(WAIT, self.client.request(subject.clone(), body.into()))
+            .await
+            .unwrap_or_else(|_| panic!("no reply on {subject}"))
+            .unwrap();
+        serde_json::from_slice(&reply.payload).unwrap()
+    }
+
+    async fn start(&self, host: &str, id: &str, path: &Path) -> CtlResponse<serde_json::Value> {
+        let body = serde_json::json!({"provider_id": id, "provider_ref": format!("file://{}", path.display()), "host_id": host});
+        self.request(self.subjects.provider_start(host), body).await
+    }
+
+    async fn stop(&self, host: &str, id: &str) -> CtlResponse<serde_json::Value> {
+        self.request(
+            self.subjects.provider_stop(host),
+            serde_json::json!({"provider_id": id, "host_id": host}),
+        )
+        .await
+    }
+
+    async fn provider(&self, host: &str, id: &str) -> Option<ProviderDescription> {
+        let reply = self
+            .request(self.subjects.host_get(host), serde_json::Value::Null)
+            .await;
+        let inventory: HostInventory = serde_json::from_value(reply.response.unwrap()).unwrap();
+        inventory.providers.into_iter().find(|p| p.id == id)
+    }
+
+    async fn dump(&self, id: &str) -> serde_json::Value {
+        let reply = self
+            .client
+            .request(format!("lattice.test.{id}.dump"), "".into())
+            .await
+            .unwrap();
+        serde_json::from_slice(&reply.payload).unwrap()
+    }
+
+    async fn event_for(&self, name: &str, id: &str) -> lattice_proto::events::CloudEvent {
+        self.events
+            .next_matching(name, |e| e.data["provider_id"] == id)
+            .await
+            .unwrap()
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // Signal 0 checks existence; a zombie would still count, so reaping is checked too.
+    kill(Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test]
+async fn a_provider_starts_gets_exact_host_data_is_healthy_fast_and_stops_gracefully() {
+    let lattice = Lattice::new().await;
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    let sent = Instant::now();
+    let reply = lattice.start(&id, "p1", &test_provider()).await;
+    assert_eq!(
+        (reply.success, reply.message.as_str()),
+        (true, "successfully started provider")
+    );
+    let started = lattice.event_for("provider_started", "p1").await;
+    assert_eq!(started.data["host_id"], id.as_str());
+    lattice.event_for("health_check_passed", "p1").await;
+    let healthy_after = sent.elapsed();
+    assert!(
+        healthy_after < Duration::from_secs(2),
+        "healthy after {healthy_after:?}"
+    );
+
+    // What the provider read on stdin is what the host meant: one padded base64 line.
+    let dump = lattice.dump("p1").await;
+    let line = dump["stdin_line"].as_str().unwrap();
+    assert!(line.ends_with("\r\n"), "{line:?}");
+    let data = HostData::from_stdin_line(line.as_bytes()).unwrap();
+    assert_eq!(data.host_id, id);
+    assert_eq!(data.provider_key, "p1");
+    assert_eq!(data.lattice_rpc_prefix, "default");
+    assert_eq!(data.lattice_rpc_url, lattice.nats.url());
+    assert_eq!(data.link_name, "default");
+    assert_eq!(data.default_rpc_timeout_ms, Some(300));
+    assert!(data.host_xkey_public_key.starts_with('X'));
+    assert!(data.provider_xkey_private_key.starts_with("SX"));
+    assert!(uuid_like(&data.instance_id));
+    let env = dump["env"].as_object().unwrap();
+    assert!(
+        env.keys()
+            .all(|k| k == "RUST_LOG" || k.starts_with("OTEL_")),
+        "env leaked: {env:?}"
+    );
+
+    let desc = lattice.provider(&id, "p1").await.unwrap();
+    assert_eq!(desc.state.as_deref(), Some("running"));
+    assert_eq!(desc.healthy, Some(true));
+    assert_eq!(desc.restarts, Some(0));
+    let pid = desc.pid.unwrap();
+    assert_eq!(dump["pid"], pid);
+
+    // Captured output is readable over the control interface.
+    let logs = lattice
+        .request(
+            lattice.subjects.provider_logs(&id),
+            serde_json::json!({"provider_id": "p1"}),
+        )
+        .await;
+    let logs: ProviderLogs = serde_json::from_value(logs.response.unwrap()).unwrap();
+    assert!(
+        logs.lines.iter().any(|l| l.line.starts_with("init p1")),
+        "{:?}",
+        logs.lines
+    );
+
+    // Stop: the provider exits on the shutdown request, before any signal.
+    let reply = lattice.stop(&id, "p1").await;
+    assert_eq!(
+        (reply.success, reply.message.as_str()),
+        (true, "successfully stopped provider")
+    );
+    let stopped = lattice.event_for("provider_stopped", "p1").await;
+    assert_eq!(stopped.data["reason"], "stop");
+    assert_eq!(stopped.data["ended_by"], "shutdown_request");
+    assert_eq!(stopped.data["exit_status"], "exit status: 0");
+    assert!(!alive(pid), "the provider process is gone and reaped");
+    assert!(lattice.provider(&id, "p1").await.is_none());
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn a_killed_provider_is_restarted_with_fresh_host_data_and_healthy_again() {
+    let lattice = Lattice::new().await;
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "p2", &test_provider()).await;
+    lattice.event_for("health_check_passed", "p2").await;
+    let before = lattice.dump("p2").await;
+    let pid = before["pid"].as_u64().unwrap() as u32;
+
+    let killed = Instant::now();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let restarted = lattice.event_for("provider_restarted", "p2").await;
+    assert_eq!(restarted.data["exit_status"], "signal: 9 (SIGKILL)");
+    assert_eq!(
+        restarted.data["delay_ms"], 0,
+        "the first restart is immediate"
+    );
+    lattice.event_for("health_check_passed", "p2").await;
+    let recovered = killed.elapsed();
+    assert!(
+        recovered < Duration::from_secs(3),
+        "healthy again after {recovered:?}"
+    );
+
+    let after = lattice.dump("p2").await;
+    assert_ne!(after["pid"], before["pid"]);
+    assert_ne!(
+        after["host_data"]["instance_id"], before["host_data"]["instance_id"],
+        "fresh instance_id"
+    );
+    assert_eq!(
+        after["host_data"]["provider_xkey_private_key"],
+        before["host_data"]["provider_xkey_private_key"],
+        "the provider's xkey is kept across restarts"
+    );
+    let desc = lattice.provider(&id, "p2").await.unwrap();
+    assert_eq!(desc.restarts, Some(1));
+    assert_eq!(desc.last_exit.as_deref(), Some("signal: 9 (SIGKILL)"));
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_crash_looping_provider_ends_in_failed_with_its_exit_and_output() {
+    let lattice = Lattice::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = wrapper_script(
+        dir.path(),
+        "crash.sh",
+        &test_provider(),
+        &["--exit-at-start", "3"],
+    )
+    .unwrap();
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    let sent = Instant::now();
+    lattice.start(&id, "crashy", &script).await;
+    let failed = lattice
+        .events
+        .next_matching("provider_stopped", |e| {
+            e.data["provider_id"] == "crashy" && e.data["reason"] == "failed"
+        })
+        .await
+        .unwrap();
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(5), "failed after {took:?}");
+    assert_eq!(failed.data["exit_status"], "exit status: 3");
+    assert_eq!(
+        failed.data["restarts"], 4,
+        "5 starts in the window, then Failed"
+    );
+    let lines = failed.data["last_log_lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "exiting at start with 3, as told"),
+        "{lines:?}"
+    );
+    let desc = lattice.provider(&id, "crashy").await.unwrap();
+    assert_eq!(desc.state.as_deref(), Some("failed"));
+    // A failed provider can be started again under its ID (here: still failing), or stopped.
+    let reply = lattice.stop(&id, "crashy").await;
+    assert!(reply.success, "{}", reply.message);
+    assert!(lattice.provider(&id, "crashy").await.is_none());
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_ignores_shutdown_and_sigterm_is_killed_and_reaped() {
+    let lattice = Lattice::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = wrapper_script(
+        dir.path(),
+        "stubborn.sh",
+        &test_provider(),
+        &["--hang-on-shutdown"],
+    )
+    .unwrap();
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "stubborn", &script).await;
+    lattice.event_for("health_check_passed", "stubborn").await;
+    let pid = lattice
+        .provider(&id, "stubborn")
+        .await
+        .unwrap()
+        .pid
+        .unwrap();
+    let asked = Instant::now();
+    let reply = lattice.stop(&id, "stubborn").await;
+    assert!(reply.success);
+    let took = asked.elapsed();
+    let stopped = lattice.event_for("provider_stopped", "stubborn").await;
+    assert_eq!(stopped.data["ended_by"], "sigkill");
+    assert_eq!(stopped.data["exit_status"], "signal: 9 (SIGKILL)");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "both graces were given: {took:?}"
+    );
+    assert!(!alive(pid), "killed and reaped");
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_stops_answering_health_is_restarted_after_n_probes() {
+    let lattice = Lattice::new().await;
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "quiet", &test_provider()).await;
+    lattice.event_for("health_check_passed", "quiet").await;
+    let reply = lattice
+        .client
+        .request("lattice.test.quiet.health", "silent".into())
+        .await
+        .unwrap();
+    assert_eq!(&reply.payload[..], b"ok");
+    let restarted = lattice.event_for("provider_restarted", "quiet").await;
+    assert_eq!(restarted.data["reason"], "unhealthy");
+    lattice.event_for("health_check_passed", "quiet").await;
+    assert_eq!(
+        lattice.provider(&id, "quiet").await.unwrap().restarts,
+        Some(1)
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn unhealthy_answers_follow_the_edge_rules() {
+    let lattice = Lattice::new().await;
+    let host = lattice
+        .nats
+        .start_host(|c| {
+            fast(c);
+            c.providers.health_failures = None;
+        })
+        .await
+        .unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "moody", &test_provider()).await;
+    lattice.event_for("health_check_passed", "moody").await;
+    lattice
+        .client
+        .request("lattice.test.moody.health", "unhealthy".into())
+        .await
+        .unwrap();
+    lattice.event_for("health_check_failed", "moody").await;
+    lattice.event_for("health_check_status", "moody").await;
+    assert_eq!(
+        lattice.provider(&id, "moody").await.unwrap().healthy,
+        Some(false)
+    );
+    lattice
+        .client
+        .request("lattice.test.moody.health", "healthy".into())
+        .await
+        .unwrap();
+    lattice.event_for("health_check_passed", "moody").await;
+    assert_eq!(
+        lattice.provider(&id, "moody").await.unwrap().restarts,
+        Some(0),
+        "health restarts are off"
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn host_shutdown_stops_every_provider_before_host_stopped() {
+    let lattice = Lattice::new().await;
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    let mut pids = Vec::new();
+    for n in 0..3 {
+        let pid_id = format!("s{n}");
+        lattice.start(&id, &pid_id, &test_provider()).await;
+        lattice.event_for("health_check_passed", &pid_id).await;
+        pids.push(lattice.provider(&id, &pid_id).await.unwrap().pid.unwrap());
+    }
+    host.shutdown(Duration::from_secs(5)).await;
+    let mut stopped = Vec::new();
+    loop {
+        let msg = lattice.events.next_raw().await.unwrap();
+        let event: lattice_proto::events::CloudEvent =
+            serde_json::from_slice(&msg.payload).unwrap();
+        match event.event_name() {
+            "provider_stopped" => {
+                assert_eq!(event.data["ended_by"], "shutdown_request");
+                stopped.push(event.data["provider_id"].as_str().unwrap().to_string());
+            }
+            "host_stopped" => break,
+            _ => {}
+        }
+    }
+    stopped.sort();
+    assert_eq!(
+        stopped,
+        ["s0", "s1", "s2"],
+        "every provider_stopped came before host_stopped"
+    );
+    assert!(pids.iter().all(|pid| !alive(*pid)));
+}
+
+#[tokio::test]
+async fn bad_starts_and_stops_are_clear_errors_and_the_host_keeps_serving() {
+    let lattice = Lattice::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("notexec"), "#!/bin/sh\n").unwrap();
+    std::fs::write(
+        d.join("bad.par.gz"),
+        [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3],
+    )
+    .unwrap();
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+
+    let cases = [
+        ("missing", d.join("missing"), "does not exist"),
+        ("notexec", d.join("notexec"), "is not executable"),
+        ("badpar", d.join("bad.par.gz"), "provider archive"),
+    ];
+    for (pid, path, expected) in &cases {
+        let reply = lattice.start(&id, pid, path).await;
+        assert!(
+            reply.success,
+            "the start is acknowledged, the failure reported as an event"
+        );
+        let failed = lattice.event_for("provider_start_failed", pid).await;
+        let error = failed.data["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{pid}: {error}");
+        assert!(lattice.provider(&id, pid).await.is_none());
+    }
+
+    lattice.start(&id, "dup", &test_provider()).await;
+    let reply = lattice.start(&id, "dup", &test_provider()).await;
+    assert_eq!(
+        (reply.success, reply.message.as_str()),
+        (false, "provider with that ID is already running")
+    );
+    let reply = lattice.stop(&id, "nobody").await;
+    assert_eq!(
+        (reply.success, reply.message.as_str()),
+        (false, "provider with that ID is not running")
+    );
+    let reply = lattice.start(&id, "bad.id", &test_provider()).await;
+    assert!(
+        !reply.success && reply.message.contains("invalid provider ID `bad.id`"),
+        "{}",
+        reply.message
+    );
+    let reply = lattice
+        .request(
+            lattice.subjects.provider_start(&id),
+            serde_json::json!({"provider_ref": "file:///x"}),
+        )
+        .await;
+    assert!(
+        !reply.success && reply.message.contains("provider_id"),
+        "{}",
+        reply.message
+    );
+    let reply = lattice
+        .request(
+            lattice.subjects.provider_logs(&id),
+            serde_json::json!({"provider_id": "nobody"}),
+        )
+        .await;
+    assert_eq!(reply.message, "provider with that ID is not running");
+    let ping = lattice
+        .request(lattice.subjects.host_ping(), serde_json::Value::Null)
+        .await;
+    assert!(ping.success);
+    host.shutdown(Duration::from_secs(5)).await;
+
+    // Without --allow-file-load, file references are refused with a message naming the flag.
+    let host = lattice.nats.start_host(|_| {}).await.unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "nofile", &test_provider()).await;
+    let failed = lattice.event_for("provider_start_failed", "nofile").await;
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-file-load")
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}

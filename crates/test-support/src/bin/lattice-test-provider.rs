@@ -1,0 +1,132 @@
+//! A provider for lattice's tests, built with lattice's SDK. It behaves, or misbehaves,
+//! as its flags say (a test wraps it in a script to pass them, since the host passes
+//! no arguments):
+//!
+//! - `--exit-at-start CODE`: print a line to stderr and exit at once;
+//! - `--hang-on-shutdown`: never finish the shutdown hook, so neither the shutdown
+//!   request nor SIGTERM ends it;
+//!
+//! and it answers, under `lattice.test.{provider_id}.`:
+//!
+//! - `dump`: its raw stdin line, environment, pid and HostData as JSON;
+//! - `health` with body `healthy`, `unhealthy` or `silent`: how to answer health checks
+//!   from now on (`silent` never answers).
+//!
+//! Every hook prints a line, so tests can read the captured output.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use futures::StreamExt as _;
+use lattice_provider_sdk::{
+    BoxError, HealthCheckResponse, HostData, LinkConfig, Provider, ProviderContext,
+    run_provider_with,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HealthMode {
+    Healthy,
+    Unhealthy,
+    Silent,
+}
+
+struct TestProvider {
+    stdin_line: Vec<u8>,
+    hang_on_shutdown: bool,
+    health: std::sync::Arc<Mutex<HealthMode>>,
+}
+
+impl Provider for TestProvider {
+    async fn init(&self, ctx: &ProviderContext) -> Result<(), BoxError> {
+        println!(
+            "init {} instance {}",
+            ctx.provider_id(),
+            ctx.host_data.instance_id
+        );
+        let prefix = format!("lattice.test.{}", ctx.provider_id());
+        let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;
+        let mut health = ctx.nats.subscribe(format!("{prefix}.health")).await?;
+        let nats = ctx.nats.clone();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "stdin_line": String::from_utf8_lossy(&self.stdin_line),
+            "env": std::env::vars().collect::<BTreeMap<_, _>>(),
+            "pid": std::process::id(),
+            "host_data": ctx.host_data,
+        }))?;
+        let mode = self.health.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(msg) = dump.next() => {
+                        if let Some(reply) = msg.reply {
+                            let _ = nats.publish(reply, body.clone().into()).await;
+                        }
+                    }
+                    Some(msg) = health.next() => {
+                        let new = match &msg.payload[..] {
+                            b"unhealthy" => HealthMode::Unhealthy,
+                            b"silent" => HealthMode::Silent,
+                            _ => HealthMode::Healthy,
+                        };
+                        *mode.lock().unwrap() = new;
+                        if let Some(reply) = msg.reply {
+                            let _ = nats.publish(reply, "ok".into()).await;
+                        }
+                    }
+                    else => return,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn health(&self) -> HealthCheckResponse {
+        let mode = *self.health.lock().unwrap();
+        match mode {
+            HealthMode::Healthy => HealthCheckResponse {
+                healthy: true,
+                message: None,
+            },
+            HealthMode::Unhealthy => HealthCheckResponse {
+                healthy: false,
+                message: Some("told to be unhealthy".into()),
+            },
+            HealthMode::Silent => std::future::pending().await,
+        }
+    }
+
+    async fn link_put(&self, link: LinkConfig) -> Result<(), BoxError> {
+        println!(
+            "link put {} -> {} config {:?}",
+            link.link.source_id, link.link.target, link.config
+        );
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        println!("shutdown requested");
+        if self.hang_on_shutdown {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(pos) = args.iter().position(|a| a == "--exit-at-start") {
+        let code: i32 = args.get(pos + 1).and_then(|c| c.parse().ok()).unwrap_or(1);
+        eprintln!("exiting at start with {code}, as told");
+        std::process::exit(code);
+    }
+    let stdin_line = lattice_provider_sdk::read_host_data_line()?;
+    let host_data = HostData::from_stdin_line(&stdin_line)?;
+    let provider = TestProvider {
+        stdin_line,
+        hang_on_shutdown: args.iter().any(|a| a == "--hang-on-shutdown"),
+        health: std::sync::Arc::new(Mutex::new(HealthMode::Healthy)),
+    };
+    run_provider_with(provider, host_data).await?;
+    println!("test provider exiting");
+    Ok(())
+}

@@ -73,9 +73,26 @@ pub(crate) enum Command {
     /// Set or remove a host label.
     #[command(subcommand)]
     Label(LabelCommand),
-    /// Stop a host.
+    /// Start a provider.
+    #[command(subcommand)]
+    Start(StartCommand),
+    /// Stop a provider or a host.
     #[command(subcommand)]
     Stop(StopCommand),
+    /// Show what a provider printed (its stdout and stderr, kept by its host).
+    Logs {
+        /// Provider ID.
+        provider_id: String,
+        /// The host running it; found by asking every host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+        /// Show at most this many of the latest lines.
+        #[arg(long)]
+        tail: Option<usize>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Follow the lattice's events (`wasmbus.evt.{lattice}.>`), one line each.
     Events,
 }
@@ -111,7 +128,48 @@ pub(crate) enum LabelCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum StartCommand {
+    /// Start a provider and wait until it runs and is healthy (or failed).
+    ///
+    /// REF is `file:///abs/path` to an executable or a provider archive (the host needs
+    /// --allow-file-load); a plain path is turned into a file:// reference.
+    #[command(verbatim_doc_comment)]
+    Provider {
+        /// Provider reference.
+        provider_ref: String,
+        /// Provider ID (one subject token); used in every subject the provider serves.
+        provider_id: String,
+        /// Named config to give the provider, merged in order (repeatable).
+        #[arg(long = "config")]
+        config: Vec<String>,
+        /// An annotation `KEY=VALUE` (repeatable).
+        #[arg(long = "annotation", value_parser = parse_key_value)]
+        annotations: Vec<(String, String)>,
+        /// The host to start it on; without it, hosts bid and the first bid wins.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only require labels `KEY=VALUE` of bidding hosts (repeatable).
+        #[arg(long = "constraint", value_parser = parse_key_value, conflicts_with = "host")]
+        constraints: Vec<(String, String)>,
+        /// Return when the host acknowledges, without waiting for the provider.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the provider to become healthy.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+        wait_timeout: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum StopCommand {
+    /// Stop a provider: shutdown request, then SIGTERM, then SIGKILL.
+    Provider {
+        /// Provider ID.
+        provider_id: String,
+        /// The host running it; found by asking every host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Stop a host gracefully.
     Host {
         /// Host ID (`N…`).

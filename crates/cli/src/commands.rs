@@ -8,7 +8,7 @@ use lattice_proto::subjects::EventSubjects;
 
 use crate::args::{Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, StopCommand};
 use crate::ctl_client::CtlClient;
-use crate::output;
+use crate::{output, provider_commands};
 
 pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     let client = CtlClient::connect(global).await?;
@@ -42,6 +42,18 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
             host_id,
             host_timeout,
         }) => client.stop_host(&host_id, host_timeout).await?,
+        Command::Stop(StopCommand::Provider { provider_id, host }) => {
+            provider_commands::stop(&client, &provider_id, host).await?
+        }
+        Command::Start(start) => return provider_commands::start(&client, global, start).await,
+        Command::Logs {
+            provider_id,
+            host,
+            tail,
+            follow,
+        } => {
+            return provider_commands::logs(&client, global, &provider_id, host, tail, follow).await;
+        }
         Command::Events => return follow_events(&client, global).await,
     };
     match format {

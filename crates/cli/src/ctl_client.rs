@@ -6,7 +6,11 @@ use anyhow::{Context as _, bail};
 use async_nats::Client;
 use futures::StreamExt as _;
 use lattice_proto::CtlResponse;
-use lattice_proto::ctl::{Host, HostInventory, HostLabel, HostLabelIdentifier, StopHostCommand};
+use lattice_proto::ctl::{
+    Host, HostInventory, HostLabel, HostLabelIdentifier, ProviderAuctionAck,
+    ProviderAuctionRequest, ProviderLogs, ProviderLogsRequest, StartProviderCommand,
+    StopHostCommand, StopProviderCommand,
+};
 use lattice_proto::subjects::CtlSubjects;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -45,13 +49,17 @@ impl CtlClient {
         what: &str,
         subject: String,
         body: Vec<u8>,
+        timeout: Duration,
     ) -> anyhow::Result<CtlResponse<T>> {
-        let reply = match self.nats.request(subject.clone(), body.into()).await {
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(timeout));
+        let reply = match self.nats.send_request(subject.clone(), request).await {
             Ok(reply) => reply,
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
                 bail!("{what}: no host answers on {subject} (wrong host ID or lattice?)")
             }
-            Err(e) => bail!("{what}: {e} after {:?} on {subject}", self.timeout),
+            Err(e) => bail!("{what}: {e} after {timeout:?} on {subject}"),
         };
         serde_json::from_slice(&reply.payload).with_context(|| {
             format!(
@@ -66,23 +74,31 @@ impl CtlClient {
         what: &str,
         subject: String,
         body: &B,
+        timeout: Duration,
     ) -> anyhow::Result<String> {
         let body = serde_json::to_vec(body).expect("commands always encode");
-        let reply: CtlResponse<serde_json::Value> = self.request(what, subject, body).await?;
+        let reply: CtlResponse<serde_json::Value> =
+            self.request(what, subject, body, timeout).await?;
         if !reply.success {
             bail!("{what}: {}", reply.message);
         }
         Ok(reply.message)
     }
 
-    /// Pings the lattice and collects every host that answers within the timeout.
-    pub(crate) async fn hosts(&self) -> anyhow::Result<Vec<Host>> {
+    /// Publishes `body` on `subject` and collects the decodable replies that arrive
+    /// within the timeout (or only the first, with `first_only`).
+    async fn gather<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        body: Vec<u8>,
+        first_only: bool,
+    ) -> anyhow::Result<Vec<T>> {
         let inbox = self.nats.new_inbox();
         let mut replies = self.nats.subscribe(inbox.clone()).await?;
         self.nats
-            .publish_with_reply(self.subjects.host_ping(), inbox, Vec::new().into())
+            .publish_with_reply(subject, inbox, body.into())
             .await?;
-        let mut hosts = Vec::new();
+        let mut gathered = Vec::new();
         let window = tokio::time::sleep(self.timeout);
         tokio::pin!(window);
         loop {
@@ -90,13 +106,24 @@ impl CtlClient {
                 _ = &mut window => break,
                 reply = replies.next() => {
                     let Some(reply) = reply else { break };
-                    match serde_json::from_slice::<CtlResponse<Host>>(&reply.payload) {
-                        Ok(CtlResponse { response: Some(host), .. }) => hosts.push(host),
-                        _ => tracing::warn!(payload = %String::from_utf8_lossy(&reply.payload), "ignoring an undecodable ping reply"),
+                    match serde_json::from_slice::<CtlResponse<T>>(&reply.payload) {
+                        Ok(CtlResponse { response: Some(item), .. }) => gathered.push(item),
+                        _ => tracing::warn!(payload = %String::from_utf8_lossy(&reply.payload), "ignoring an undecodable reply"),
+                    }
+                    if first_only {
+                        break;
                     }
                 }
             }
         }
+        Ok(gathered)
+    }
+
+    /// Pings the lattice and collects every host that answers within the timeout.
+    pub(crate) async fn hosts(&self) -> anyhow::Result<Vec<Host>> {
+        let mut hosts: Vec<Host> = self
+            .gather(self.subjects.host_ping(), Vec::new(), false)
+            .await?;
         hosts.sort_by(|a, b| a.friendly_name.cmp(&b.friendly_name));
         Ok(hosts)
     }
@@ -104,7 +131,12 @@ impl CtlClient {
     pub(crate) async fn inventory(&self, host_id: &str) -> anyhow::Result<HostInventory> {
         let what = format!("get inventory of {host_id}");
         let reply: CtlResponse<HostInventory> = self
-            .request(&what, self.subjects.host_get(host_id), Vec::new())
+            .request(
+                &what,
+                self.subjects.host_get(host_id),
+                Vec::new(),
+                self.timeout,
+            )
             .await?;
         match reply {
             CtlResponse {
@@ -130,6 +162,7 @@ impl CtlClient {
             &format!("put label {key} on {host_id}"),
             self.subjects.label_put(host_id),
             &body,
+            self.timeout,
         )
         .await
     }
@@ -142,6 +175,7 @@ impl CtlClient {
             &format!("delete label {key} on {host_id}"),
             self.subjects.label_del(host_id),
             &body,
+            self.timeout,
         )
         .await
     }
@@ -159,7 +193,96 @@ impl CtlClient {
             &format!("stop host {host_id}"),
             self.subjects.host_stop(host_id),
             &body,
+            self.timeout,
         )
         .await
+    }
+
+    /// Asks every host to bid for a provider; the first bid wins.
+    pub(crate) async fn auction(
+        &self,
+        request: &ProviderAuctionRequest,
+    ) -> anyhow::Result<Option<ProviderAuctionAck>> {
+        let body = serde_json::to_vec(request).expect("requests encode");
+        let bids: Vec<ProviderAuctionAck> = self
+            .gather(self.subjects.provider_auction(), body, true)
+            .await?;
+        Ok(bids.into_iter().next())
+    }
+
+    /// The host whose inventory lists `provider_id`.
+    pub(crate) async fn host_running(&self, provider_id: &str) -> anyhow::Result<String> {
+        for host in self.hosts().await? {
+            let inventory = self.inventory(&host.id).await?;
+            if inventory.providers.iter().any(|p| p.id == provider_id) {
+                return Ok(host.id);
+            }
+        }
+        bail!(
+            "no host of the lattice runs a provider `{provider_id}` (see `lattice get inventory`)"
+        )
+    }
+
+    pub(crate) async fn start_provider(
+        &self,
+        command: &StartProviderCommand,
+    ) -> anyhow::Result<String> {
+        let what = format!(
+            "start provider {} on {}",
+            command.provider_id, command.host_id
+        );
+        self.command(
+            &what,
+            self.subjects.provider_start(&command.host_id),
+            command,
+            self.timeout,
+        )
+        .await
+    }
+
+    /// Waits for the whole staged stop: the host replies once the process is gone.
+    pub(crate) async fn stop_provider(
+        &self,
+        host_id: &str,
+        provider_id: &str,
+    ) -> anyhow::Result<String> {
+        let body = StopProviderCommand {
+            host_id: host_id.to_string(),
+            provider_id: provider_id.to_string(),
+        };
+        let what = format!("stop provider {provider_id} on {host_id}");
+        let timeout = self.timeout.max(Duration::from_secs(30));
+        self.command(&what, self.subjects.provider_stop(host_id), &body, timeout)
+            .await
+    }
+
+    pub(crate) async fn provider_logs(
+        &self,
+        host_id: &str,
+        provider_id: &str,
+        tail: Option<usize>,
+    ) -> anyhow::Result<ProviderLogs> {
+        let body = serde_json::to_vec(&ProviderLogsRequest {
+            provider_id: provider_id.to_string(),
+            tail,
+        })
+        .expect("requests encode");
+        let what = format!("logs of {provider_id} on {host_id}");
+        let reply: CtlResponse<ProviderLogs> = self
+            .request(
+                &what,
+                self.subjects.provider_logs(host_id),
+                body,
+                self.timeout,
+            )
+            .await?;
+        match reply {
+            CtlResponse {
+                success: true,
+                response: Some(logs),
+                ..
+            } => Ok(logs),
+            other => bail!("{what}: {}", other.message),
+        }
     }
 }

@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod ctl_client;
 mod output;
+mod provider_commands;
 mod up;
 
 #[tokio::main]

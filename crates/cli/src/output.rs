@@ -1,6 +1,8 @@
 //! Rendering results as text tables or JSON.
 
-use lattice_proto::ctl::{Host, HostInventory};
+use std::collections::BTreeMap;
+
+use lattice_proto::ctl::{Host, HostInventory, ProviderDescription};
 use lattice_proto::events::{CloudEvent, Event};
 
 use crate::args::OutputFormat;
@@ -13,7 +15,7 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) {
     );
 }
 
-fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
     labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -34,15 +36,23 @@ pub(crate) fn hosts(format: OutputFormat, hosts: &[Host]) {
         "HOST ID", "FRIENDLY NAME", "UPTIME"
     );
     for host in hosts {
+        let uptime = host
+            .uptime_human
+            .clone()
+            .unwrap_or_else(|| format!("{}s", host.uptime_seconds));
+        let version = host.version.as_deref().unwrap_or("-");
         println!(
-            "{:<58} {:<26} {:<12} {}",
-            host.id,
-            host.friendly_name,
-            host.uptime_human
-                .clone()
-                .unwrap_or_else(|| format!("{}s", host.uptime_seconds)),
-            host.version.as_deref().unwrap_or("-"),
+            "{:<58} {:<26} {uptime:<12} {version}",
+            host.id, host.friendly_name
         );
+    }
+}
+
+fn health_text(p: &ProviderDescription) -> &'static str {
+    match p.healthy {
+        Some(true) => "healthy",
+        Some(false) => "unhealthy",
+        None => "-",
     }
 }
 
@@ -62,16 +72,23 @@ pub(crate) fn inventories(format: OutputFormat, inventories: &[HostInventory]) {
         println!("  labels  {}", labels_text(&inv.labels));
         if inv.providers.is_empty() {
             println!("  no providers");
-        } else {
-            println!("  {:<24} {:<40} NAME", "PROVIDER ID", "REFERENCE");
-            for p in &inv.providers {
-                println!(
-                    "  {:<24} {:<40} {}",
-                    p.id,
-                    p.image_ref.as_deref().unwrap_or("-"),
-                    p.name.as_deref().unwrap_or("-")
-                );
-            }
+            continue;
+        }
+        println!(
+            "  {:<20} {:<9} {:<9} {:>8} {:>8}  {:<22} REFERENCE",
+            "PROVIDER ID", "STATE", "HEALTH", "RESTARTS", "PID", "LAST EXIT"
+        );
+        for p in &inv.providers {
+            println!(
+                "  {:<20} {:<9} {:<9} {:>8} {:>8}  {:<22} {}",
+                p.id,
+                p.state.as_deref().unwrap_or("-"),
+                health_text(p),
+                p.restarts.map_or("-".to_string(), |r| r.to_string()),
+                p.pid.map_or("-".to_string(), |pid| pid.to_string()),
+                p.last_exit.as_deref().unwrap_or("-"),
+                p.image_ref.as_deref().unwrap_or("-"),
+            );
         }
     }
 }
@@ -100,8 +117,13 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
             format!("{} on {}: {}", d.provider_id, d.host_id, d.error)
         }
         Ok(Event::ProviderStopped(d)) => {
-            format!("{} on {} ({})", d.provider_id, d.host_id, d.reason)
+            let exit = d.exit_status.map(|e| format!(", {e}")).unwrap_or_default();
+            format!("{} on {} ({}{exit})", d.provider_id, d.host_id, d.reason)
         }
+        Ok(Event::ProviderRestarted(d)) => format!(
+            "{} on {} after {} ({}), restart {} in {} ms",
+            d.provider_id, d.host_id, d.reason, d.exit_status, d.restarts, d.delay_ms
+        ),
         Ok(
             Event::HealthCheckPassed(d) | Event::HealthCheckFailed(d) | Event::HealthCheckStatus(d),
         ) => {

@@ -127,6 +127,14 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "WASMCLOUD_RPC_TIMEOUT_MS", default_value_t = 2000)]
     rpc_timeout_ms: u64,
 
+    /// Allow providers from file:// references (executables or provider archives).
+    #[arg(long, env = "WASMCLOUD_ALLOW_FILE_LOAD")]
+    allow_file_load: bool,
+    /// How long a provider has to exit after the shutdown request, in milliseconds,
+    /// before SIGTERM (lattice's default is 3000; the 1.x host SIGKILLs after 300).
+    #[arg(long, env = "WASMCLOUD_PROV_SHUTDOWN_DELAY_MS", default_value_t = 3000)]
+    provider_shutdown_delay_ms: u64,
+
     /// Seconds between `host_heartbeat` events.
     #[arg(long, env = "WASMCLOUD_HEARTBEAT_INTERVAL", default_value_t = 30)]
     heartbeat_interval_seconds: u64,
@@ -144,6 +152,30 @@ pub(crate) struct UpArgs {
     /// Deadline of a stop (signal, or `host.stop` without a timeout), e.g. `10s` (lattice addition).
     #[arg(long, env = "LATTICE_STOP_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     stop_timeout: Duration,
+    /// How long after SIGTERM a stopping provider is SIGKILLed, e.g. `2s` (lattice addition).
+    #[arg(long, env = "LATTICE_PROVIDER_TERM_GRACE", value_parser = humantime::parse_duration, default_value = "2s")]
+    provider_term_grace: Duration,
+    /// Time between health checks of a provider that has answered, e.g. `30s` (lattice
+    /// addition; the first check is right after start and retried until it answers).
+    #[arg(long, env = "LATTICE_HEALTH_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
+    health_interval: Duration,
+    /// Restart a provider after this many failed or unanswered health checks in a row;
+    /// 0 never restarts for health (lattice addition).
+    #[arg(long, env = "LATTICE_HEALTH_FAILURES", default_value_t = 3)]
+    health_failures: u32,
+    /// A provider started this many times within --restart-window is put in Failed
+    /// instead of being restarted again (lattice addition).
+    #[arg(long, env = "LATTICE_RESTART_MAX_STARTS", default_value_t = 5)]
+    restart_max_starts: u32,
+    /// The window --restart-max-starts counts in, e.g. `60s` (lattice addition).
+    #[arg(long, env = "LATTICE_RESTART_WINDOW", value_parser = humantime::parse_duration, default_value = "60s")]
+    restart_window: Duration,
+    /// Longest wait between restarts; the first is immediate, then 100 ms doubling (lattice addition).
+    #[arg(long, env = "LATTICE_RESTART_MAX_BACKOFF", value_parser = humantime::parse_duration, default_value = "30s")]
+    restart_max_backoff: Duration,
+    /// Output lines kept per provider for `lattice logs` (lattice addition).
+    #[arg(long, env = "LATTICE_PROVIDER_LOG_LINES", default_value_t = 1000)]
+    provider_log_lines: usize,
     /// At most this many control requests are handled at once (lattice addition).
     #[arg(long, env = "LATTICE_MAX_CONCURRENT_CTL", default_value_t = 64)]
     max_concurrent_ctl: usize,
@@ -228,6 +260,19 @@ impl UpArgs {
         config.max_concurrent_ctl = self.max_concurrent_ctl;
         config.log_level = self.log_level;
         config.structured_logging = self.enable_structured_logging;
+        config.allow_file_load = self.allow_file_load;
+        let providers = &mut config.providers;
+        providers.shutdown_grace = Duration::from_millis(self.provider_shutdown_delay_ms);
+        providers.term_grace = self.provider_term_grace;
+        providers.health_interval = self.health_interval;
+        providers.health_failures = (self.health_failures > 0).then_some(self.health_failures);
+        providers.restart.max_starts = self.restart_max_starts;
+        providers.restart.window = self.restart_window;
+        providers.restart.max_backoff = self.restart_max_backoff;
+        providers.log_lines = self.provider_log_lines;
+        if let Some(dir) = &self.data_dir {
+            providers.cache_dir = dir.join("providers");
+        }
         config
     }
 }

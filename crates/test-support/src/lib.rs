@@ -127,24 +127,37 @@ impl EventWatcher {
 
 /// The path of a binary of this workspace, built first if needed (once per test process).
 ///
-/// Tests of one package cannot ask cargo for another package's binaries, so this builds
-/// `package`'s `bin` with the profile the tests run under and returns its path.
+/// Tests of one package cannot ask cargo for another package's binaries, so this runs
+/// `cargo build -p {package} --bin {bin}` with the profile the tests run under. It
+/// builds into its own target directory (`target/test-bins`): a package's tests and a
+/// plain build resolve dependency features differently, and sharing one directory
+/// would make each rebuild what the other just built.
 pub fn workspace_bin(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe()?;
-    // Test binaries live in target/{profile}/deps.
+    // Test binaries live in {target}/{profile}/deps.
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
+        .context("cannot locate the target directory")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("cannot name the profile")?
+        .to_string();
+    let target_dir = profile_dir
+        .parent()
         .context("cannot locate the target directory")?
-        .to_path_buf();
-    let path = profile_dir.join(bin);
+        .join("test-bins");
+    let path = target_dir.join(&profile).join(bin);
     let mut built = BUILT.lock().expect("not poisoned");
     if !built.iter().any(|b| b == bin) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.args(["build", "--quiet", "-p", package, "--bin", bin])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        if profile == "release" {
             cmd.arg("--release");
         }
         let status = cmd.status().context("cannot run cargo")?;

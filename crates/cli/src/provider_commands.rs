@@ -1,0 +1,208 @@
+//! `lattice start provider`, `lattice stop provider`, `lattice logs`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use lattice_proto::ctl::{LogLine, ProviderAuctionRequest, StartProviderCommand};
+use lattice_proto::events::{CloudEvent, Event};
+use lattice_proto::subjects::EventSubjects;
+
+use crate::args::{GlobalArgs, OutputFormat, StartCommand};
+use crate::ctl_client::CtlClient;
+use crate::output;
+
+/// A plain path becomes an absolute `file://` reference.
+fn normalize_reference(reference: &str) -> anyhow::Result<String> {
+    if reference.contains("://") {
+        return Ok(reference.to_string());
+    }
+    let path = std::path::absolute(reference)
+        .with_context(|| format!("cannot resolve the path {reference}"))?;
+    Ok(format!("file://{}", path.display()))
+}
+
+pub(crate) async fn start(
+    client: &CtlClient,
+    global: &GlobalArgs,
+    command: StartCommand,
+) -> anyhow::Result<()> {
+    let StartCommand::Provider {
+        provider_ref,
+        provider_id,
+        config,
+        annotations,
+        host,
+        constraints,
+        no_wait,
+        wait_timeout,
+    } = command;
+    let provider_ref = normalize_reference(&provider_ref)?;
+    let text = global.output == OutputFormat::Text;
+    let host_id = match host {
+        Some(host) => host,
+        None => {
+            let constraints: BTreeMap<_, _> = constraints.into_iter().collect();
+            let request = ProviderAuctionRequest {
+                provider_ref: provider_ref.clone(),
+                provider_id: provider_id.clone(),
+                constraints: constraints.clone(),
+            };
+            match client.auction(&request).await? {
+                Some(bid) => bid.host_id,
+                None => bail!(
+                    "no host bid for provider `{provider_id}`: none answered within {:?} that has the labels {constraints:?} and does not run that ID already",
+                    global.timeout
+                ),
+            }
+        }
+    };
+    // Follow events before starting, so none is missed.
+    let mut events = client
+        .nats
+        .subscribe(EventSubjects::new(&global.lattice).all())
+        .await?;
+    lattice_host::nats::server_round_trip(&client.nats)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
+    let sent = Instant::now();
+    let message = client
+        .start_provider(&StartProviderCommand {
+            provider_id: provider_id.clone(),
+            provider_ref: provider_ref.clone(),
+            host_id: host_id.clone(),
+            config,
+            annotations: (!annotations.is_empty()).then(|| annotations.into_iter().collect()),
+        })
+        .await?;
+    if text {
+        eprintln!("{message} `{provider_id}` on host {host_id}");
+    }
+    if no_wait {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + wait_timeout;
+    loop {
+        let message = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .with_context(|| format!("provider `{provider_id}` is not healthy after {wait_timeout:?}; see `lattice logs {provider_id}`"))?
+            .context("the event subscription ended")?;
+        let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else {
+            continue;
+        };
+        if event.source != host_id || event.data["provider_id"] != provider_id.as_str() {
+            continue;
+        }
+        match event.decode() {
+            Ok(Event::ProviderStarted(_)) if text => {
+                eprintln!("process started ({} ms)", sent.elapsed().as_millis())
+            }
+            Ok(Event::ProviderStartFailed(d)) => {
+                bail!("provider `{provider_id}` failed to start: {}", d.error)
+            }
+            Ok(Event::ProviderRestarted(d)) if text => {
+                eprintln!(
+                    "process ended ({}); restart {} in {} ms",
+                    d.exit_status, d.restarts, d.delay_ms
+                )
+            }
+            Ok(Event::HealthCheckPassed(_)) => {
+                let ms = sent.elapsed().as_millis();
+                match global.output {
+                    OutputFormat::Text => println!(
+                        "provider `{provider_id}` is running and healthy on {host_id} ({ms} ms)"
+                    ),
+                    OutputFormat::Json => output::json(&serde_json::json!({
+                        "provider_id": provider_id, "host_id": host_id, "healthy": true, "milliseconds": ms as u64,
+                    })),
+                }
+                return Ok(());
+            }
+            Ok(Event::ProviderStopped(d)) if d.reason == "failed" => bail!(
+                "provider `{provider_id}` failed ({}) after {} restarts; its last output:\n{}",
+                d.exit_status.unwrap_or_default(),
+                d.restarts.unwrap_or_default(),
+                d.last_log_lines.unwrap_or_default().join("\n")
+            ),
+            _ => {}
+        }
+    }
+}
+
+pub(crate) async fn stop(
+    client: &CtlClient,
+    provider_id: &str,
+    host: Option<String>,
+) -> anyhow::Result<String> {
+    let host_id = match host {
+        Some(host) => host,
+        None => client.host_running(provider_id).await?,
+    };
+    client.stop_provider(&host_id, provider_id).await
+}
+
+pub(crate) async fn logs(
+    client: &CtlClient,
+    global: &GlobalArgs,
+    provider_id: &str,
+    host: Option<String>,
+    tail: Option<usize>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let host_id = match host {
+        Some(host) => host,
+        None => client.host_running(provider_id).await?,
+    };
+    let print = |line: &LogLine| match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string(line).expect("lines encode")),
+        OutputFormat::Text => println!("{} {:<6} {}", line.time, line.stream, line.line),
+    };
+    let subject = lattice_proto::subjects::log_lines(&global.lattice, &host_id, provider_id);
+    let mut live = match follow {
+        true => Some(client.nats.subscribe(subject).await?),
+        false => None,
+    };
+    let logs = client.provider_logs(&host_id, provider_id, tail).await?;
+    let mut last_seq = 0;
+    for line in &logs.lines {
+        print(line);
+        last_seq = line.seq;
+    }
+    let Some(live) = live.as_mut() else {
+        return Ok(());
+    };
+    loop {
+        tokio::select! {
+            message = live.next() => {
+                let Some(message) = message else { return Ok(()) };
+                if let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload) {
+                    if line.seq > last_seq {
+                        last_seq = line.seq;
+                        print(&line);
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_file_references() {
+        assert_eq!(normalize_reference("file:///a/b").unwrap(), "file:///a/b");
+        assert_eq!(
+            normalize_reference("/opt/p.par.gz").unwrap(),
+            "file:///opt/p.par.gz"
+        );
+        assert!(
+            normalize_reference("rel/p")
+                .unwrap()
+                .starts_with("file:///")
+        );
+    }
+}

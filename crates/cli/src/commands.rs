@@ -52,7 +52,8 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
             tail,
             follow,
         } => {
-            return provider_commands::logs(&client, global, &provider_id, host, tail, follow).await;
+            return provider_commands::logs(&client, global, &provider_id, host, tail, follow)
+                .await;
         }
         Command::Events => return follow_events(&client, global).await,
     };

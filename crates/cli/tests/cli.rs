@@ -304,3 +304,74 @@ async fn embedded_default_starts_and_stops_its_own_nats_server() {
         "the embedded nats-server stopped with the host"
     );
 }
+
+/// True while `pid` runs: its /proc entry exists and it is not a zombie. (Once the host
+/// is gone its orphans are reaped by whatever reaps orphans here; a zombie runs no code.)
+fn running(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_host_killed_with_sigkill_takes_its_providers_with_it() {
+    const PROVIDERS: usize = 20;
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let provider =
+        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+            .unwrap();
+    let (child, line) = lattice_up(&["--nats-url", nats.url(), "--allow-file-load"], &[]).await;
+    let id = host_id_of(&line);
+    let subjects = lattice_proto::subjects::CtlSubjects::new("wasmbus.ctl", "default");
+    for n in 0..PROVIDERS {
+        let body = serde_json::json!({"provider_id": format!("k{n}"), "provider_ref": format!("file://{}", provider.display())});
+        let reply = client
+            .request(
+                subjects.provider_start(&id),
+                serde_json::to_vec(&body).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert_eq!(reply["success"], true, "{reply}");
+    }
+    let mut healthy = std::collections::BTreeSet::new();
+    while healthy.len() < PROVIDERS {
+        let event = events.next_named("health_check_passed").await.unwrap();
+        healthy.insert(event.data["provider_id"].as_str().unwrap().to_string());
+    }
+    let reply = client
+        .request(subjects.host_get(&id), "".into())
+        .await
+        .unwrap();
+    let inventory: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let pids: Vec<u64> = inventory["response"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), PROVIDERS);
+    assert!(pids.iter().all(|pid| running(*pid)));
+
+    let killed = std::time::Instant::now();
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
+    // Measuring how long the providers outlive their host is the point: poll /proc.
+    while pids.iter().any(|pid| running(*pid)) {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(1),
+            "providers outlived the host by a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "all {PROVIDERS} providers gone {:?} after the host got SIGKILL",
+        killed.elapsed()
+    );
+    drop(child);
+}

@@ -63,10 +63,25 @@ pub async fn run_provider_with<P: Provider>(
     let mut link_put = subscribe(subjects.link_put(&put_id)).await?;
     let mut link_del = subscribe(subjects.link_del(&id)).await?;
     let mut config = subscribe(subjects.config_update(&id)).await?;
-    nats.flush().await.map_err(|e| ProviderError::Connect {
-        url: url_of(&host_data).to_string(),
-        reason: e.to_string(),
-    })?;
+    // `init` runs once the server has the subscriptions: a message to our own inbox
+    // comes back only after it has processed everything sent before it.
+    let inbox = nats.new_inbox();
+    let mut echo = subscribe(inbox.clone()).await?;
+    let echoed = async {
+        nats.publish(inbox, bytes::Bytes::new()).await.ok()?;
+        echo.next().await
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), echoed)
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Err(ProviderError::Connect {
+            url: url_of(&host_data).to_string(),
+            reason: "no round trip through the server within 10s".into(),
+        });
+    }
     let mut sigterm = signal(SignalKind::terminate()).map_err(ProviderError::Stdin)?;
 
     let ctx = ProviderContext {

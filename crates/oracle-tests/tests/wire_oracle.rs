@@ -314,6 +314,31 @@ fn provider_description() -> impl Strategy<Value = ProviderDescription> {
                 name,
                 revision,
                 annotations,
+                ..ProviderDescription::default()
+            },
+        )
+}
+
+/// A description with lattice's supervision fields set.
+fn supervised_description() -> impl Strategy<Value = ProviderDescription> {
+    (
+        provider_description(),
+        prop_oneof![Just("running"), Just("backoff"), Just("failed")],
+        (
+            prop::option::of(any::<bool>()),
+            any::<u32>(),
+            prop::option::of(token()),
+            prop::option::of(any::<u32>()),
+        ),
+    )
+        .prop_map(
+            |(base, state, (healthy, restarts, last_exit, pid))| ProviderDescription {
+                state: Some(state.to_string()),
+                healthy,
+                restarts: Some(restarts),
+                last_exit,
+                pid,
+                ..base
             },
         )
 }
@@ -412,6 +437,24 @@ proptest! {
         through_official::<HostInventory, official_ctl::HostInventory>(&inv)?;
         let reply = CtlResponse::ok(inv);
         through_official::<CtlResponse<HostInventory>, official_ctl::CtlResponse<official_ctl::HostInventory>>(&reply)?;
+    }
+
+    #[test]
+    fn lattice_inventory_extras_are_ignored_by_the_official_decoder(desc in supervised_description()) {
+        let json = serde_json::to_value(&desc).unwrap();
+        let theirs: official_ctl::ProviderDescription = serde_json::from_value(json.clone())
+            .map_err(|e| TestCaseError::fail(format!("the official type rejects ours: {e}")))?;
+        let official_fields = ProviderDescription {
+            state: None,
+            healthy: None,
+            restarts: None,
+            last_exit: None,
+            pid: None,
+            ..desc.clone()
+        };
+        prop_assert_eq!(serde_json::to_value(&theirs).unwrap(), serde_json::to_value(&official_fields).unwrap());
+        let back: ProviderDescription = serde_json::from_value(json).unwrap();
+        prop_assert_eq!(back, desc);
     }
 
     #[test]

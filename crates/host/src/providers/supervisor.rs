@@ -304,22 +304,14 @@ impl Supervisor {
             .into_iter()
             .map(|l| l.line)
             .collect();
-        self.ctx
-            .events
-            .publish(Event::ProviderStopped(ProviderStopped {
-                host_id: self.ctx.identity.id.clone(),
-                provider_id: self.spec.provider_id.clone(),
-                annotations: self.spec.annotations.clone(),
-                reason: "failed".to_string(),
-                instance_id: self.spec.provider_id.clone(),
-                public_key: self.spec.provider_id.clone(),
-                link_name: DEFAULT_LINK_NAME.to_string(),
-                exit_status: Some(exit),
-                ended_by: Some("exited".to_string()),
-                last_log_lines: Some(last_lines),
-                restarts: Some(restarts),
-            }))
-            .await;
+        let event = ProviderStopped {
+            exit_status: Some(exit),
+            ended_by: Some("exited".to_string()),
+            last_log_lines: Some(last_lines),
+            restarts: Some(restarts),
+            ..self.stopped("failed")
+        };
+        self.ctx.events.publish(Event::ProviderStopped(event)).await;
         tokio::select! {
             _ = self.commands.recv() => {}
             _ = self.token.cancelled() => {}
@@ -336,22 +328,12 @@ impl Supervisor {
             Some((exit, by)) => (Some(exit), Some(by.to_string())),
             None => (None, None),
         };
-        self.ctx
-            .events
-            .publish(Event::ProviderStopped(ProviderStopped {
-                host_id: self.ctx.identity.id.clone(),
-                provider_id: self.spec.provider_id.clone(),
-                annotations: self.spec.annotations.clone(),
-                reason: reason.to_string(),
-                instance_id: self.spec.provider_id.clone(),
-                public_key: self.spec.provider_id.clone(),
-                link_name: DEFAULT_LINK_NAME.to_string(),
-                exit_status,
-                ended_by,
-                last_log_lines: None,
-                restarts: None,
-            }))
-            .await;
+        let event = ProviderStopped {
+            exit_status,
+            ended_by,
+            ..self.stopped(reason)
+        };
+        self.ctx.events.publish(Event::ProviderStopped(event)).await;
         self.set(|s| {
             s.state = ProviderState::Stopped;
             s.pid = None;
@@ -360,6 +342,20 @@ impl Supervisor {
             .providers
             .finished(&self.spec.provider_id, self.spec.generation)
             .await;
+    }
+
+    /// `provider_stopped` data with the 1.x fields filled and lattice's extras empty.
+    fn stopped(&self, reason: &str) -> ProviderStopped {
+        ProviderStopped {
+            host_id: self.ctx.identity.id.clone(),
+            provider_id: self.spec.provider_id.clone(),
+            annotations: self.spec.annotations.clone(),
+            reason: reason.to_string(),
+            instance_id: self.spec.provider_id.clone(),
+            public_key: self.spec.provider_id.clone(),
+            link_name: DEFAULT_LINK_NAME.to_string(),
+            ..ProviderStopped::default()
+        }
     }
 
     async fn start_failed(self, error: String) {

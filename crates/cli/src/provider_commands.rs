@@ -176,12 +176,11 @@ pub(crate) async fn logs(
         tokio::select! {
             message = live.next() => {
                 let Some(message) = message else { return Ok(()) };
-                if let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload) {
-                    if line.seq > last_seq {
+                if let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload)
+                    && line.seq > last_seq {
                         last_seq = line.seq;
                         print(&line);
                     }
-                }
             }
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 enum Seen {
     Init(String),
-    Put(LinkConfig),
+    Put(Box<LinkConfig>),
     Del(String, LinkRole),
     Config(BTreeMap<String, String>),
     Shutdown,
@@ -31,7 +31,7 @@ impl Provider for Recorder {
         Ok(())
     }
     async fn link_put(&self, link: LinkConfig) -> Result<(), BoxError> {
-        self.0.send(Seen::Put(link))?;
+        self.0.send(Seen::Put(Box::new(link)))?;
         Ok(())
     }
     async fn link_del(

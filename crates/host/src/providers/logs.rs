@@ -32,7 +32,8 @@ impl LogBuffer {
     /// Appends a line read from `stream`.
     pub(crate) fn push(&self, stream: &str, line: String) -> LogLine {
         let time = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
-        let entry = {
+
+        {
             let mut ring = self.ring.lock().expect("log ring lock is never poisoned");
             let entry = LogLine {
                 seq: ring.next_seq,
@@ -48,8 +49,7 @@ impl LogBuffer {
                 ring.lines.push_back(entry.clone());
             }
             entry
-        };
-        entry
+        }
     }
 
     /// The last `n` kept lines (all when `None`), oldest first.

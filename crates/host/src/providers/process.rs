@@ -163,10 +163,10 @@ async fn capture(stream: impl AsyncRead + Unpin, name: &'static str, sink: Arc<O
                 let line = text.trim_end_matches(['\n', '\r']).to_string();
                 tracing::info!(target: "lattice::provider", provider_id = %sink.provider_id, stream = name, "{line}");
                 let entry = sink.logs.push(name, line);
-                if let Some((client, subject)) = &sink.publish {
-                    if let Ok(body) = serde_json::to_vec(&entry) {
-                        let _ = client.publish(subject.clone(), body.into()).await;
-                    }
+                if let Some((client, subject)) = &sink.publish
+                    && let Ok(body) = serde_json::to_vec(&entry)
+                {
+                    let _ = client.publish(subject.clone(), body.into()).await;
                 }
             }
         }

@@ -375,3 +375,97 @@ async fn a_host_killed_with_sigkill_takes_its_providers_with_it() {
     );
     drop(child);
 }
+
+#[tokio::test]
+async fn start_provider_waits_for_healthy_and_logs_follow_new_output() {
+    let nats = TestNats::start().await.unwrap();
+    let url = nats.url().to_string();
+    let provider =
+        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+            .unwrap();
+    let (child, line) = lattice_up(&["--nats-url", &url, "--allow-file-load"], &[]).await;
+    let id = host_id_of(&line);
+
+    // Without --host the hosts bid; the command returns once the provider is healthy.
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "start",
+        "provider",
+        provider.to_str().unwrap(),
+        "follow-me",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("is running and healthy") && stdout.contains(&id),
+        "{stdout}"
+    );
+
+    let out = lattice(&["--nats-url", &url, "get", "inventory", &id]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("follow-me") && text.contains("running") && text.contains("healthy"),
+        "{text}"
+    );
+
+    let mut follower = Command::new(LATTICE)
+        .args(["--nats-url", &url, "logs", "follow-me", "--follow"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("init follow-me"), "{first}");
+
+    // Restarting the provider prints a new init line, which the follower shows.
+    let pid = first_pid(&url, &id, "follow-me").await;
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let next = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(next.contains("init follow-me"), "{next}");
+
+    let out = lattice(&["--nats-url", &url, "stop", "provider", "follow-me"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully stopped provider"
+    );
+    let out = lattice(&[
+        "--nats-url",
+        &url,
+        "start",
+        "provider",
+        "/nonexistent",
+        "nope",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent does not exist"));
+    assert!(stop_with_sigterm(child).await.success());
+}
+
+async fn first_pid(url: &str, host: &str, provider: &str) -> u64 {
+    let out = lattice(&["--nats-url", url, "get", "inventory", host, "-o", "json"]).await;
+    let inventory: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    inventory["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == provider)
+        .unwrap()["pid"]
+        .as_u64()
+        .unwrap()
+}

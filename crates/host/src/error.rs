@@ -34,6 +34,14 @@ pub enum HostError {
         /// What is wrong.
         reason: String,
     },
+    /// A JetStream KV bucket cannot be used.
+    #[error("cannot use the JetStream KV bucket {bucket}: {reason}")]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The host's state owner task is gone (the host is shutting down).
     #[error("the host is shutting down")]
     ShuttingDown,

@@ -22,6 +22,7 @@ mod error;
 mod events;
 mod heartbeat;
 mod identity;
+mod lattice;
 pub mod nats;
 pub mod nats_server;
 mod process;
@@ -48,6 +49,7 @@ pub use providers::{ProviderSettings, RestartPolicy};
 
 use crate::events::EventPublisher;
 use crate::identity::HostIdentity;
+use crate::lattice::LatticeState;
 use crate::providers::ProviderManager;
 use crate::state::StateHandle;
 
@@ -61,6 +63,8 @@ pub(crate) struct HostContext {
     pub(crate) events: EventPublisher,
     pub(crate) state: StateHandle,
     pub(crate) providers: ProviderManager,
+    /// Links and named config of the lattice.
+    pub(crate) lattice: LatticeState,
     /// The rpc connection's JWT and seed, as HostData carries them.
     pub(crate) rpc_credentials: (String, String),
     started: Instant,
@@ -139,6 +143,13 @@ impl Host {
         let rpc_credentials = nats::provider_credentials(&config.rpc_nats.auth)?;
         let ctl = nats::connect("ctl", &config.ctl_nats, None).await?;
         let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout)).await?;
+        let lattice = LatticeState::start(
+            &ctl,
+            rpc.clone(),
+            &config.lattice,
+            config.js_domain.as_deref(),
+        )
+        .await?;
         let mut labels = identity::builtin_labels();
         labels.extend(config.labels.clone());
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -146,6 +157,7 @@ impl Host {
         let tracker = TaskTracker::new();
         let ctx = Arc::new(HostContext {
             providers: ProviderManager::spawn(tracker.clone(), token.child_token()),
+            lattice,
             rpc_credentials,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
             events: EventPublisher::new(ctl.clone(), &config.lattice, &identity.id),

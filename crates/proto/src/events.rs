@@ -85,6 +85,16 @@ pub enum Event {
     ProviderStopped(ProviderStopped),
     /// A provider is being restarted (lattice extension).
     ProviderRestarted(ProviderRestarted),
+    /// A link was put.
+    LinkdefSet(crate::link::Link),
+    /// A link put failed.
+    LinkdefSetFailed(LinkdefSetFailed),
+    /// A link was deleted (or did not exist).
+    LinkdefDeleted(LinkdefDeleted),
+    /// A named config was put.
+    ConfigSet(ConfigChanged),
+    /// A named config was deleted.
+    ConfigDeleted(ConfigChanged),
     /// A provider answered healthy after not being healthy.
     HealthCheckPassed(HealthCheck),
     /// A provider answered unhealthy after being healthy.
@@ -112,6 +122,11 @@ impl Event {
             Event::ProviderStartFailed(_) => "provider_start_failed",
             Event::ProviderStopped(_) => "provider_stopped",
             Event::ProviderRestarted(_) => "provider_restarted",
+            Event::LinkdefSet(_) => "linkdef_set",
+            Event::LinkdefSetFailed(_) => "linkdef_set_failed",
+            Event::LinkdefDeleted(_) => "linkdef_deleted",
+            Event::ConfigSet(_) => "config_set",
+            Event::ConfigDeleted(_) => "config_deleted",
             Event::HealthCheckPassed(_) => "health_check_passed",
             Event::HealthCheckFailed(_) => "health_check_failed",
             Event::HealthCheckStatus(_) => "health_check_status",
@@ -130,6 +145,10 @@ impl Event {
             Event::ProviderStartFailed(d) => serde_json::to_value(d),
             Event::ProviderStopped(d) => serde_json::to_value(d),
             Event::ProviderRestarted(d) => serde_json::to_value(d),
+            Event::LinkdefSet(d) => serde_json::to_value(d),
+            Event::LinkdefSetFailed(d) => serde_json::to_value(d),
+            Event::LinkdefDeleted(d) => serde_json::to_value(d),
+            Event::ConfigSet(d) | Event::ConfigDeleted(d) => serde_json::to_value(d),
             Event::HealthCheckPassed(d)
             | Event::HealthCheckFailed(d)
             | Event::HealthCheckStatus(d) => serde_json::to_value(d),
@@ -149,6 +168,11 @@ impl Event {
             "provider_start_failed" => Event::ProviderStartFailed(serde_json::from_value(data)?),
             "provider_stopped" => Event::ProviderStopped(serde_json::from_value(data)?),
             "provider_restarted" => Event::ProviderRestarted(serde_json::from_value(data)?),
+            "linkdef_set" => Event::LinkdefSet(serde_json::from_value(data)?),
+            "linkdef_set_failed" => Event::LinkdefSetFailed(serde_json::from_value(data)?),
+            "linkdef_deleted" => Event::LinkdefDeleted(serde_json::from_value(data)?),
+            "config_set" => Event::ConfigSet(serde_json::from_value(data)?),
+            "config_deleted" => Event::ConfigDeleted(serde_json::from_value(data)?),
             "health_check_passed" => Event::HealthCheckPassed(serde_json::from_value(data)?),
             "health_check_failed" => Event::HealthCheckFailed(serde_json::from_value(data)?),
             "health_check_status" => Event::HealthCheckStatus(serde_json::from_value(data)?),
@@ -302,6 +326,42 @@ pub struct ProviderRestarted {
     pub restarts: u32,
     /// Milliseconds until the new process starts.
     pub delay_ms: u64,
+}
+
+/// Data of `linkdef_set_failed`: the link and the error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkdefSetFailed {
+    /// The link that was not set.
+    #[serde(flatten)]
+    pub link: crate::link::Link,
+    /// Why.
+    pub error: String,
+}
+
+/// Data of `linkdef_deleted`: the whole link if it existed, else its identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkdefDeleted {
+    /// Source of the link.
+    pub source_id: String,
+    /// Target, if the link existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Link name.
+    pub name: String,
+    /// WIT namespace.
+    pub wit_namespace: String,
+    /// WIT package.
+    pub wit_package: String,
+    /// Interfaces, if the link existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<Vec<String>>,
+}
+
+/// Data of `config_set` and `config_deleted`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChanged {
+    /// The config name.
+    pub config_name: String,
 }
 
 /// Data of the `health_check_*` events.

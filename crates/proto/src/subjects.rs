@@ -177,14 +177,15 @@ impl CtlSubjects {
             ["link", "put"] => CtlOp::LinkPut,
             ["link", "del"] => CtlOp::LinkDel,
             ["link", "get"] => CtlOp::LinkGet,
-            ["config", "put", name] => CtlOp::ConfigPut {
-                name: name.to_string(),
+            // A name with dots arrives as several tokens: parsed whole, refused by the handler.
+            ["config", "put", name @ ..] if !name.is_empty() => CtlOp::ConfigPut {
+                name: name.join("."),
             },
-            ["config", "get", name] => CtlOp::ConfigGet {
-                name: name.to_string(),
+            ["config", "get", name @ ..] if !name.is_empty() => CtlOp::ConfigGet {
+                name: name.join("."),
             },
-            ["config", "del", name] => CtlOp::ConfigDel {
-                name: name.to_string(),
+            ["config", "del", name @ ..] if !name.is_empty() => CtlOp::ConfigDel {
+                name: name.join("."),
             },
             ["claims", "get"] => CtlOp::ClaimsGet,
             _ => return Err(unsupported()),
@@ -225,6 +226,36 @@ impl CtlSubjects {
     /// `provider.stop.{host_id}`
     pub fn provider_stop(&self, host_id: &str) -> String {
         self.subject(&format!("provider.stop.{host_id}"))
+    }
+
+    /// `link.put` (one host of the queue group answers).
+    pub fn link_put(&self) -> String {
+        self.subject("link.put")
+    }
+
+    /// `link.del`
+    pub fn link_del(&self) -> String {
+        self.subject("link.del")
+    }
+
+    /// `link.get`
+    pub fn link_get(&self) -> String {
+        self.subject("link.get")
+    }
+
+    /// `config.put.{name}`
+    pub fn config_put(&self, name: &str) -> String {
+        self.subject(&format!("config.put.{name}"))
+    }
+
+    /// `config.get.{name}`
+    pub fn config_get(&self, name: &str) -> String {
+        self.subject(&format!("config.get.{name}"))
+    }
+
+    /// `config.del.{name}`
+    pub fn config_del(&self, name: &str) -> String {
+        self.subject(&format!("config.del.{name}"))
     }
 
     /// `provider.auction`: every host may bid.

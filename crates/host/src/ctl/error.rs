@@ -59,6 +59,12 @@ pub(crate) enum CtlError {
     /// The 1.x wording.
     #[error("provider with that ID is not running")]
     NotRunning,
+    /// A link operation failed.
+    #[error(transparent)]
+    Link(#[from] crate::lattice::links::LinkError),
+    /// A config operation failed.
+    #[error(transparent)]
+    Config(#[from] crate::lattice::config::ConfigError),
 }
 
 impl From<crate::providers::StartRefused> for CtlError {

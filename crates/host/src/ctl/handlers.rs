@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use lattice_proto::CtlResponse;
+use lattice_proto::Link;
 use lattice_proto::ctl::{
     HostLabel, HostLabelIdentifier, ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs,
     ProviderLogsRequest, StartProviderCommand, StopHostCommand, StopProviderCommand,
 };
-use lattice_proto::events::{Event, LabelsChanged};
-use lattice_proto::subjects::{CtlOp, is_subject_token, log_lines};
+use lattice_proto::events::{
+    ConfigChanged, Event, LabelsChanged, LinkdefDeleted, LinkdefSetFailed,
+};
+use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
+use lattice_proto::subjects::{CtlOp, ProviderSubjects, is_subject_token, log_lines};
 use serde::Serialize;
 
 use super::error::decode;
@@ -38,8 +42,94 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         CtlOp::ProviderLogs => provider_logs(ctx, payload).await,
         CtlOp::ProviderAuction => provider_auction(ctx, payload).await,
         CtlOp::Component { op } => Err(CtlError::ComponentsUnsupported(op)),
+        CtlOp::LinkPut => put_link(ctx, payload).await,
+        CtlOp::LinkDel => del_link(ctx, payload).await,
+        CtlOp::LinkGet => reply(&CtlResponse::ok(ctx.lattice.links().await?)),
+        CtlOp::ConfigPut { name } => put_config(ctx, &name, payload).await,
+        CtlOp::ConfigGet { name } => match ctx.lattice.get_config(&name).await? {
+            Some(config) => reply(&CtlResponse::ok(config)),
+            None => reply(&CtlResponse::success("Configuration not found")),
+        },
+        CtlOp::ConfigDel { name } => del_config(ctx, &name).await,
         _ => Err(CtlError::Unsupported),
     }
+}
+
+fn provider_subjects(ctx: &HostContext) -> ProviderSubjects {
+    ProviderSubjects::new(&ctx.config.lattice)
+}
+
+async fn put_link(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let link: Link = decode("link.put", "a Link", payload)?;
+    match ctx.lattice.put_link(&link).await {
+        Ok(()) => {
+            ctx.events.publish(Event::LinkdefSet(link)).await;
+            reply(&CtlResponse::success("successfully set link"))
+        }
+        Err(error) => {
+            let failed = LinkdefSetFailed {
+                link,
+                error: error.to_string(),
+            };
+            ctx.events.publish(Event::LinkdefSetFailed(failed)).await;
+            Err(error.into())
+        }
+    }
+}
+
+async fn del_link(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let request: DeleteInterfaceLinkDefinitionRequest = decode(
+        "link.del",
+        "a DeleteInterfaceLinkDefinitionRequest",
+        payload,
+    )?;
+    let removed = ctx
+        .lattice
+        .delete_link(&request, &ctx.rpc, &provider_subjects(ctx))
+        .await?;
+    let event = LinkdefDeleted {
+        source_id: request.source_id,
+        target: removed.as_ref().map(|l| l.target.clone()),
+        name: request.name,
+        wit_namespace: request.wit_namespace,
+        wit_package: request.wit_package,
+        interfaces: removed.as_ref().map(|l| l.interfaces.clone()),
+    };
+    ctx.events.publish(Event::LinkdefDeleted(event)).await;
+    match removed {
+        Some(_) => reply(&CtlResponse::success("successfully deleted link")),
+        None => reply(&CtlResponse::success(
+            "successfully deleted link (spec doesn't exist)",
+        )),
+    }
+}
+
+async fn put_config(ctx: &HostContext, name: &str, payload: &[u8]) -> Handled {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Err(CtlError::Empty {
+            op: "config.put",
+            expected: "a JSON object with string values",
+        });
+    }
+    ctx.lattice
+        .put_config(name, payload, &ctx.rpc, &provider_subjects(ctx))
+        .await?;
+    let event = ConfigChanged {
+        config_name: name.to_string(),
+    };
+    ctx.events.publish(Event::ConfigSet(event)).await;
+    reply(&CtlResponse::success("successfully put config"))
+}
+
+async fn del_config(ctx: &HostContext, name: &str) -> Handled {
+    ctx.lattice
+        .delete_config(name, &ctx.rpc, &provider_subjects(ctx))
+        .await?;
+    let event = ConfigChanged {
+        config_name: name.to_string(),
+    };
+    ctx.events.publish(Event::ConfigDeleted(event)).await;
+    reply(&CtlResponse::success("successfully deleted config"))
 }
 
 fn check_host(ctx: &HostContext, requested: &str) -> Result<(), CtlError> {

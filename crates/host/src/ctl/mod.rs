@@ -6,6 +6,8 @@
 //! - `label.put.{id}`, `label.del.{id}`
 //! - `provider.start.{id}`, `provider.stop.{id}`, `provider.auction` (every host),
 //!   and the lattice extension `provider.logs.{id}`
+//! - `link.put`, `link.del`, `link.get` (queue group `….link`)
+//! - `config.put.{name}`, `config.get.{name}`, `config.del.{name}` (queue group `….config`)
 //! - `component.*.{id}`: refused with a clear message (lattice runs providers only)
 //!
 //! Every request with a reply subject gets exactly one `CtlResponse` reply; bad input
@@ -35,6 +37,8 @@ const SERVED: &[CtlGroup] = &[
     CtlGroup::Provider,
     CtlGroup::ProviderAuction,
     CtlGroup::Component,
+    CtlGroup::Link,
+    CtlGroup::Config,
 ];
 
 /// What a handled request leads to once its reply is out.

@@ -301,10 +301,12 @@ fn launch(
         publish: Some((ctx.ctl.clone(), follow)),
     });
     let restarts = restart_policy::RestartTracker::new(ctx.config.providers.restart.clone());
+    let xkey = nkeys::XKey::new();
     let supervisor = Supervisor {
         ctx,
         spec: spec.clone(),
-        xkey_seed: nkeys::XKey::new().seed().expect("new xkeys have seeds"),
+        xkey_seed: xkey.seed().expect("new xkeys have seeds"),
+        xkey_public: xkey.public_key(),
         status: status_tx,
         commands: control_rx,
         token: token.child_token(),

@@ -10,7 +10,6 @@
 //! Health is probed right after spawn and retried quickly until the provider answers,
 //! then every interval (±10 % so many providers do not probe together).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -53,6 +52,7 @@ pub(crate) struct Supervisor {
     pub(crate) ctx: Arc<HostContext>,
     pub(crate) spec: ProviderSpec,
     pub(crate) xkey_seed: String,
+    pub(crate) xkey_public: String,
     pub(crate) status: watch::Sender<ProviderStatus>,
     pub(crate) commands: mpsc::Receiver<SupervisorCommand>,
     pub(crate) token: CancellationToken,
@@ -71,14 +71,19 @@ impl Supervisor {
         let mut first = true;
         loop {
             self.set(|s| s.state = ProviderState::Starting);
-            let spawned = self.config().and_then(|config| {
+            let state = self
+                .ctx
+                .lattice
+                .bootstrap(&self.spec.provider_id, &self.spec.config, &self.xkey_public)
+                .await;
+            let spawned = state.and_then(|state| {
                 let line = self
                     .ctx
                     .host_data(ProviderBootstrap {
                         provider_id: &self.spec.provider_id,
                         provider_xkey_seed: &self.xkey_seed,
-                        config,
-                        links: Vec::new(),
+                        config: state.config,
+                        links: state.links,
                     })
                     .to_stdin_line();
                 ProviderProcess::spawn(&loaded.executable, line, self.sink.clone())
@@ -138,7 +143,6 @@ impl Supervisor {
                 .join(&self.ctx.identity.id),
         };
         let loaded = reference::load(&self.spec.provider_ref, &settings).await?;
-        self.config()?;
         if let Some(claims) = &loaded.claims {
             self.set(|s| {
                 s.name = claims.name.clone();
@@ -146,14 +150,6 @@ impl Supervisor {
             });
         }
         Ok(loaded)
-    }
-
-    /// The provider's merged named config.
-    fn config(&self) -> Result<BTreeMap<String, String>, String> {
-        match self.spec.config.first() {
-            None => Ok(BTreeMap::new()),
-            Some(name) => Err(format!("named config `{name}` does not exist")),
-        }
     }
 
     /// Watches a running process until it exits, fails its health checks, or is stopped.
@@ -317,10 +313,7 @@ impl Supervisor {
             _ = self.token.cancelled() => {}
         }
         self.set(|s| s.state = ProviderState::Stopped);
-        self.ctx
-            .providers
-            .finished(&self.spec.provider_id, self.spec.generation)
-            .await;
+        self.release().await;
     }
 
     async fn finish(&self, reason: &str, ended: Option<(String, &str)>) {
@@ -338,6 +331,12 @@ impl Supervisor {
             s.state = ProviderState::Stopped;
             s.pid = None;
         });
+        self.release().await;
+    }
+
+    /// The supervisor ends: this host no longer runs the provider.
+    async fn release(&self) {
+        self.ctx.lattice.forget(&self.spec.provider_id).await;
         self.ctx
             .providers
             .finished(&self.spec.provider_id, self.spec.generation)
@@ -371,10 +370,7 @@ impl Supervisor {
             }))
             .await;
         self.set(|s| s.state = ProviderState::Stopped);
-        self.ctx
-            .providers
-            .finished(&self.spec.provider_id, self.spec.generation)
-            .await;
+        self.release().await;
     }
 
     async fn publish_started(&self, loaded: &LoadedProvider) {

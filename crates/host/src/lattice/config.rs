@@ -1,0 +1,117 @@
+//! `config.put`, `config.get` and `config.del` (spec §3.1, §5.3): one key per named
+//! config in `CONFIGDATA_{lattice}`, holding the JSON string map as given.
+
+use std::collections::BTreeMap;
+
+use lattice_proto::subjects::{ProviderSubjects, is_subject_token};
+
+use super::LatticeState;
+use super::links::send_delete;
+
+/// Why a config operation failed; `Display` is the reply text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error(
+        "invalid config name `{0}`: it must be one NATS subject token (no `.`, `*`, `>` or spaces)"
+    )]
+    Name(String),
+    #[error("invalid config.put request: a config must be a JSON object with string values: {0}")]
+    NotAStringMap(serde_json::Error),
+    #[error("cannot update config in JetStream: {0}")]
+    Store(String),
+}
+
+impl LatticeState {
+    /// Stores config `name`. Links that use it and will change are deleted at their
+    /// providers first; every host re-delivers them once the write is seen.
+    pub(crate) async fn put_config(
+        &self,
+        name: &str,
+        payload: &[u8],
+        rpc: &async_nats::Client,
+        subjects: &ProviderSubjects,
+    ) -> Result<(), ConfigError> {
+        check_name(name)?;
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(payload).map_err(ConfigError::NotAStringMap)?;
+        let current = self
+            .buckets
+            .config
+            .get(name)
+            .await
+            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        if !super::same_config(current.as_deref(), &map) {
+            self.retract_links_using(name, rpc, subjects).await;
+        }
+        self.buckets
+            .config
+            .put(name, payload.to_vec().into())
+            .await
+            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The config, if it exists.
+    pub(crate) async fn get_config(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+        check_name(name)?;
+        let bytes = self
+            .buckets
+            .config
+            .get(name)
+            .await
+            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        bytes
+            .map(|b| {
+                serde_json::from_slice(&b).map_err(|e| {
+                    ConfigError::Store(format!("`{name}` holds an undecodable config: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Deletes (purges) config `name`; it then counts as empty wherever it is used.
+    pub(crate) async fn delete_config(
+        &self,
+        name: &str,
+        rpc: &async_nats::Client,
+        subjects: &ProviderSubjects,
+    ) -> Result<(), ConfigError> {
+        check_name(name)?;
+        let current = self
+            .buckets
+            .config
+            .get(name)
+            .await
+            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        if current.is_some() {
+            self.retract_links_using(name, rpc, subjects).await;
+        }
+        self.buckets
+            .config
+            .purge(name)
+            .await
+            .map_err(|e| ConfigError::Store(e.to_string()))
+    }
+
+    async fn retract_links_using(
+        &self,
+        name: &str,
+        rpc: &async_nats::Client,
+        subjects: &ProviderSubjects,
+    ) {
+        for link in self.links_using(name).await.unwrap_or_default() {
+            send_delete(&link, rpc, subjects).await;
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ConfigError> {
+    if is_subject_token(name) {
+        Ok(())
+    } else {
+        Err(ConfigError::Name(name.to_string()))
+    }
+}

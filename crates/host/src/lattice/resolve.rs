@@ -1,0 +1,78 @@
+//! Named config merging (spec §7) and link resolution for providers (spec §2.3).
+
+use std::collections::{BTreeMap, HashMap};
+
+use lattice_proto::{InterfaceLinkDefinition, Link};
+
+/// Names starting with this are secret references, not config.
+pub(crate) const SECRET_PREFIX: &str = "SECRET";
+
+pub(crate) type ConfigMap = BTreeMap<String, String>;
+
+/// Merges `names` in order (later wins); a missing or deleted config counts as empty;
+/// secret references are skipped.
+pub(crate) fn merge(configs: &HashMap<String, ConfigMap>, names: &[String]) -> ConfigMap {
+    let mut merged = ConfigMap::new();
+    for name in names.iter().filter(|n| !n.starts_with(SECRET_PREFIX)) {
+        if let Some(config) = configs.get(name) {
+            merged.extend(config.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    merged
+}
+
+/// The link as a provider receives it: both sides' config names resolved. Secret
+/// references resolve to nothing (this host has no secrets backend), so no side
+/// carries sealed secrets.
+pub(crate) fn resolve(
+    configs: &HashMap<String, ConfigMap>,
+    link: &Link,
+) -> InterfaceLinkDefinition {
+    InterfaceLinkDefinition {
+        source_id: link.source_id.clone(),
+        target: link.target.clone(),
+        name: link.name.clone(),
+        wit_namespace: link.wit_namespace.clone(),
+        wit_package: link.wit_package.clone(),
+        interfaces: link.interfaces.clone(),
+        source_config: merge(configs, &link.source_config),
+        target_config: merge(configs, &link.target_config),
+        source_secrets: None,
+        target_secrets: None,
+    }
+}
+
+/// True if `link` names config `name` on either side.
+pub(crate) fn uses_config(link: &Link, name: &str) -> bool {
+    link.source_config
+        .iter()
+        .chain(&link.target_config)
+        .any(|n| n == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> ConfigMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn later_configs_win_and_missing_ones_are_empty() {
+        let configs = HashMap::from([
+            ("a".to_string(), map(&[("URL", "one"), ("TTL", "60")])),
+            ("b".to_string(), map(&[("URL", "two")])),
+        ]);
+        let names = ["a", "gone", "b", "SECRET_x"].map(String::from);
+        assert_eq!(
+            merge(&configs, &names),
+            map(&[("URL", "two"), ("TTL", "60")])
+        );
+        let names = ["b", "a"].map(String::from);
+        assert_eq!(merge(&configs, &names)["URL"], "one");
+    }
+}

@@ -29,8 +29,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A `nats-server` with JetStream in a temporary directory, on a free loopback port.
 pub struct TestNats {
-    server: NatsServer,
-    _store: tempfile::TempDir,
+    server: Option<NatsServer>,
+    store: tempfile::TempDir,
 }
 
 impl TestNats {
@@ -41,14 +41,34 @@ impl TestNats {
         let config = NatsServerConfig::loopback(binary, Some(store.path().to_path_buf()));
         let server = NatsServer::start(&config).await?;
         Ok(TestNats {
-            server,
-            _store: store,
+            server: Some(server),
+            store,
         })
+    }
+
+    /// Stops the server (SIGTERM: it flushes its file store) and starts it again on the
+    /// same port with the same JetStream store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let mut config = NatsServerConfig::loopback(
+            find_nats_server(None)?,
+            Some(self.store.path().to_path_buf()),
+        );
+        let running = self.server.take().context("the server is running")?;
+        config.port = Some(running.port());
+        running.stop(Duration::from_secs(10)).await;
+        self.server = Some(NatsServer::start(&config).await?);
+        Ok(())
+    }
+
+    fn server(&self) -> &NatsServer {
+        self.server
+            .as_ref()
+            .expect("the server runs outside `restart`")
     }
 
     /// The client URL.
     pub fn url(&self) -> &str {
-        self.server.url()
+        self.server().url()
     }
 
     /// A new client connection.
@@ -186,4 +206,54 @@ pub fn wrapper_script(
     std::fs::write(&path, format!("#!/bin/sh\nexec {}\n", quoted.join(" ")))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     Ok(path)
+}
+
+/// Sends a control request with a JSON body (`null` sends an empty payload) and decodes
+/// the reply; panics with the subject if no reply comes within [`WAIT`].
+pub async fn ctl_request(
+    client: &async_nats::Client,
+    subject: String,
+    body: serde_json::Value,
+) -> lattice_proto::CtlResponse<serde_json::Value> {
+    let payload = match body {
+        serde_json::Value::Null => Vec::new(),
+        body => serde_json::to_vec(&body).expect("JSON encodes"),
+    };
+    let reply = tokio::time::timeout(WAIT, client.request(subject.clone(), payload.into()))
+        .await
+        .unwrap_or_else(|_| panic!("no reply on {subject} within {WAIT:?}"))
+        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
+    serde_json::from_slice(&reply.payload)
+        .unwrap_or_else(|e| panic!("reply on {subject} is not a CtlResponse: {e}"))
+}
+
+/// What a test provider reports on `lattice.test.{id}.seen` (link puts and deletes,
+/// config updates), in order.
+pub struct ProviderReports {
+    subscriber: Mutex<async_nats::Subscriber>,
+}
+
+impl ProviderReports {
+    /// Follows `provider_id`'s reports from now on.
+    pub async fn follow(client: &async_nats::Client, provider_id: &str) -> anyhow::Result<Self> {
+        let subscriber = client
+            .subscribe(format!("lattice.test.{provider_id}.seen"))
+            .await?;
+        lattice_host::nats::server_round_trip(client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot sync with the NATS server: {e}"))?;
+        Ok(ProviderReports {
+            subscriber: Mutex::new(subscriber),
+        })
+    }
+
+    /// The next report (within [`WAIT`]).
+    pub async fn next(&self) -> anyhow::Result<serde_json::Value> {
+        let mut subscriber = self.subscriber.lock().await;
+        let message = tokio::time::timeout(WAIT, subscriber.next())
+            .await
+            .context("no report from the provider")?
+            .context("the subscription ended")?;
+        Ok(serde_json::from_slice(&message.payload)?)
+    }
 }

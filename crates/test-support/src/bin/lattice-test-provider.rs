@@ -10,7 +10,10 @@
 //!
 //! - `dump`: its raw stdin line, environment, pid and HostData as JSON;
 //! - `health` with body `healthy`, `unhealthy` or `silent`: how to answer health checks
-//!   from now on (`silent` never answers).
+//!   from now on (`silent` never answers);
+//!
+//! and it reports every link put, link delete and config update it receives as JSON on
+//! `lattice.test.{provider_id}.seen` (`{"kind": "link_put" | "link_del" | "config", …}`).
 //!
 //! Every hook prints a line, so tests can read the captured output.
 
@@ -19,8 +22,8 @@ use std::sync::Mutex;
 
 use futures::StreamExt as _;
 use lattice_provider_sdk::{
-    BoxError, HealthCheckResponse, HostData, LinkConfig, Provider, ProviderContext,
-    run_provider_with,
+    BoxError, HealthCheckResponse, HostData, InterfaceLinkDefinition, LinkConfig, LinkRole,
+    Provider, ProviderContext, run_provider_with,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,7 @@ enum HealthMode {
 }
 
 struct TestProvider {
+    seen: tokio::sync::OnceCell<(async_nats::Client, String)>,
     stdin_line: Vec<u8>,
     hang_on_shutdown: bool,
     health: std::sync::Arc<Mutex<HealthMode>>,
@@ -44,6 +48,7 @@ impl Provider for TestProvider {
             ctx.host_data.instance_id
         );
         let prefix = format!("lattice.test.{}", ctx.provider_id());
+        let _ = self.seen.set((ctx.nats.clone(), format!("{prefix}.seen")));
         let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;
         let mut health = ctx.nats.subscribe(format!("{prefix}.health")).await?;
         let nats = ctx.nats.clone();
@@ -100,7 +105,26 @@ impl Provider for TestProvider {
             "link put {} -> {} config {:?}",
             link.link.source_id, link.link.target, link.config
         );
-        Ok(())
+        self.report(
+            serde_json::json!({"kind": "link_put", "link": link.link, "config": link.config}),
+        )
+        .await
+    }
+
+    async fn link_del(
+        &self,
+        link: &InterfaceLinkDefinition,
+        _role: LinkRole,
+    ) -> Result<(), BoxError> {
+        println!("link del {} -> {}", link.source_id, link.target);
+        self.report(serde_json::json!({"kind": "link_del", "link": link}))
+            .await
+    }
+
+    async fn config_update(&self, config: &BTreeMap<String, String>) -> Result<(), BoxError> {
+        println!("config update {config:?}");
+        self.report(serde_json::json!({"kind": "config", "config": config}))
+            .await
     }
 
     async fn shutdown(&self) {
@@ -108,6 +132,16 @@ impl Provider for TestProvider {
         if self.hang_on_shutdown {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+impl TestProvider {
+    async fn report(&self, seen: serde_json::Value) -> Result<(), BoxError> {
+        if let Some((nats, subject)) = self.seen.get() {
+            nats.publish(subject.clone(), serde_json::to_vec(&seen)?.into())
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +156,7 @@ async fn main() -> Result<(), BoxError> {
     let stdin_line = lattice_provider_sdk::read_host_data_line()?;
     let host_data = HostData::from_stdin_line(&stdin_line)?;
     let provider = TestProvider {
+        seen: tokio::sync::OnceCell::new(),
         stdin_line,
         hang_on_shutdown: args.iter().any(|a| a == "--hang-on-shutdown"),
         health: std::sync::Arc::new(Mutex::new(HealthMode::Healthy)),

@@ -76,6 +76,12 @@ pub(crate) enum Command {
     /// Start a provider.
     #[command(subcommand)]
     Start(StartCommand),
+    /// Put, delete or list links (stored in the lattice, delivered to providers).
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// Put, get or delete named config (stored in the lattice, merged for providers).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Stop a provider or a host.
     #[command(subcommand)]
     Stop(StopCommand),
@@ -124,6 +130,72 @@ pub(crate) enum LabelCommand {
         host_id: String,
         /// Label key.
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LinkCommand {
+    /// Put a link: `lattice link put comp kv wasi keyvalue --interface store --target-config redis`.
+    Put {
+        /// The caller.
+        source_id: String,
+        /// The callee.
+        target: String,
+        /// WIT namespace, e.g. `wasi`.
+        wit_namespace: String,
+        /// WIT package, e.g. `keyvalue`.
+        wit_package: String,
+        /// WIT interface (repeatable, at least one).
+        #[arg(long = "interface", required = true)]
+        interfaces: Vec<String>,
+        /// Link name.
+        #[arg(long, default_value = "default")]
+        link_name: String,
+        /// Named config for the source side (repeatable, merged in order).
+        #[arg(long = "source-config")]
+        source_config: Vec<String>,
+        /// Named config for the target side (repeatable, merged in order).
+        #[arg(long = "target-config")]
+        target_config: Vec<String>,
+    },
+    /// Delete a link: `lattice link del comp wasi keyvalue`.
+    Del {
+        /// The caller.
+        source_id: String,
+        /// WIT namespace.
+        wit_namespace: String,
+        /// WIT package.
+        wit_package: String,
+        /// Link name.
+        #[arg(long, default_value = "default")]
+        link_name: String,
+    },
+    /// List every link of the lattice.
+    Get,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Put a named config from `KEY=VALUE` pairs or a JSON file (an object of strings).
+    Put {
+        /// Config name (one subject token).
+        name: String,
+        /// `KEY=VALUE` entries.
+        #[arg(value_parser = parse_key_value, required_unless_present = "file")]
+        entries: Vec<(String, String)>,
+        /// A JSON file holding the whole config.
+        #[arg(long, conflicts_with = "entries")]
+        file: Option<PathBuf>,
+    },
+    /// Show a named config.
+    Get {
+        /// Config name.
+        name: String,
+    },
+    /// Delete a named config (links and providers using it see it as empty).
+    Del {
+        /// Config name.
+        name: String,
     },
 }
 

@@ -8,7 +8,7 @@ use lattice_proto::subjects::EventSubjects;
 
 use crate::args::{Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, StopCommand};
 use crate::ctl_client::CtlClient;
-use crate::{output, provider_commands};
+use crate::{output, provider_commands, state_commands};
 
 pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
     let client = CtlClient::connect(global).await?;
@@ -46,6 +46,8 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
             provider_commands::stop(&client, &provider_id, host).await?
         }
         Command::Start(start) => return provider_commands::start(&client, global, start).await,
+        Command::Link(command) => return state_commands::link(&client, global, command).await,
+        Command::Config(command) => return state_commands::config(&client, global, command).await,
         Command::Logs {
             provider_id,
             host,

@@ -198,6 +198,96 @@ impl CtlClient {
         .await
     }
 
+    pub(crate) async fn put_link(&self, link: &lattice_proto::Link) -> anyhow::Result<String> {
+        let what = format!("put link {} -> {}", link.source_id, link.target);
+        self.command(&what, self.subjects.link_put(), link, self.timeout)
+            .await
+    }
+
+    pub(crate) async fn del_link(
+        &self,
+        request: &lattice_proto::link::DeleteInterfaceLinkDefinitionRequest,
+    ) -> anyhow::Result<String> {
+        let what = format!(
+            "delete link {} {}:{}",
+            request.source_id, request.wit_namespace, request.wit_package
+        );
+        self.command(&what, self.subjects.link_del(), request, self.timeout)
+            .await
+    }
+
+    pub(crate) async fn links(&self) -> anyhow::Result<Vec<lattice_proto::Link>> {
+        let reply: CtlResponse<Vec<lattice_proto::Link>> = self
+            .request(
+                "get links",
+                self.subjects.link_get(),
+                Vec::new(),
+                self.timeout,
+            )
+            .await?;
+        match reply {
+            CtlResponse {
+                success: true,
+                response,
+                ..
+            } => Ok(response.unwrap_or_default()),
+            other => bail!("get links: {}", other.message),
+        }
+    }
+
+    pub(crate) async fn put_config(
+        &self,
+        name: &str,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<String> {
+        self.command(
+            &format!("put config {name}"),
+            self.subjects.config_put(name),
+            config,
+            self.timeout,
+        )
+        .await
+    }
+
+    pub(crate) async fn config(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
+        let what = format!("get config {name}");
+        let reply: CtlResponse<std::collections::BTreeMap<String, String>> = self
+            .request(
+                &what,
+                self.subjects.config_get(name),
+                Vec::new(),
+                self.timeout,
+            )
+            .await?;
+        match reply {
+            CtlResponse {
+                success: true,
+                response,
+                ..
+            } => Ok(response),
+            other => bail!("{what}: {}", other.message),
+        }
+    }
+
+    pub(crate) async fn del_config(&self, name: &str) -> anyhow::Result<String> {
+        let what = format!("delete config {name}");
+        let reply: CtlResponse<serde_json::Value> = self
+            .request(
+                &what,
+                self.subjects.config_del(name),
+                Vec::new(),
+                self.timeout,
+            )
+            .await?;
+        if !reply.success {
+            bail!("{what}: {}", reply.message);
+        }
+        Ok(reply.message)
+    }
+
     /// Asks every host to bid for a provider; the first bid wins.
     pub(crate) async fn auction(
         &self,

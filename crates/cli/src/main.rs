@@ -12,6 +12,7 @@ mod commands;
 mod ctl_client;
 mod output;
 mod provider_commands;
+mod state_commands;
 mod up;
 
 #[tokio::main]

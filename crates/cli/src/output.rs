@@ -93,6 +93,34 @@ pub(crate) fn inventories(format: OutputFormat, inventories: &[HostInventory]) {
     }
 }
 
+pub(crate) fn links(links: &[lattice_proto::Link]) {
+    if links.is_empty() {
+        println!("No links.");
+        return;
+    }
+    println!(
+        "{:<20} {:<20} {:<10} {:<41} CONFIG (SOURCE / TARGET)",
+        "SOURCE", "TARGET", "NAME", "INTERFACES"
+    );
+    for l in links {
+        let interfaces = format!(
+            "{}:{}/{}",
+            l.wit_namespace,
+            l.wit_package,
+            l.interfaces.join(",")
+        );
+        println!(
+            "{:<20} {:<20} {:<10} {:<41} {} / {}",
+            l.source_id,
+            l.target,
+            l.name,
+            interfaces,
+            l.source_config.join(","),
+            l.target_config.join(",")
+        );
+    }
+}
+
 /// One readable line for an event.
 pub(crate) fn event_line(event: &CloudEvent) -> String {
     let time = event.time.as_deref().unwrap_or("-");
@@ -124,6 +152,18 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
             "{} on {} after {} ({}), restart {} in {} ms",
             d.provider_id, d.host_id, d.reason, d.exit_status, d.restarts, d.delay_ms
         ),
+        Ok(Event::LinkdefSet(l)) => format!(
+            "{} -> {} {}:{} ({})",
+            l.source_id, l.target, l.wit_namespace, l.wit_package, l.name
+        ),
+        Ok(Event::LinkdefSetFailed(d)) => {
+            format!("{} -> {}: {}", d.link.source_id, d.link.target, d.error)
+        }
+        Ok(Event::LinkdefDeleted(d)) => format!(
+            "{} {}:{} ({})",
+            d.source_id, d.wit_namespace, d.wit_package, d.name
+        ),
+        Ok(Event::ConfigSet(d) | Event::ConfigDeleted(d)) => d.config_name,
         Ok(
             Event::HealthCheckPassed(d) | Event::HealthCheckFailed(d) | Event::HealthCheckStatus(d),
         ) => {

@@ -469,3 +469,84 @@ async fn first_pid(url: &str, host: &str, provider: &str) -> u64 {
         .as_u64()
         .unwrap()
 }
+
+#[tokio::test]
+async fn link_and_config_commands() {
+    let nats = TestNats::start().await.unwrap();
+    let url = nats.url().to_string();
+    let (child, _) = lattice_up(&["--nats-url", &url], &[]).await;
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            let mut full = vec!["--nats-url".to_string(), url];
+            full.extend(args);
+            let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+            lattice(&refs).await
+        }
+    };
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+
+    let out = run(args("config put redis URL=redis://x TTL=60")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully put config"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("extra.json");
+    std::fs::write(&file, r#"{"MODE":"fast"}"#).unwrap();
+    let out = run(vec![
+        "config".into(),
+        "put".into(),
+        "extra".into(),
+        "--file".into(),
+        file.display().to_string(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(args("config get redis -o json")).await;
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config, serde_json::json!({"URL": "redis://x", "TTL": "60"}));
+    let out = run(args("config get extra")).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "MODE=fast");
+
+    let out = run(args("link put comp kv wasi keyvalue --interface store --target-config redis --target-config extra")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully set link"
+    );
+    let out = run(args(
+        "link put comp kv wasi keyvalue --interface store --target-config nope",
+    ))
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Configuration nope not found in config store")
+    );
+    let out = run(args("link get -o json")).await;
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        links[0]["target_config"],
+        serde_json::json!(["redis", "extra"])
+    );
+    let out = run(args("link get")).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wasi:keyvalue/store"));
+    let out = run(args("link del comp wasi keyvalue")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully deleted link"
+    );
+    let out = run(args("config del redis")).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "successfully deleted config"
+    );
+    let out = run(args("config get redis")).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config `redis` does not exist"));
+    assert!(stop_with_sigterm(child).await.success());
+}

@@ -1,12 +1,45 @@
 //! A capability provider built with the official `wasmcloud-provider-sdk` (0.17.1, as
 //! pinned by wasmCloud v1.9.2), unmodified in how it talks to its host. Its shutdown
-//! hook reports on `oracle.{provider_id}.shutdown_hook`, so tests can see it ran.
+//! hook reports on `oracle.{provider_id}.shutdown_hook`; its link and config callbacks
+//! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered.
 
-use wasmcloud_provider_sdk::{Provider, get_connection, run_provider};
+use wasmcloud_provider_sdk::{
+    LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, get_connection, run_provider,
+};
 
 struct OracleProvider;
 
+async fn report(seen: serde_json::Value) -> anyhow::Result<()> {
+    let connection = get_connection();
+    let subject = format!("oracle.{}.seen", connection.provider_id);
+    connection
+        .nats
+        .publish(subject, serde_json::to_vec(&seen)?.into())
+        .await?;
+    Ok(())
+}
+
 impl Provider for OracleProvider {
+    async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
+        report(serde_json::json!({"kind": "link_put", "role": "target", "source_id": link.source_id, "config": link.config})).await
+    }
+
+    async fn receive_link_config_as_source(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
+        report(serde_json::json!({"kind": "link_put", "role": "source", "target": link.target_id, "config": link.config})).await
+    }
+
+    async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
+        report(serde_json::json!({"kind": "link_del", "role": "target", "source_id": info.get_source_id()})).await
+    }
+
+    async fn delete_link_as_source(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {
+        report(serde_json::json!({"kind": "link_del", "role": "source", "target": info.get_target_id()})).await
+    }
+
+    async fn on_config_update(&self, update: impl ProviderConfigUpdate) -> anyhow::Result<()> {
+        report(serde_json::json!({"kind": "config", "config": update.get_values()})).await
+    }
+
     async fn shutdown(&self) -> anyhow::Result<()> {
         let connection = get_connection();
         let subject = format!("oracle.{}.shutdown_hook", connection.provider_id);

@@ -10,9 +10,7 @@ use futures::StreamExt as _;
 use lattice_host::{Host, HostConfig};
 use lattice_proto::HostData;
 use lattice_proto::subjects::CtlSubjects;
-use lattice_test_support::{
-    EventWatcher, ProviderReports, TestNats, WAIT, ctl_request, workspace_bin,
-};
+use lattice_test_support::{EventWatcher, ProviderReports, TestNats, ctl_request, workspace_bin};
 use serde_json::{Value, json};
 
 fn test_provider() -> PathBuf {

@@ -117,7 +117,7 @@ impl LatticeState {
     ) -> Result<T, LinkError> {
         let key = format!("{COMPONENT_PREFIX}{source_id}");
         let store = &self.buckets.data;
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.write_lock(&key).lock().await;
         for _ in 0..MAX_ATTEMPTS {
             let entry = store
                 .entry(key.as_str())

@@ -34,6 +34,9 @@ use resolve::ConfigMap;
 
 use crate::error::HostError;
 
+/// Number of write-lock stripes (keys that share a stripe wait for each other).
+const WRITE_LOCK_STRIPES: usize = 64;
+
 /// What a provider gets at spawn from lattice state.
 pub(crate) struct Bootstrap {
     pub(crate) config: ConfigMap,
@@ -62,10 +65,10 @@ enum Command {
 pub(crate) struct LatticeState {
     tx: mpsc::Sender<Command>,
     pub(crate) buckets: Buckets,
-    /// Serializes this host's read-modify-write cycles on LATTICEDATA, so concurrent
-    /// requests through one host do not race each other (other hosts are handled by
-    /// the revision check).
-    pub(crate) write_lock: std::sync::Arc<Mutex<()>>,
+    /// Serializes this host's read-modify-write cycles on each LATTICEDATA key (striped
+    /// by key), so concurrent requests through one host do not race each other on a
+    /// key; other hosts are handled by the revision check.
+    write_locks: std::sync::Arc<[Mutex<()>; WRITE_LOCK_STRIPES]>,
 }
 
 impl LatticeState {
@@ -111,8 +114,16 @@ impl LatticeState {
         Ok(LatticeState {
             tx,
             buckets,
-            write_lock: Default::default(),
+            write_locks: std::sync::Arc::new(std::array::from_fn(|_| Mutex::new(()))),
         })
+    }
+
+    /// The write lock of `key`'s stripe (a fixed hash: one key, one stripe).
+    pub(crate) fn write_lock(&self, key: &str) -> &Mutex<()> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        &self.write_locks[hasher.finish() as usize % WRITE_LOCK_STRIPES]
     }
 
     async fn ask<T>(

@@ -157,6 +157,8 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct ProviderManager {
     tx: mpsc::Sender<Command>,
+    /// Serializes unpacking provider archives (see `reference::LoadSettings`).
+    pub(crate) unpack_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ProviderManager {
@@ -164,7 +166,10 @@ impl ProviderManager {
     pub(crate) fn spawn(tracker: TaskTracker, token: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(own_table(rx, tracker, token));
-        ProviderManager { tx }
+        ProviderManager {
+            tx,
+            unpack_lock: Default::default(),
+        }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {

@@ -23,6 +23,8 @@ pub(crate) fn looks_like_archive(head: &[u8]) -> bool {
 #[derive(Debug)]
 pub(crate) struct ParContents {
     pub(crate) claims: ProviderClaims,
+    /// The claims as the archive holds them.
+    pub(crate) jwt: String,
     pub(crate) binary: Vec<u8>,
 }
 
@@ -94,7 +96,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
             "hash mismatch for {target}: the claims say {expected}, the binary's SHA-256 is {actual}"
         ));
     }
-    Ok(ParContents { claims, binary })
+    Ok(ParContents {
+        claims,
+        jwt,
+        binary,
+    })
 }
 
 fn hex_upper(bytes: &[u8]) -> String {

@@ -2,7 +2,8 @@
 //!
 //! `file:///abs/path` names either a native executable (run in place) or a provider
 //! archive (its native binary is checked, then written to the cache directory and run
-//! from there). File references need `--allow-file-load`, as in the 1.x host. Other
+//! from there). An archive is unpacked and checked once per version of the file (its
+//! size and modification time): later starts and restarts reuse the checked binary. File references need `--allow-file-load`, as in the 1.x host. Other
 //! schemes (OCI registries) are refused with a message that says so.
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -22,6 +23,9 @@ pub(crate) struct LoadedProvider {
 
 /// Where and whether providers may be loaded from.
 pub(crate) struct LoadSettings<'a> {
+    /// Held while an archive is unpacked, so that concurrent starts from one archive
+    /// unpack it once (the others find it in the cache).
+    pub(crate) unpack_lock: &'a tokio::sync::Mutex<()>,
     pub(crate) allow_file_load: bool,
     /// Archives are unpacked below this directory.
     pub(crate) cache_dir: &'a Path,
@@ -76,6 +80,12 @@ pub(crate) async fn load(
         .await
         .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
     if par::looks_like_archive(&head) {
+        let executable = settings.cache_dir.join(normalize(reference));
+        let stamp = stamp_of(&meta);
+        let _unpacking = settings.unpack_lock.lock().await;
+        if let Some(cached) = cached(&executable, &stamp).await {
+            return Ok(cached);
+        }
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
@@ -83,15 +93,18 @@ pub(crate) async fn load(
             .await
             .map_err(|e| format!("cannot load `{reference}`: {e}"))?
             .map_err(|e| format!("cannot load `{reference}`: {e}"))?;
-        let executable = settings.cache_dir.join(normalize(reference));
-        write_executable(&executable, &contents.binary)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot load `{reference}`: writing {}: {e}",
-                    executable.display()
-                )
-            })?;
+        let written = write_executable(&executable, &contents.binary).await;
+        written.map_err(|e| {
+            format!(
+                "cannot load `{reference}`: writing {}: {e}",
+                executable.display()
+            )
+        })?;
+        // Written after the binary: a stamp always describes a complete, checked binary.
+        let record = format!("{stamp}\n{}", contents.jwt);
+        if let Err(error) = write_atomically(&stamp_path(&executable), record.as_bytes()).await {
+            tracing::debug!(%error, "cannot record the unpacked archive; it will be unpacked again");
+        }
         return Ok(LoadedProvider {
             executable,
             claims: Some(contents.claims),
@@ -108,6 +121,31 @@ pub(crate) async fn load(
     Ok(LoadedProvider {
         executable: path.to_path_buf(),
         claims: None,
+    })
+}
+
+/// What identifies one version of an archive file.
+fn stamp_of(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    format!("{} {} {}", meta.len(), meta.mtime(), meta.mtime_nsec())
+}
+
+fn stamp_path(executable: &Path) -> PathBuf {
+    executable.with_extension("stamp")
+}
+
+/// The binary unpacked earlier from the same version of the archive, if any.
+async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvider> {
+    let record = tokio::fs::read_to_string(stamp_path(executable))
+        .await
+        .ok()?;
+    let (recorded, jwt) = record.split_once('\n')?;
+    if recorded != stamp || !tokio::fs::try_exists(executable).await.ok()? {
+        return None;
+    }
+    Some(LoadedProvider {
+        executable: executable.to_path_buf(),
+        claims: Some(ProviderClaims::decode(jwt).ok()?),
     })
 }
 
@@ -135,15 +173,20 @@ fn normalize(reference: &str) -> String {
 
 /// Writes `data` as an executable at `path`, atomically (a running copy keeps its inode).
 async fn write_executable(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_file(path, data, 0o755).await
+}
+
+async fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_file(path, data, 0o644).await
+}
+
+async fn write_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().expect("cache paths have a parent");
     tokio::fs::create_dir_all(dir).await?;
-    let tmp = dir.join(format!(
-        ".{}.{}",
-        uuid::Uuid::new_v4(),
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("bin")
-    ));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{}.{name}", uuid::Uuid::new_v4()));
     tokio::fs::write(&tmp, data).await?;
-    tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).await?;
+    tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).await?;
     tokio::fs::rename(&tmp, path).await
 }
 
@@ -152,8 +195,11 @@ mod tests {
     use super::*;
     use crate::providers::par::tests::{archive, sha};
 
+    static UNPACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     fn settings(dir: &Path, allow: bool) -> LoadSettings<'_> {
         LoadSettings {
+            unpack_lock: &UNPACK,
             allow_file_load: allow,
             cache_dir: dir,
         }
@@ -227,6 +273,23 @@ mod tests {
             0o755
         );
         assert!(loaded.claims.is_some());
+
+        // The same archive again comes from the cache; a changed archive is unpacked anew.
+        let stamp = std::fs::read_to_string(stamp_path(&loaded.executable)).unwrap();
+        let again = load(&reference, &settings(&d.join("cache"), true))
+            .await
+            .unwrap();
+        assert_eq!(again.claims, loaded.claims);
+        let other = b"#!/bin/sh\nexit 1\n";
+        std::fs::write(&par_path, archive(other, Some(sha(other)), true)).unwrap();
+        let fresh = load(&reference, &settings(&d.join("cache"), true))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&fresh.executable).unwrap(), other);
+        assert_ne!(
+            std::fs::read_to_string(stamp_path(&fresh.executable)).unwrap(),
+            stamp
+        );
 
         let exe = d.join("native.sh");
         std::fs::write(&exe, script).unwrap();

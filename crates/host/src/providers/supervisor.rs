@@ -76,19 +76,21 @@ impl Supervisor {
                 .lattice
                 .bootstrap(&self.spec.provider_id, &self.spec.config, &self.xkey_public)
                 .await;
-            let spawned = state.and_then(|state| {
-                let line = self
-                    .ctx
-                    .host_data(ProviderBootstrap {
-                        provider_id: &self.spec.provider_id,
-                        provider_xkey_seed: &self.xkey_seed,
-                        config: state.config,
-                        links: state.links,
-                    })
-                    .to_stdin_line();
-                ProviderProcess::spawn(&loaded.executable, line, self.sink.clone())
-                    .map_err(|e| format!("cannot run {}: {e}", loaded.executable.display()))
-            });
+            let spawned = match state {
+                Ok(state) => {
+                    let line = self
+                        .ctx
+                        .host_data(ProviderBootstrap {
+                            provider_id: &self.spec.provider_id,
+                            provider_xkey_seed: &self.xkey_seed,
+                            config: state.config,
+                            links: state.links,
+                        })
+                        .to_stdin_line();
+                    self.spawn(&loaded.executable, line).await
+                }
+                Err(error) => Err(error),
+            };
             let mut process = match spawned {
                 Ok(process) => process,
                 Err(error) if first => return self.start_failed(error).await,
@@ -132,8 +134,32 @@ impl Supervisor {
         self.status.send_modify(change);
     }
 
+    /// Spawns the provider. A binary unpacked moments ago can be briefly "busy"
+    /// (ETXTBSY: a process forked meanwhile still holds the descriptor it was written
+    /// through, until that process execs); such spawns are retried.
+    async fn spawn(
+        &self,
+        executable: &std::path::Path,
+        line: Vec<u8>,
+    ) -> Result<ProviderProcess, String> {
+        const ETXTBSY: i32 = 26;
+        let mut attempts = 0;
+        loop {
+            match ProviderProcess::spawn(executable, line.clone(), self.sink.clone()) {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(2 * attempts)).await;
+                }
+                result => {
+                    return result.map_err(|e| format!("cannot run {}: {e}", executable.display()));
+                }
+            }
+        }
+    }
+
     async fn prepare(&self) -> Result<LoadedProvider, String> {
         let settings = LoadSettings {
+            unpack_lock: &self.ctx.providers.unpack_lock,
             allow_file_load: self.ctx.config.allow_file_load,
             cache_dir: &self
                 .ctx

@@ -20,6 +20,14 @@ use crate::args::GlobalArgs;
 /// The default NATS URL of client commands.
 const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
+/// The data of a successful reply (`None` if it carries none), or its error message.
+fn data<T>(what: &str, reply: CtlResponse<T>) -> anyhow::Result<Option<T>> {
+    if !reply.success {
+        bail!("{what}: {}", reply.message);
+    }
+    Ok(reply.response)
+}
+
 pub(crate) struct CtlClient {
     pub(crate) nats: Client,
     subjects: CtlSubjects,
@@ -138,14 +146,7 @@ impl CtlClient {
                 self.timeout,
             )
             .await?;
-        match reply {
-            CtlResponse {
-                success: true,
-                response: Some(inventory),
-                ..
-            } => Ok(inventory),
-            other => bail!("{what}: {}", other.message),
-        }
+        data(&what, reply)?.with_context(|| format!("{what}: the reply carries no data"))
     }
 
     pub(crate) async fn put_label(
@@ -225,14 +226,7 @@ impl CtlClient {
                 self.timeout,
             )
             .await?;
-        match reply {
-            CtlResponse {
-                success: true,
-                response,
-                ..
-            } => Ok(response.unwrap_or_default()),
-            other => bail!("get links: {}", other.message),
-        }
+        Ok(data("get links", reply)?.unwrap_or_default())
     }
 
     pub(crate) async fn put_config(
@@ -262,14 +256,7 @@ impl CtlClient {
                 self.timeout,
             )
             .await?;
-        match reply {
-            CtlResponse {
-                success: true,
-                response,
-                ..
-            } => Ok(response),
-            other => bail!("{what}: {}", other.message),
-        }
+        data(&what, reply)
     }
 
     pub(crate) async fn del_config(&self, name: &str) -> anyhow::Result<String> {
@@ -366,13 +353,6 @@ impl CtlClient {
                 self.timeout,
             )
             .await?;
-        match reply {
-            CtlResponse {
-                success: true,
-                response: Some(logs),
-                ..
-            } => Ok(logs),
-            other => bail!("{what}: {}", other.message),
-        }
+        data(&what, reply)?.with_context(|| format!("{what}: the reply carries no data"))
     }
 }

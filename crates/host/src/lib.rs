@@ -16,6 +16,7 @@
 //! heartbeat, a `TaskTracker` waits (up to the deadline) for work in flight, then
 //! `host_stopped` is published and the connections drained.
 
+mod actor;
 mod config;
 mod ctl;
 mod error;

@@ -40,12 +40,7 @@ impl StateHandle {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> StateCommand,
     ) -> Result<T, HostError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| HostError::ShuttingDown)?;
-        answer.await.map_err(|_| HostError::ShuttingDown)
+        crate::actor::ask(&self.tx, make).await
     }
 
     /// The current labels.

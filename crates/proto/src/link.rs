@@ -76,8 +76,13 @@ pub struct DeleteInterfaceLinkDefinitionRequest {
 }
 
 impl InterfaceLinkDefinition {
-    /// The identity-only form a host sends on `linkdefs.del`: config emptied, secrets null.
-    pub fn for_delete(link: &Link) -> Self {
+    /// `link` as a provider receives it, with each side's config already resolved
+    /// and no secrets.
+    pub fn resolved(
+        link: &Link,
+        source_config: BTreeMap<String, String>,
+        target_config: BTreeMap<String, String>,
+    ) -> Self {
         InterfaceLinkDefinition {
             source_id: link.source_id.clone(),
             target: link.target.clone(),
@@ -85,11 +90,16 @@ impl InterfaceLinkDefinition {
             wit_namespace: link.wit_namespace.clone(),
             wit_package: link.wit_package.clone(),
             interfaces: link.interfaces.clone(),
-            source_config: BTreeMap::new(),
-            target_config: BTreeMap::new(),
+            source_config,
+            target_config,
             source_secrets: None,
             target_secrets: None,
         }
+    }
+
+    /// The identity-only form a host sends on `linkdefs.del`: config emptied, secrets null.
+    pub fn for_delete(link: &Link) -> Self {
+        Self::resolved(link, BTreeMap::new(), BTreeMap::new())
     }
 }
 

@@ -130,12 +130,7 @@ impl LatticeState {
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, HostError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| HostError::ShuttingDown)?;
-        answer.await.map_err(|_| HostError::ShuttingDown)
+        crate::actor::ask(&self.tx, make).await
     }
 
     /// Every link this host knows.

@@ -28,18 +28,11 @@ pub(crate) fn resolve(
     configs: &HashMap<String, ConfigMap>,
     link: &Link,
 ) -> InterfaceLinkDefinition {
-    InterfaceLinkDefinition {
-        source_id: link.source_id.clone(),
-        target: link.target.clone(),
-        name: link.name.clone(),
-        wit_namespace: link.wit_namespace.clone(),
-        wit_package: link.wit_package.clone(),
-        interfaces: link.interfaces.clone(),
-        source_config: merge(configs, &link.source_config),
-        target_config: merge(configs, &link.target_config),
-        source_secrets: None,
-        target_secrets: None,
-    }
+    InterfaceLinkDefinition::resolved(
+        link,
+        merge(configs, &link.source_config),
+        merge(configs, &link.target_config),
+    )
 }
 
 /// True if `link` names config `name` on either side.

@@ -173,9 +173,7 @@ impl ProviderManager {
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).await.ok()?;
-        answer.await.ok()
+        crate::actor::ask(&self.tx, make).await.ok()
     }
 
     /// Registers the provider and starts its supervisor; refuses a running ID.

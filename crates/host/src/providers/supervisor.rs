@@ -48,6 +48,10 @@ enum Ended {
 
 type ProbeFuture = Pin<Box<dyn Future<Output = Probe> + Send>>;
 
+/// Longest pause between health probes of a provider that has not answered yet: it
+/// bounds how late a provider that just became ready is seen healthy.
+const STARTUP_PROBE_MAX: Duration = Duration::from_millis(25);
+
 pub(crate) struct Supervisor {
     pub(crate) ctx: Arc<HostContext>,
     pub(crate) spec: ProviderSpec,
@@ -193,7 +197,7 @@ impl Supervisor {
                     let starting = !self.health.answered() && started.elapsed() < settings.health_interval;
                     if starting && matches!(result, Probe::NoAnswer(_)) {
                         probe = self.probe_after(retry);
-                        retry = (retry * 2).min(Duration::from_millis(100));
+                        retry = (retry * 2).min(STARTUP_PROBE_MAX);
                         continue;
                     }
                     if let Some(event) = self.health.observe(&result) {

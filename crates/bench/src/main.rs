@@ -57,36 +57,47 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds `lattice` and the official-SDK provider in release mode, in their own target
-/// directory (so this build and the benchmark's own never rebuild each other).
-fn build_binaries() -> anyhow::Result<PathBuf> {
-    let target = workspace_root().join("target/bench-bins");
-    eprintln!("building lattice and the official-SDK provider (release)…");
+/// Where the benchmark's own builds go (so they and the workspace's never rebuild each other).
+fn bench_target() -> PathBuf {
+    workspace_root().join("target/bench-bins")
+}
+
+fn cargo_build(args: &[&str]) -> anyhow::Result<()> {
     let status =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "lattice-cli",
-                "-p",
-                "lattice-oracle-tests",
-            ])
-            .args([
-                "--bin",
-                "lattice",
-                "--bin",
-                "official-sdk-provider",
-                "--target-dir",
-            ])
-            .arg(&target)
+            .arg("build")
+            .args(args)
+            .arg("--target-dir")
+            .arg(bench_target())
             .status()
             .context("cannot run cargo")?;
     if !status.success() {
-        bail!("building the benchmark's binaries failed: {status}");
+        bail!("cargo build {} failed: {status}", args.join(" "));
     }
-    Ok(target.join("release"))
+    Ok(())
+}
+
+/// Builds `lattice` (release: LTO) and the official-SDK provider (the `bench-provider`
+/// profile: release without LTO, which would take very long over wasmtime).
+fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
+    eprintln!(
+        "building lattice and the official-SDK provider (release; the first build takes minutes)…"
+    );
+    cargo_build(&["--release", "-p", "lattice-cli", "--bin", "lattice"])?;
+    cargo_build(&[
+        "--profile",
+        "bench-provider",
+        "-p",
+        "lattice-oracle-tests",
+        "--bin",
+        "official-sdk-provider",
+    ])?;
+    let target = bench_target();
+    Ok((
+        target.join("release/lattice"),
+        target.join("bench-provider/official-sdk-provider"),
+    ))
 }
 
 /// Packages the provider as a provider archive, as the official host requires.
@@ -207,13 +218,13 @@ async fn main() -> anyhow::Result<()> {
         _ => Some(build_binaries()?),
     };
     let lattice_command = args.host_command.clone().unwrap_or_else(|| {
-        let bin = built.as_ref().expect("built").join("lattice");
-        format!("{} up", bin.display())
+        let (lattice, _) = built.as_ref().expect("built when no command is given");
+        format!("{} up", lattice.display())
     });
     let provider = args
         .provider
         .clone()
-        .unwrap_or_else(|| built.as_ref().expect("built").join("official-sdk-provider"));
+        .unwrap_or_else(|| built.as_ref().expect("built when no provider is given").1.clone());
     let dir = tempfile::tempdir()?;
     let par = package(&provider, dir.path()).await?;
 

@@ -48,20 +48,27 @@ pub(crate) async fn start_times(
     Ok((Ok(running), Ok(healthy)))
 }
 
-/// `kill -9` of a provider → its next `health_check_passed`.
+/// `kill -9` of a healthy provider → its next `health_check_passed`. Each repetition
+/// crashes a provider that has not crashed before: repeated crashes of one provider
+/// are deliberately backed off by the restart policy, which is not what this measures.
 pub(crate) async fn crash_to_healthy(
     command: &str,
     par: &Path,
     sizes: &Sizes,
 ) -> anyhow::Result<Samples> {
     let mut host = HostUnderTest::start(command).await?;
-    host.start_provider("crashy", par, &[]).await?;
-    host.event_for("health_check_passed", "crashy", WAIT)
-        .await?;
     let mut samples = Vec::new();
-    for _ in 0..sizes.crash_repeat {
-        let Some(&pid) = host.children().first() else {
-            return Ok(Err("no provider process found under the host".into()));
+    for i in 0..sizes.crash_repeat {
+        let id = format!("crashy{i}");
+        let before = host.children();
+        host.start_provider(&id, par, &[]).await?;
+        host.event_for("health_check_passed", &id, WAIT).await?;
+        let Some(pid) = host
+            .children()
+            .into_iter()
+            .find(|pid| !before.contains(pid))
+        else {
+            return Ok(Err("no new provider process found under the host".into()));
         };
         let killed = Instant::now();
         nix::sys::signal::kill(
@@ -69,7 +76,7 @@ pub(crate) async fn crash_to_healthy(
             nix::sys::signal::Signal::SIGKILL,
         )?;
         match host
-            .event_for("health_check_passed", "crashy", Duration::from_secs(40))
+            .event_for("health_check_passed", &id, Duration::from_secs(40))
             .await
         {
             Ok(_) => samples.push(ms(killed.elapsed())),

@@ -221,10 +221,13 @@ async fn main() -> anyhow::Result<()> {
         let (lattice, _) = built.as_ref().expect("built when no command is given");
         format!("{} up", lattice.display())
     });
-    let provider = args
-        .provider
-        .clone()
-        .unwrap_or_else(|| built.as_ref().expect("built when no provider is given").1.clone());
+    let provider = args.provider.clone().unwrap_or_else(|| {
+        built
+            .as_ref()
+            .expect("built when no provider is given")
+            .1
+            .clone()
+    });
     let dir = tempfile::tempdir()?;
     let par = package(&provider, dir.path()).await?;
 

@@ -34,12 +34,7 @@ impl LatticeState {
         check_name(name)?;
         let map: BTreeMap<String, String> =
             serde_json::from_slice(payload).map_err(ConfigError::NotAStringMap)?;
-        let current = self
-            .buckets
-            .config
-            .get(name)
-            .await
-            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        let current = self.stored(name).await?;
         if !super::same_config(current.as_deref(), &map) {
             self.retract_links_using(name, rpc, subjects).await;
         }
@@ -57,12 +52,7 @@ impl LatticeState {
         name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
         check_name(name)?;
-        let bytes = self
-            .buckets
-            .config
-            .get(name)
-            .await
-            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        let bytes = self.stored(name).await?;
         bytes
             .map(|b| {
                 serde_json::from_slice(&b).map_err(|e| {
@@ -80,12 +70,7 @@ impl LatticeState {
         subjects: &ProviderSubjects,
     ) -> Result<(), ConfigError> {
         check_name(name)?;
-        let current = self
-            .buckets
-            .config
-            .get(name)
-            .await
-            .map_err(|e| ConfigError::Store(e.to_string()))?;
+        let current = self.stored(name).await?;
         if current.is_some() {
             self.retract_links_using(name, rpc, subjects).await;
         }
@@ -94,6 +79,12 @@ impl LatticeState {
             .purge(name)
             .await
             .map_err(|e| ConfigError::Store(e.to_string()))
+    }
+
+    /// The stored bytes of config `name`, if any.
+    async fn stored(&self, name: &str) -> Result<Option<bytes::Bytes>, ConfigError> {
+        let stored = self.buckets.config.get(name).await;
+        stored.map_err(|e| ConfigError::Store(e.to_string()))
     }
 
     async fn retract_links_using(

@@ -23,7 +23,8 @@ pub(crate) enum ConfigError {
 
 impl LatticeState {
     /// Stores config `name`. Links that use it and will change are deleted at their
-    /// providers first; every host re-delivers them once the write is seen.
+    /// providers first (confirmed routed by the server); every host re-delivers them
+    /// once the write is seen.
     pub(crate) async fn put_config(
         &self,
         name: &str,
@@ -93,8 +94,18 @@ impl LatticeState {
         rpc: &async_nats::Client,
         subjects: &ProviderSubjects,
     ) {
-        for link in self.links_using(name).await.unwrap_or_default() {
-            send_delete(&link, rpc, subjects).await;
+        let links = self.links_using(name).await.unwrap_or_default();
+        for link in &links {
+            send_delete(link, rpc, subjects).await;
+        }
+        // The deletes go out on the rpc connection, the write on the ctl connection, and
+        // nothing orders two connections. Once a round trip through the server on the rpc
+        // connection returns, the server has routed the deletes, so they reach providers
+        // before the re-puts that hosts send after they see the write.
+        if !links.is_empty()
+            && let Err(error) = crate::nats::server_round_trip(rpc).await
+        {
+            tracing::warn!(%error, "cannot confirm link deletes reached the server");
         }
     }
 }

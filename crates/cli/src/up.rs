@@ -352,15 +352,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let result = async {
-        let host = Host::start(config).await.context("cannot start the host")?;
+        let running = Host::start(config).await.context("cannot start the host")?;
         eprintln!(
             "lattice host {} ({}) is up on lattice `{}` via {}{}",
-            host.id(),
-            host.friendly_name(),
-            host.lattice(),
-            args.base_address(global)
-                .map(|(h, p)| format!("nats://{h}:{p}"))
-                .unwrap_or_default(),
+            running.id(),
+            running.friendly_name(),
+            running.lattice(),
+            format!("nats://{host}:{port}"),
             if embedded.is_some() {
                 " (embedded nats-server)"
             } else {
@@ -368,11 +366,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
             },
         );
         let deadline = tokio::select! {
-            deadline = host.stop_requested() => deadline,
+            deadline = running.stop_requested() => deadline,
             _ = sigint.recv() => args.stop_timeout,
             _ = sigterm.recv() => args.stop_timeout,
         };
-        host.shutdown(deadline).await;
+        running.shutdown(deadline).await;
         Ok(())
     }
     .await;

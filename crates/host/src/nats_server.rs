@@ -85,23 +85,20 @@ pub enum NatsServerError {
 
 /// Finds the `nats-server` binary (see the module docs for the order).
 pub fn find_nats_server(explicit: Option<&Path>) -> Result<PathBuf, NatsServerError> {
-    if let Some(path) = explicit {
-        return if path.is_file() {
-            Ok(path.to_path_buf())
-        } else {
-            Err(NatsServerError::NotFound {
-                looked: format!("{} does not exist", path.display()),
-            })
-        };
-    }
-    if let Some(path) = std::env::var_os(NATS_SERVER_ENV) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(NatsServerError::NotFound {
-                looked: format!("{NATS_SERVER_ENV}={} does not exist", path.display()),
-            })
+    let named = match explicit {
+        Some(path) => Some((path.to_path_buf(), path.display().to_string())),
+        None => std::env::var_os(NATS_SERVER_ENV).map(|p| {
+            let path = PathBuf::from(p);
+            let label = format!("{NATS_SERVER_ENV}={}", path.display());
+            (path, label)
+        }),
+    };
+    if let Some((path, label)) = named {
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(NatsServerError::NotFound {
+                looked: format!("{label} does not exist"),
+            }),
         };
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();

@@ -191,20 +191,6 @@ pub enum OtelProtocol {
     Http,
 }
 
-impl std::str::FromStr for OtelProtocol {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "http" => Ok(OtelProtocol::Http),
-            "grpc" => Ok(OtelProtocol::Grpc),
-            other => Err(format!(
-                "unknown OTLP protocol `{other}` (expected http or grpc)"
-            )),
-        }
-    }
-}
-
 /// OpenTelemetry settings passed to providers (`wasmcloud_core::OtelConfig`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtelConfig {

@@ -78,11 +78,9 @@ impl TestNats {
             .with_context(|| format!("cannot connect to {}", self.url()))
     }
 
-    /// A host config for this server, short heartbeat, ready to adjust.
+    /// A host config for this server (the library defaults), ready to adjust.
     pub fn host_config(&self) -> HostConfig {
-        let mut config = HostConfig::new(self.url());
-        config.heartbeat_interval = Duration::from_secs(30);
-        config
+        HostConfig::new(self.url())
     }
 
     /// Starts a host on this server after `adjust` has changed its config.

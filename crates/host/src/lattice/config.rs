@@ -36,7 +36,7 @@ impl LatticeState {
         let map: BTreeMap<String, String> =
             serde_json::from_slice(payload).map_err(ConfigError::NotAStringMap)?;
         let current = self.stored(name).await?;
-        if !super::same_config(current.as_deref(), &map) {
+        if !same_config(current.as_deref(), &map) {
             self.retract_links_using(name, rpc, subjects).await;
         }
         self.buckets
@@ -116,4 +116,11 @@ fn check_name(name: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::Name(name.to_string()))
     }
+}
+
+/// `true` if `map` is what `bytes` holds (both as string maps).
+fn same_config(bytes: Option<&[u8]>, map: &BTreeMap<String, String>) -> bool {
+    bytes
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, String>>(b).ok())
+        .is_some_and(|old| &old == map)
 }

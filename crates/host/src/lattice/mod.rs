@@ -20,7 +20,7 @@ mod kv;
 pub(crate) mod links;
 mod resolve;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_nats::jetstream::kv::{Entry, Operation, Store};
 use futures::{Stream, StreamExt as _};
@@ -386,11 +386,4 @@ impl Owner {
             }
         }
     }
-}
-
-/// `true` if `map` is what `bytes` holds (both as string maps).
-pub(crate) fn same_config(bytes: Option<&[u8]>, map: &BTreeMap<String, String>) -> bool {
-    bytes
-        .and_then(|b| serde_json::from_slice::<ConfigMap>(b).ok())
-        .is_some_and(|old| &old == map)
 }

@@ -23,3 +23,34 @@ pub struct ShutdownRequest {
 
 /// What a provider replies to a shutdown request it accepts.
 pub const SHUTDOWN_REPLY: &[u8] = b"shutting down";
+
+/// Why a lattice host sent a `linkdefs.del`, carried in this NATS header.
+///
+/// Official SDKs ignore headers. The lattice SDK reads it: a delete whose reason is
+/// [`LinkDeleteReason::ConfigChanged`] only retracts the link so that it can be put again
+/// with re-resolved config, and the lattice SDK applies that put as a change instead.
+pub const LINK_DELETE_REASON_HEADER: &str = "Lattice-Link-Delete-Reason";
+
+/// The value of [`LINK_DELETE_REASON_HEADER`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkDeleteReason {
+    /// A named config the link uses changed; a put of the re-resolved link follows.
+    ConfigChanged,
+}
+
+impl LinkDeleteReason {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfigChanged => "config-changed",
+        }
+    }
+
+    /// Parses a header value; unknown reasons are `None` (a plain delete).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "config-changed" => Some(Self::ConfigChanged),
+            _ => None,
+        }
+    }
+}

@@ -96,7 +96,9 @@ pub trait Provider: Send + Sync + 'static {
         }
     }
 
-    /// A link in which this provider is source or target was put (or changed).
+    /// A link in which this provider is source or target was put, or changed: when a
+    /// named config it uses changes, the link comes again with the new values and this
+    /// is called once more (no delete in between; an identical re-put is not passed on).
     fn link_put(&self, link: LinkConfig) -> impl Future<Output = Result<(), BoxError>> + Send {
         let _ = link;
         async { Ok(()) }

@@ -6,7 +6,9 @@ use std::io::BufRead as _;
 
 use async_nats::{Client, ConnectOptions, Message};
 use futures::StreamExt as _;
-use lattice_proto::provider::{SHUTDOWN_REPLY, ShutdownRequest};
+use lattice_proto::provider::{
+    LINK_DELETE_REASON_HEADER, LinkDeleteReason, SHUTDOWN_REPLY, ShutdownRequest,
+};
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_proto::{HostData, InterfaceLinkDefinition};
 use nkeys::XKey;
@@ -117,6 +119,9 @@ pub async fn run_provider_with<P: Provider>(
                 Err(error) => tracing::warn!(%error, "ignoring an undecodable link put"),
             },
             Some(msg) = link_del.next() => match serde_json::from_slice::<InterfaceLinkDefinition>(&msg.payload) {
+                Ok(_) if is_retraction(&msg) => {
+                    tracing::debug!("a link's config changed; its re-put will carry the change");
+                }
                 Ok(link) => state.del(&provider, link).await,
                 Err(error) => tracing::warn!(%error, "ignoring an undecodable link delete"),
             },
@@ -208,6 +213,19 @@ async fn answer_health<P: Provider>(provider: &P, nats: &Client, msg: Message) {
     if let Err(error) = nats.publish(reply, body.into()).await {
         tracing::warn!(%error, "cannot answer a health check");
     }
+}
+
+/// A delete a lattice host sends only to retract a link before putting it again with
+/// re-resolved config. The official SDK ignores a re-put of a link it holds, so the host
+/// must send it; this SDK skips it and applies the re-put as a change instead. Skipping it
+/// matters: the delete and the put arrive on different subscriptions, and handling them
+/// in the wrong order would drop the link.
+fn is_retraction(msg: &Message) -> bool {
+    msg.headers
+        .as_ref()
+        .and_then(|headers| headers.get(LINK_DELETE_REASON_HEADER))
+        .and_then(|value| LinkDeleteReason::parse(value.as_str()))
+        == Some(LinkDeleteReason::ConfigChanged)
 }
 
 /// Only requests with a reply subject, from this provider's host, count (as in the official SDK).

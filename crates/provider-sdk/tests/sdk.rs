@@ -1,11 +1,12 @@
 //! The SDK against a real `nats-server`, with the test in the host's role: health,
-//! link put with sealed secrets on the provider's xkey subject, link delete, config
-//! update, and shutdown (ignored from another host, obeyed from its own).
+//! link put with sealed secrets on the provider's xkey subject, a link change after a
+//! config change, link delete, config update, and shutdown (ignored from another host, obeyed from its own).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
+use lattice_proto::provider::{LINK_DELETE_REASON_HEADER, LinkDeleteReason};
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_provider_sdk::{
     BoxError, HostData, InterfaceLinkDefinition, LinkConfig, LinkRole, Provider, ProviderContext,
@@ -140,6 +141,47 @@ async fn the_sdk_serves_what_a_host_sends() {
         .await
         .unwrap();
 
+    // A config the link uses changed: the host retracts the link (a delete marked with
+    // its reason, for the official SDK) and puts it again. This SDK skips the marked
+    // delete and passes the changed put on, whichever of the two it takes first.
+    let for_delete = InterfaceLinkDefinition {
+        target_config: BTreeMap::new(),
+        source_secrets: None,
+        target_secrets: None,
+        ..link.clone()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        LINK_DELETE_REASON_HEADER,
+        LinkDeleteReason::ConfigChanged.as_str(),
+    );
+    nats.publish_with_headers(
+        subjects.link_del("kv"),
+        headers,
+        serde_json::to_vec(&for_delete).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    let changed = InterfaceLinkDefinition {
+        target_config: BTreeMap::from([("URL".into(), "redis://y".into())]),
+        ..link.clone()
+    };
+    nats.publish(
+        subjects.link_put(&provider_key.public_key()),
+        serde_json::to_vec(&changed).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    let Seen::Put(put) = next(&mut rx).await else {
+        panic!("expected the changed link, not a delete")
+    };
+    assert_eq!(put.config["URL"], "redis://y");
+    assert_eq!(
+        put.secrets["password"],
+        SecretValue::String("hunter2".into())
+    );
+
+    // A plain delete is passed on (and is the only one: shutdown comes next).
     let del = InterfaceLinkDefinition::for_delete(&lattice_proto::Link {
         source_id: "comp".into(),
         target: "kv".into(),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use lattice_proto::provider::LinkDeleteReason;
 use lattice_proto::subjects::{ProviderSubjects, is_subject_token};
 
 use super::LatticeState;
@@ -96,7 +97,7 @@ impl LatticeState {
     ) {
         let links = self.links_using(name).await.unwrap_or_default();
         for link in &links {
-            send_delete(link, rpc, subjects).await;
+            send_delete(link, Some(LinkDeleteReason::ConfigChanged), rpc, subjects).await;
         }
         // The deletes go out on the rpc connection, the write on the ctl connection, and
         // nothing orders two connections. Once a round trip through the server on the rpc

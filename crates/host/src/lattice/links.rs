@@ -4,6 +4,7 @@
 
 use async_nats::jetstream::kv::{CreateErrorKind, Operation, UpdateErrorKind};
 use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
+use lattice_proto::provider::{LINK_DELETE_REASON_HEADER, LinkDeleteReason};
 use lattice_proto::subjects::{ProviderSubjects, is_subject_token};
 use lattice_proto::{InterfaceLinkDefinition, Link};
 
@@ -103,7 +104,7 @@ impl LatticeState {
             })
             .await?;
         if let Some(link) = &removed {
-            send_delete(link, rpc, provider_subjects).await;
+            send_delete(link, None, rpc, provider_subjects).await;
         }
         Ok(removed)
     }
@@ -160,17 +161,32 @@ impl LatticeState {
     }
 }
 
-/// Sends the delete form of `link` to its source's and target's ID subjects.
+/// Sends the delete form of `link` to its source's and target's ID subjects, with
+/// `reason` in a header when the delete only retracts the link for a re-put.
 pub(crate) async fn send_delete(
     link: &Link,
+    reason: Option<LinkDeleteReason>,
     rpc: &async_nats::Client,
     subjects: &ProviderSubjects,
 ) {
     let body: bytes::Bytes = serde_json::to_vec(&InterfaceLinkDefinition::for_delete(link))
         .expect("links encode")
         .into();
+    let headers = reason.map(|reason| {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(LINK_DELETE_REASON_HEADER, reason.as_str());
+        headers
+    });
     for id in [&link.source_id, &link.target] {
-        if let Err(error) = rpc.publish(subjects.link_del(id), body.clone()).await {
+        let subject = subjects.link_del(id);
+        let sent = match &headers {
+            Some(headers) => {
+                rpc.publish_with_headers(subject, headers.clone(), body.clone())
+                    .await
+            }
+            None => rpc.publish(subject, body.clone()).await,
+        };
+        if let Err(error) = sent {
             tracing::warn!(provider_id = %id, %error, "cannot send link delete");
         }
     }

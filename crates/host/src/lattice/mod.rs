@@ -10,7 +10,11 @@
 //! - when a named config that a link refers to changes, the re-resolved link. The host
 //!   that handles the config change first sends the link's delete to the source and
 //!   target (the official SDK ignores a re-put of a link it holds), then writes KV, so
-//!   the delete reaches every instance before the put that follows the write.
+//!   the delete reaches every instance before the put that follows the write; before the
+//!   put, this host waits for a health round trip with each local end, so an SDK that
+//!   handles deletes and puts on separate tasks has taken the delete first. The deletes
+//!   carry a header with their reason, and the lattice SDK skips them and applies the
+//!   re-put as a change.
 //!
 //! Link deletes are sent by the host that handles `link.del`, to the source's and
 //! target's ID subjects, which every instance listens on.
@@ -33,6 +37,9 @@ use kv::{COMPONENT_PREFIX, ComponentSpecification};
 use resolve::ConfigMap;
 
 use crate::error::HostError;
+
+/// How long a re-put waits for a provider to dispatch the delete sent before it.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Number of write-lock stripes (keys that share a stripe wait for each other).
 const WRITE_LOCK_STRIPES: usize = 64;
@@ -363,9 +370,38 @@ impl Owner {
             .filter(|l| resolve::uses_config(l, &name))
             .cloned()
             .collect();
+        if affected.is_empty() {
+            return;
+        }
+        self.settle(&affected).await;
         for link in &affected {
             self.deliver(link).await;
         }
+    }
+
+    /// Waits until the local ends of `links` have dispatched what reached them before.
+    ///
+    /// The host that handled the config change sent these links' deletes before it
+    /// wrote, so they have reached the providers; but an SDK that receives puts and
+    /// deletes on separate tasks (the official one) may not have handled the delete yet,
+    /// and a put it handles first is ignored as a duplicate. A health request goes
+    /// through the same dispatch loop, so once it is answered the delete has been taken.
+    /// Bounded by [`SETTLE_TIMEOUT`]: a provider that does not answer gets the put anyway.
+    async fn settle(&self, links: &[Link]) {
+        let mut ends: Vec<&str> = links
+            .iter()
+            .flat_map(|l| [l.source_id.as_str(), l.target.as_str()])
+            .filter(|id| self.local.contains_key(*id))
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        let probes = ends.into_iter().map(|id| {
+            let request = self
+                .rpc
+                .request(self.provider_subjects.health(id), bytes::Bytes::new());
+            tokio::time::timeout(SETTLE_TIMEOUT, request)
+        });
+        futures::future::join_all(probes).await;
     }
 
     /// Sends `link`, resolved, to the local providers that are its source or target.

@@ -54,3 +54,15 @@ impl LinkDeleteReason {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_reasons_round_trip_and_unknown_ones_are_plain_deletes() {
+        let reason = LinkDeleteReason::ConfigChanged;
+        assert_eq!(LinkDeleteReason::parse(reason.as_str()), Some(reason));
+        assert_eq!(LinkDeleteReason::parse("something-else"), None);
+    }
+}

@@ -261,6 +261,26 @@ pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a `lattice up --label` as the 1.x host (1.9.2 `src/main.rs::parse_label`) does:
+/// exactly one `=`, so a value cannot hold one, and either side may be empty.
+pub(crate) fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split('=').collect::<Vec<_>>()[..] {
+        [key, value] => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("invalid label format `{s}`. Expected `key=value`")),
+    }
+}
+
+/// Parses `--log-level` as the 1.x host does (a `tracing::Level`): `error`, `warn`,
+/// `info`, `debug`, `trace` in any case, or `1` (error) to `5` (trace).
+pub(crate) fn parse_log_level(s: &str) -> Result<tracing::Level, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "unknown log level `{s}`: expected error, warn, info, debug, trace \
+             or a number from 1 (error) to 5 (trace)"
+        )
+    })
+}
+
 /// Where `lattice up` keeps its data by default.
 pub(crate) fn default_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
@@ -290,6 +310,48 @@ mod tests {
         );
         assert!(parse_key_value("=x").is_err());
         assert!(parse_key_value("x").is_err());
+    }
+
+    #[test]
+    fn labels_take_exactly_one_equals_sign() {
+        assert_eq!(
+            parse_label("zone=eu").unwrap(),
+            ("zone".into(), "eu".into())
+        );
+        assert_eq!(
+            parse_label("zone=").unwrap(),
+            ("zone".into(), String::new())
+        );
+        assert_eq!(parse_label("=eu").unwrap(), (String::new(), "eu".into()));
+        for bad in ["a=b=c", "zone", ""] {
+            assert_eq!(
+                parse_label(bad).unwrap_err(),
+                format!("invalid label format `{bad}`. Expected `key=value`")
+            );
+        }
+    }
+
+    #[test]
+    fn log_levels_are_tracing_levels() {
+        use tracing::Level;
+        for (given, level) in [
+            ("1", Level::ERROR),
+            ("2", Level::WARN),
+            ("3", Level::INFO),
+            ("4", Level::DEBUG),
+            ("5", Level::TRACE),
+            ("error", Level::ERROR),
+            ("WARN", Level::WARN),
+            ("Info", Level::INFO),
+            ("debug", Level::DEBUG),
+            ("trace", Level::TRACE),
+        ] {
+            assert_eq!(parse_log_level(given).unwrap(), level, "{given}");
+        }
+        for refused in ["critical", "warning", "0", "6", "", "off"] {
+            let err = parse_log_level(refused).unwrap_err();
+            assert!(err.contains(&format!("`{refused}`")), "{err}");
+        }
     }
 
     #[test]

@@ -31,15 +31,19 @@ fn data<T>(what: &str, reply: CtlResponse<T>) -> anyhow::Result<Option<T>> {
 pub(crate) struct CtlClient {
     pub(crate) nats: Client,
     subjects: CtlSubjects,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
+    /// The lattice the commands go to.
+    pub(crate) lattice: String,
 }
 
 impl CtlClient {
     pub(crate) async fn connect(global: &GlobalArgs) -> anyhow::Result<Self> {
         let url = global.nats_url.as_deref().unwrap_or(DEFAULT_URL);
-        let nats = async_nats::ConnectOptions::new()
+        let options = async_nats::ConnectOptions::new()
             .connection_timeout(global.timeout.max(Duration::from_secs(1)))
-            .request_timeout(Some(global.timeout))
+            .request_timeout(Some(global.timeout));
+        // async-nats keeps `user:password@` in a URL but never sends it.
+        let nats = lattice_host::nats::with_url_credentials(options, url)?
             .connect(url)
             .await
             .with_context(|| {
@@ -49,6 +53,7 @@ impl CtlClient {
             nats,
             subjects: CtlSubjects::new(&global.ctl_topic_prefix, &global.lattice),
             timeout: global.timeout,
+            lattice: global.lattice.clone(),
         })
     }
 

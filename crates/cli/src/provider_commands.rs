@@ -1,13 +1,13 @@
 //! `lattice start provider`, `lattice stop provider`, `lattice logs`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use lattice_proto::ctl::{LogLine, ProviderAuctionRequest, StartProviderCommand};
 use lattice_proto::events::{CloudEvent, Event};
-use lattice_proto::subjects::EventSubjects;
+use lattice_proto::subjects::{EventSubjects, is_subject_token};
 
 use crate::args::{GlobalArgs, OutputFormat, StartCommand};
 use crate::ctl_client::CtlClient;
@@ -119,12 +119,21 @@ pub(crate) async fn start(
                 }
                 return Ok(());
             }
-            Ok(Event::ProviderStopped(d)) if d.reason == "failed" => bail!(
-                "provider `{provider_id}` failed ({}) after {} restarts; its last output:\n{}",
-                d.exit_status.unwrap_or_default(),
-                d.restarts.unwrap_or_default(),
-                d.last_log_lines.unwrap_or_default().join("\n")
-            ),
+            Ok(Event::ProviderStopped(d)) if d.reason == "failed" => {
+                // Events carry no output; the host may still have it.
+                let output = match client.provider_logs(&host_id, &provider_id, Some(20)).await {
+                    Ok(logs) if !logs.lines.is_empty() => {
+                        let lines: Vec<_> = logs.lines.into_iter().map(|l| l.line).collect();
+                        format!("; its last output:\n{}", lines.join("\n"))
+                    }
+                    _ => String::new(),
+                };
+                bail!(
+                    "provider `{provider_id}` failed ({}) after {} restarts{output}",
+                    d.exit_status.unwrap_or_default(),
+                    d.restarts.unwrap_or_default(),
+                )
+            }
             _ => {}
         }
     }
@@ -139,7 +148,41 @@ pub(crate) async fn stop(
         Some(host) => host,
         None => client.host_running(provider_id).await?,
     };
-    client.stop_provider(&host_id, provider_id).await
+    // The host replies when the stop is under way and reports its end with
+    // `provider_stopped`: follow events first, so that is not missed.
+    let mut events = client
+        .nats
+        .subscribe(EventSubjects::new(&client.lattice).event("provider_stopped"))
+        .await?;
+    lattice_host::nats::server_round_trip(&client.nats)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
+    client.stop_provider(&host_id, provider_id).await?;
+    let wait = client.timeout.max(Duration::from_secs(30));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .with_context(|| {
+                format!("provider `{provider_id}` on {host_id} has not stopped after {wait:?}")
+            })?
+            .context("the event subscription ended")?;
+        let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else {
+            continue;
+        };
+        if event.source != host_id || event.data["provider_id"] != provider_id {
+            continue;
+        }
+        if let Ok(Event::ProviderStopped(d)) = event.decode() {
+            let how = match (d.exit_status, d.ended_by) {
+                (Some(exit), Some(by)) => format!(" ({exit}, ended by {by})"),
+                _ => String::new(),
+            };
+            return Ok(format!(
+                "stopped provider `{provider_id}` on {host_id}{how}"
+            ));
+        }
+    }
 }
 
 pub(crate) async fn logs(
@@ -158,20 +201,37 @@ pub(crate) async fn logs(
         OutputFormat::Json => println!("{}", serde_json::to_string(line).expect("lines encode")),
         OutputFormat::Text => println!("{} {:<6} {}", line.time, line.stream, line.line),
     };
-    let subject = lattice_proto::subjects::log_lines(&global.lattice, &host_id, provider_id);
-    let mut live = match follow {
-        true => Some(client.nats.subscribe(subject).await?),
-        false => None,
-    };
     let logs = client.provider_logs(&host_id, provider_id, tail).await?;
     let mut last_seq = 0;
     for line in &logs.lines {
         print(line);
         last_seq = line.seq;
     }
-    let Some(live) = live.as_mut() else {
+    if !follow {
         return Ok(());
-    };
+    }
+    // Follow where the host says it publishes, then ask again (as much as the user asked
+    // for) for what it printed between the first reply and the subscription.
+    let subject = logs.follow_subject;
+    if subject.is_empty() || !subject.split('.').all(is_subject_token) {
+        bail!(
+            "host {host_id} offers no live output for `{provider_id}` (follow subject {subject:?})"
+        );
+    }
+    let mut live = client.nats.subscribe(subject).await?;
+    lattice_host::nats::server_round_trip(&client.nats)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
+    for line in client
+        .provider_logs(&host_id, provider_id, tail)
+        .await?
+        .lines
+    {
+        if line.seq > last_seq {
+            print(&line);
+            last_seq = line.seq;
+        }
+    }
     loop {
         tokio::select! {
             message = live.next() => {

@@ -5,6 +5,7 @@
 //! `--data-dir`), which it stops after the host has stopped.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,8 +16,9 @@ use lattice_host::{Host, HostConfig, NatsAuth, NatsConnectConfig};
 use lattice_proto::Level;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
+use url::Url;
 
-use crate::args::{GlobalArgs, default_data_dir, parse_key_value};
+use crate::args::{GlobalArgs, default_data_dir, parse_label, parse_log_level};
 
 const DEFAULT_NATS_HOST: &str = "127.0.0.1";
 const DEFAULT_NATS_PORT: u16 = 4222;
@@ -29,9 +31,16 @@ const DEFAULT_NATS_PORT: u16 = 4222;
 The nats-server binary for the embedded default is --nats-server-bin, else LATTICE_NATS_SERVER, else `nats-server` on PATH."
 )]
 pub(crate) struct UpArgs {
-    /// Log level of the host, also handed to providers (error, warn, info, debug, trace, critical).
-    #[arg(long, env = "WASMCLOUD_LOG_LEVEL", default_value = "info")]
-    log_level: Level,
+    /// Log level of the host, also handed to providers: error, warn, info, debug, trace,
+    /// or 1 (error) to 5 (trace).
+    #[arg(
+        long,
+        alias = "structured-log-level",
+        env = "WASMCLOUD_LOG_LEVEL",
+        default_value = "info",
+        value_parser = parse_log_level
+    )]
+    log_level: tracing::Level,
     /// Log as JSON lines and ask providers to do the same.
     #[arg(long, env = "WASMCLOUD_STRUCTURED_LOGGING_ENABLED")]
     enable_structured_logging: bool,
@@ -59,17 +68,18 @@ pub(crate) struct UpArgs {
     )]
     nats_seed: Option<String>,
     /// NATS credentials file for both connections.
-    #[arg(long, env = "WASMCLOUD_NATS_CREDS", conflicts_with = "nats_jwt")]
+    #[arg(long, env = "WASMCLOUD_NATS_CREDS", conflicts_with_all = ["nats_jwt", "nats_seed"])]
     nats_creds: Option<PathBuf>,
 
     /// Server nkey seed (SN…) fixing the host ID; random when unset.
     #[arg(long, env = "WASMCLOUD_HOST_SEED", hide_env_values = true)]
     host_seed: Option<String>,
-    /// A label `KEY=VALUE` (repeatable).
-    #[arg(short = 'l', long = "label", value_parser = parse_key_value)]
+    /// A label `KEY=VALUE` (repeatable; the value cannot hold `=`). A `hostcore.*` key
+    /// replaces the built-in label.
+    #[arg(short = 'l', long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
     /// JetStream domain, reported in `host.ping`.
-    #[arg(long, env = "WASMCLOUD_JS_DOMAIN")]
+    #[arg(long, alias = "wasmcloud-js-domain", env = "WASMCLOUD_JS_DOMAIN")]
     js_domain: Option<String>,
 
     /// Control connection host (default: the NATS host).
@@ -94,9 +104,12 @@ pub(crate) struct UpArgs {
         hide_env_values = true
     )]
     ctl_seed: Option<String>,
-    /// Control connection credentials file.
-    #[arg(long, env = "WASMCLOUD_CTL_CREDS", conflicts_with = "ctl_jwt")]
+    /// Control connection credentials file (wins over the --nats-* credentials).
+    #[arg(long, env = "WASMCLOUD_CTL_CREDS", conflicts_with_all = ["ctl_jwt", "ctl_seed"])]
     ctl_creds: Option<PathBuf>,
+    /// Require TLS on the control connection.
+    #[arg(long, env = "WASMCLOUD_CTL_TLS")]
+    ctl_tls: bool,
 
     /// RPC connection host (default: the NATS host).
     #[arg(long, env = "WASMCLOUD_RPC_HOST")]
@@ -120,9 +133,12 @@ pub(crate) struct UpArgs {
         hide_env_values = true
     )]
     rpc_seed: Option<String>,
-    /// RPC connection credentials file.
-    #[arg(long, env = "WASMCLOUD_RPC_CREDS", conflicts_with = "rpc_jwt")]
+    /// RPC connection credentials file (wins over the --nats-* credentials).
+    #[arg(long, env = "WASMCLOUD_RPC_CREDS", conflicts_with_all = ["rpc_jwt", "rpc_seed"])]
     rpc_creds: Option<PathBuf>,
+    /// Require TLS on the RPC connection (providers are told with a `tls://` URL).
+    #[arg(long, env = "WASMCLOUD_RPC_TLS")]
+    rpc_tls: bool,
     /// Request timeout on the RPC connection, in milliseconds (also sent to providers).
     #[arg(long, env = "WASMCLOUD_RPC_TIMEOUT_MS", default_value_t = 2000)]
     rpc_timeout_ms: u64,
@@ -131,9 +147,38 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "WASMCLOUD_ALLOW_FILE_LOAD")]
     allow_file_load: bool,
     /// How long a provider has to exit after the shutdown request, in milliseconds,
-    /// before SIGTERM (lattice's default is 3000; the 1.x host SIGKILLs after 300).
-    #[arg(long, env = "WASMCLOUD_PROV_SHUTDOWN_DELAY_MS", default_value_t = 3000)]
+    /// before SIGTERM (lattice's default is 1000; the 1.x host SIGKILLs after 300). With
+    /// --provider-term-grace, the whole stop fits in the 2 s wash waits by default.
+    #[arg(
+        long,
+        alias = "provider-shutdown-delay",
+        env = "WASMCLOUD_PROV_SHUTDOWN_DELAY_MS",
+        default_value_t = 1000
+    )]
     provider_shutdown_delay_ms: u64,
+    /// Whether this host bids in provider auctions (`true` or `false`; default true).
+    #[arg(
+        long,
+        env = "WASMCLOUD_PROVIDER_AUCTION_ENABLED",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    enable_provider_auction: bool,
+    /// Whether this host answers component auctions (`true` or `false`; default true).
+    /// lattice hosts run no components yet and never bid; `false` drops the subscription.
+    #[arg(
+        long,
+        env = "WASMCLOUD_COMPONENT_AUCTION_ENABLED",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    enable_component_auction: bool,
 
     /// Seconds between `host_heartbeat` events.
     #[arg(long, env = "WASMCLOUD_HEARTBEAT_INTERVAL", default_value_t = 30)]
@@ -152,26 +197,28 @@ pub(crate) struct UpArgs {
     /// Deadline of a stop (signal, or `host.stop` without a timeout), e.g. `10s` (lattice addition).
     #[arg(long, env = "LATTICE_STOP_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     stop_timeout: Duration,
-    /// How long after SIGTERM a stopping provider is SIGKILLed, e.g. `2s` (lattice addition).
-    #[arg(long, env = "LATTICE_PROVIDER_TERM_GRACE", value_parser = humantime::parse_duration, default_value = "2s")]
+    /// How long after SIGTERM a stopping provider is SIGKILLed, e.g. `500ms` (lattice addition).
+    #[arg(long, env = "LATTICE_PROVIDER_TERM_GRACE", value_parser = humantime::parse_duration, default_value = "500ms")]
     provider_term_grace: Duration,
     /// Time between health checks of a provider that has answered, e.g. `30s` (lattice
     /// addition; the first check is right after start and retried until it answers).
     #[arg(long, env = "LATTICE_HEALTH_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
     health_interval: Duration,
-    /// Restart a provider after this many failed or unanswered health checks in a row;
-    /// 0 never restarts for health (lattice addition).
+    /// Restart a provider after this many health checks in a row got no answer while the
+    /// host was connected; 0 never restarts for health (lattice addition). A provider
+    /// that answers `healthy: false` is reported, never restarted.
     #[arg(long, env = "LATTICE_HEALTH_FAILURES", default_value_t = 3)]
     health_failures: u32,
-    /// A provider started this many times within --restart-window is put in Failed
-    /// instead of being restarted again (lattice addition).
-    #[arg(long, env = "LATTICE_RESTART_MAX_STARTS", default_value_t = 5)]
+    /// Give up on a provider started this many times within --restart-window: it is
+    /// stopped (`provider_stopped` with reason `failed`). 0, the default, restarts a
+    /// crash-looping provider forever, with backoff (lattice addition).
+    #[arg(long, env = "LATTICE_RESTART_MAX_STARTS", default_value_t = 0)]
     restart_max_starts: u32,
     /// The window --restart-max-starts counts in, e.g. `60s` (lattice addition).
     #[arg(long, env = "LATTICE_RESTART_WINDOW", value_parser = humantime::parse_duration, default_value = "60s")]
     restart_window: Duration,
     /// Longest wait between restarts; the first is immediate, then 100 ms doubling (lattice addition).
-    #[arg(long, env = "LATTICE_RESTART_MAX_BACKOFF", value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, env = "LATTICE_RESTART_MAX_BACKOFF", value_parser = humantime::parse_duration, default_value = "5m")]
     restart_max_backoff: Duration,
     /// Output lines kept per provider for `lattice logs` (lattice addition).
     #[arg(long, env = "LATTICE_PROVIDER_LOG_LINES", default_value_t = 1000)]
@@ -179,6 +226,17 @@ pub(crate) struct UpArgs {
     /// At most this many control requests are handled at once (lattice addition).
     #[arg(long, env = "LATTICE_MAX_CONCURRENT_CTL", default_value_t = 64)]
     max_concurrent_ctl: usize,
+}
+
+/// One connection's own flags: `--ctl-*` or `--rpc-*`.
+struct ConnectionFlags<'a> {
+    /// `ctl` or `rpc`, as in the flag names.
+    which: &'static str,
+    host: Option<&'a str>,
+    port: Option<u16>,
+    /// Its own credentials (creds file, or JWT and seed), which win over `--nats-*`.
+    auth: Option<NatsAuth>,
+    tls: bool,
 }
 
 impl UpArgs {
@@ -192,108 +250,221 @@ impl UpArgs {
             || self.rpc_port.is_some()
     }
 
-    fn base_address(&self, global: &GlobalArgs) -> anyhow::Result<(String, u16)> {
-        if let Some(url) = &global.nats_url {
-            let parsed =
-                url::Url::parse(url).with_context(|| format!("invalid --nats-url `{url}`"))?;
-            let host = parsed
-                .host_str()
-                .with_context(|| format!("--nats-url `{url}` names no host"))?;
-            return Ok((host.to_string(), parsed.port().unwrap_or(DEFAULT_NATS_PORT)));
-        }
-        Ok((
-            self.nats_host
-                .clone()
-                .unwrap_or_else(|| DEFAULT_NATS_HOST.to_string()),
-            self.nats_port.unwrap_or(DEFAULT_NATS_PORT),
-        ))
+    /// What both connections start from: `--nats-url` (scheme, credentials, host, port),
+    /// else `nats://127.0.0.1:4222`; `--nats-host`/`--nats-port` replace host and port.
+    fn base_url(&self, global: &GlobalArgs) -> anyhow::Result<Url> {
+        let mut url = match &global.nats_url {
+            Some(given) => parse_nats_url(given)?,
+            None => Url::parse(&format!("nats://{DEFAULT_NATS_HOST}:{DEFAULT_NATS_PORT}"))?,
+        };
+        set_address(&mut url, "nats", self.nats_host.as_deref(), self.nats_port)?;
+        Ok(url)
     }
 
+    fn ctl_flags(&self) -> ConnectionFlags<'_> {
+        ConnectionFlags {
+            which: "ctl",
+            host: self.ctl_host.as_deref(),
+            port: self.ctl_port,
+            auth: auth_from(&self.ctl_jwt, &self.ctl_seed, &self.ctl_creds),
+            tls: self.ctl_tls,
+        }
+    }
+
+    fn rpc_flags(&self) -> ConnectionFlags<'_> {
+        ConnectionFlags {
+            which: "rpc",
+            host: self.rpc_host.as_deref(),
+            port: self.rpc_port,
+            auth: auth_from(&self.rpc_jwt, &self.rpc_seed, &self.rpc_creds),
+            tls: self.rpc_tls,
+        }
+    }
+
+    /// One connection: the base URL with its own host, port and TLS flag applied, and its
+    /// own credentials, else the `--nats-*` ones (the 1.x host's precedence).
     fn connection(
         &self,
-        (host, port): (&str, u16),
-        (own_host, own_port): (&Option<String>, Option<u16>),
-        (jwt, seed, creds): (&Option<String>, &Option<String>, &Option<PathBuf>),
-    ) -> NatsConnectConfig {
-        let host = own_host.as_deref().unwrap_or(host);
-        let port = own_port.unwrap_or(port);
-        let auth = match (
-            jwt.as_ref().or(self.nats_jwt.as_ref()),
-            seed.as_ref().or(self.nats_seed.as_ref()),
-            creds.as_ref().or(self.nats_creds.as_ref()),
-        ) {
-            (Some(jwt), Some(seed), _) => NatsAuth::Jwt {
-                jwt: jwt.clone(),
-                seed: seed.clone(),
-            },
-            (_, _, Some(creds)) => NatsAuth::CredsFile(creds.clone()),
-            _ => NatsAuth::Anonymous,
-        };
-        NatsConnectConfig {
-            url: format!("nats://{host}:{port}"),
-            auth,
+        base: &Url,
+        own: ConnectionFlags<'_>,
+    ) -> anyhow::Result<NatsConnectConfig> {
+        let mut url = base.clone();
+        set_address(&mut url, own.which, own.host, own.port)?;
+        if own.tls {
+            require_tls(&mut url, own.which)?;
         }
+        let auth = own
+            .auth
+            .or_else(|| auth_from(&self.nats_jwt, &self.nats_seed, &self.nats_creds))
+            .unwrap_or(NatsAuth::Anonymous);
+        Ok(NatsConnectConfig {
+            url: url.to_string(),
+            auth,
+        })
     }
 
-    fn host_config(&self, global: &GlobalArgs, base: (&str, u16)) -> HostConfig {
-        let mut config = HostConfig::new(format!("nats://{}:{}", base.0, base.1));
-        config.ctl_nats = self.connection(
-            base,
-            (&self.ctl_host, self.ctl_port),
-            (&self.ctl_jwt, &self.ctl_seed, &self.ctl_creds),
-        );
-        config.rpc_nats = self.connection(
-            base,
-            (&self.rpc_host, self.rpc_port),
-            (&self.rpc_jwt, &self.rpc_seed, &self.rpc_creds),
-        );
+    /// The host's config; `env` is the process environment (for `WASMCLOUD_LABEL_*`).
+    fn host_config(
+        &self,
+        global: &GlobalArgs,
+        env: impl Iterator<Item = (OsString, OsString)>,
+    ) -> anyhow::Result<HostConfig> {
+        let base = self.base_url(global)?;
+        let ctl_nats = self.connection(&base, self.ctl_flags())?;
+        let rpc_nats = self.connection(&base, self.rpc_flags())?;
+        let mut config = HostConfig::new(ctl_nats.url.clone());
+        config.ctl_nats = ctl_nats;
+        config.rpc_nats = rpc_nats;
         config.lattice = global.lattice.clone();
         config.ctl_prefix = global.ctl_topic_prefix.clone();
         config.host_seed = self.host_seed.clone();
         config.friendly_name = self.friendly_name.clone();
-        config.labels = labels_from_env(std::env::vars());
-        config.labels.extend(self.labels.iter().cloned());
+        config.labels = labels(&self.labels, env);
         config.js_domain = self.js_domain.clone();
         config.heartbeat_interval = Duration::from_secs(self.heartbeat_interval_seconds);
         config.rpc_timeout = Duration::from_millis(self.rpc_timeout_ms);
         config.default_stop_timeout = self.stop_timeout;
         config.max_concurrent_ctl = self.max_concurrent_ctl;
-        config.log_level = self.log_level;
+        config.log_level = provider_log_level(self.log_level);
         config.structured_logging = self.enable_structured_logging;
         config.allow_file_load = self.allow_file_load;
+        config.provider_auction = self.enable_provider_auction;
+        config.component_auction = self.enable_component_auction;
         let providers = &mut config.providers;
         providers.shutdown_grace = Duration::from_millis(self.provider_shutdown_delay_ms);
         providers.term_grace = self.provider_term_grace;
         providers.health_interval = self.health_interval;
         providers.health_failures = (self.health_failures > 0).then_some(self.health_failures);
-        providers.restart.max_starts = self.restart_max_starts;
+        providers.restart.max_starts = (self.restart_max_starts > 0).then_some(self.restart_max_starts);
         providers.restart.window = self.restart_window;
         providers.restart.max_backoff = self.restart_max_backoff;
         providers.log_lines = self.provider_log_lines;
         if let Some(dir) = &self.data_dir {
             providers.cache_dir = dir.join("providers");
         }
-        config
+        Ok(config)
     }
 }
 
-/// `WASMCLOUD_LABEL_{key}={value}` variables as labels.
-fn labels_from_env(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+/// Credentials from one set of flags: a creds file, or a JWT with its seed (clap keeps
+/// them apart and pairs the JWT with the seed).
+fn auth_from(
+    jwt: &Option<String>,
+    seed: &Option<String>,
+    creds: &Option<PathBuf>,
+) -> Option<NatsAuth> {
+    match (jwt, seed, creds) {
+        (_, _, Some(path)) => Some(NatsAuth::CredsFile(path.clone())),
+        (Some(jwt), Some(seed), None) => Some(NatsAuth::Jwt {
+            jwt: jwt.clone(),
+            seed: seed.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Parses `--nats-url` as async-nats does (`host:port` means `nats://host:port`),
+/// keeping its scheme and credentials.
+fn parse_nats_url(given: &str) -> anyhow::Result<Url> {
+    let shown = NatsConnectConfig::anonymous(given).display_url();
+    if given.contains(',') {
+        bail!("invalid --nats-url `{shown}`: give one server URL, not a list");
+    }
+    let text = if given.contains("://") {
+        given.to_string()
+    } else {
+        format!("nats://{given}")
+    };
+    let url = Url::parse(&text).with_context(|| format!("invalid --nats-url `{shown}`"))?;
+    if !matches!(url.scheme(), "nats" | "tls" | "ws" | "wss") {
+        bail!(
+            "invalid --nats-url `{shown}`: unknown scheme `{}` (expected nats, tls, ws or wss)",
+            url.scheme()
+        );
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("invalid --nats-url `{shown}`: it names no host");
+    }
+    Ok(url)
+}
+
+/// Replaces the host and port of `url` with `--{which}-host` and `--{which}-port`.
+fn set_address(
+    url: &mut Url,
+    which: &str,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> anyhow::Result<()> {
+    if let Some(host) = host {
+        let bracketed = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        url.set_host(Some(&bracketed))
+            .with_context(|| format!("invalid --{which}-host `{host}`"))?;
+    }
+    if let Some(port) = port {
+        url.set_port(Some(port))
+            .map_err(|()| anyhow::anyhow!("cannot set --{which}-port {port} on the NATS URL"))?;
+    }
+    Ok(())
+}
+
+/// `--ctl-tls`/`--rpc-tls`: a `tls://` (or `wss://`) URL, which async-nats connects to
+/// with TLS required.
+fn require_tls(url: &mut Url, which: &str) -> anyhow::Result<()> {
+    let secure = match url.scheme() {
+        "nats" | "tls" => "tls",
+        "ws" | "wss" => "wss",
+        other => bail!("--{which}-tls: cannot require TLS on a `{other}://` URL"),
+    };
+    url.set_scheme(secure)
+        .map_err(|()| anyhow::anyhow!("--{which}-tls: cannot make `{secure}://` of the URL"))
+}
+
+/// The labels: `WASMCLOUD_LABEL_{key}={value}` variables, then `--label`s, which win.
+fn labels(
+    flags: &[(String, String)],
+    vars: impl Iterator<Item = (OsString, OsString)>,
+) -> BTreeMap<String, String> {
+    let mut labels = labels_from_env(vars);
+    for (key, _) in flags {
+        if labels.contains_key(key) {
+            tracing::warn!(
+                key,
+                "label provided via args will override label set via environment variable"
+            );
+        }
+    }
+    labels.extend(flags.iter().cloned());
+    labels
+}
+
+/// `WASMCLOUD_LABEL_{key}={value}` variables as labels (the 1.x host takes any key, even
+/// an empty one; variables that are not UTF-8 are skipped).
+fn labels_from_env(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap<String, String> {
     vars.filter_map(|(name, value)| {
-        name.strip_prefix("WASMCLOUD_LABEL_")
-            .filter(|key| !key.is_empty())
-            .map(|key| (key.to_string(), value))
+        let key = name.to_str()?.strip_prefix("WASMCLOUD_LABEL_")?;
+        Some((key.to_string(), value.into_string().ok()?))
     })
     .collect()
 }
 
-fn init_logging(level: Level, structured: bool) {
-    let level = match level {
-        Level::Critical => Level::Error,
-        other => other,
-    };
+/// The level handed to providers in HostData for the host's `--log-level`.
+fn provider_log_level(level: tracing::Level) -> Level {
+    match level {
+        tracing::Level::ERROR => Level::Error,
+        tracing::Level::WARN => Level::Warn,
+        tracing::Level::INFO => Level::Info,
+        tracing::Level::DEBUG => Level::Debug,
+        tracing::Level::TRACE => Level::Trace,
+    }
+}
+
+fn init_logging(level: tracing::Level, structured: bool) {
     // async-nats reports every (re)connect at info; keep that for debug runs.
-    let default = format!("{level},async_nats=warn");
+    let default = format!("{},async_nats=warn", level.as_str().to_ascii_lowercase());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -347,8 +518,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     if !args.nats_explicit(global) && !nats_answers(DEFAULT_NATS_HOST, DEFAULT_NATS_PORT).await? {
         embedded = Some(start_embedded(&args).await?);
     }
-    let (host, port) = args.base_address(global)?;
-    let config = args.host_config(global, (&host, port));
+    let config = args.host_config(global, std::env::vars_os())?;
+    let via = config.ctl_nats.display_url();
     let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let result = async {
@@ -358,7 +529,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
             running.id(),
             running.friendly_name(),
             running.lattice(),
-            format!("nats://{host}:{port}"),
+            via,
             if embedded.is_some() {
                 " (embedded nats-server)"
             } else {
@@ -386,12 +557,32 @@ mod tests {
     use crate::args::Cli;
     use clap::Parser as _;
 
-    fn parse(args: &[&str]) -> (GlobalArgs, UpArgs) {
-        let cli = Cli::try_parse_from(args).unwrap();
+    fn try_parse(args: &[&str]) -> Result<(GlobalArgs, UpArgs), clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
         match cli.command {
-            crate::args::Command::Up(up) => (cli.global, *up),
+            crate::args::Command::Up(up) => Ok((cli.global, *up)),
             _ => unreachable!("parsed `up`"),
         }
+    }
+
+    fn parse(args: &[&str]) -> (GlobalArgs, UpArgs) {
+        try_parse(args).unwrap()
+    }
+
+    /// The host config for `lattice up ARGS` (global flags may come after `up`), with no
+    /// `WASMCLOUD_LABEL_*` variables.
+    fn config_of(args: &[&str]) -> anyhow::Result<HostConfig> {
+        let mut argv = vec!["lattice", "up"];
+        argv.extend_from_slice(args);
+        let (global, up) = try_parse(&argv)?;
+        up.host_config(&global, std::iter::empty())
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
     }
 
     #[test]
@@ -415,10 +606,13 @@ mod tests {
             "750",
             "--log-level",
             "debug",
+            "--provider-shutdown-delay",
+            "100",
+            "--wasmcloud-js-domain",
+            "edge",
         ]);
         assert!(up.nats_explicit(&global));
-        let base = up.base_address(&global).unwrap();
-        let config = up.host_config(&global, (&base.0, base.1));
+        let config = up.host_config(&global, std::iter::empty()).unwrap();
         assert_eq!(config.ctl_nats.url, "nats://10.1.2.3:4333");
         assert_eq!(config.rpc_nats.url, "nats://10.1.2.3:5555");
         assert_eq!(config.lattice, "prod");
@@ -426,6 +620,8 @@ mod tests {
         assert_eq!(config.heartbeat_interval, Duration::from_secs(5));
         assert_eq!(config.rpc_timeout, Duration::from_millis(750));
         assert_eq!(config.log_level, Level::Debug);
+        assert_eq!(config.providers.shutdown_grace, Duration::from_millis(100));
+        assert_eq!(config.js_domain.as_deref(), Some("edge"));
         config.validate().unwrap();
     }
 
@@ -433,33 +629,216 @@ mod tests {
     fn no_address_means_the_embedded_default() {
         let (global, up) = parse(&["lattice", "up"]);
         assert!(!up.nats_explicit(&global));
+        let config = up.host_config(&global, std::iter::empty()).unwrap();
+        assert_eq!(config.ctl_nats.url, "nats://127.0.0.1:4222");
+    }
+
+    fn jwt(jwt: &str, seed: &str) -> NatsAuth {
+        NatsAuth::Jwt {
+            jwt: jwt.into(),
+            seed: seed.into(),
+        }
+    }
+
+    fn creds(path: &str) -> NatsAuth {
+        NatsAuth::CredsFile(path.into())
     }
 
     #[test]
-    fn nats_url_sets_the_base_address() {
-        let (global, up) = parse(&["lattice", "--nats-url", "nats://example.org:4999", "up"]);
-        assert_eq!(
-            up.base_address(&global).unwrap(),
-            ("example.org".into(), 4999)
+    fn connection_credentials_win_over_the_nats_ones() {
+        let generic_jwt = ["--nats-jwt", "NJ", "--nats-seed", "NS"];
+        let c = config_of(&[&generic_jwt[..], &["--ctl-creds", "/ctl.creds"]].concat()).unwrap();
+        assert_eq!(c.ctl_nats.auth, creds("/ctl.creds"));
+        assert_eq!(c.rpc_nats.auth, jwt("NJ", "NS"));
+
+        let c = config_of(&[&generic_jwt[..], &["--rpc-creds", "/rpc.creds"]].concat()).unwrap();
+        assert_eq!(c.ctl_nats.auth, jwt("NJ", "NS"));
+        assert_eq!(c.rpc_nats.auth, creds("/rpc.creds"));
+
+        let c = config_of(&[
+            "--nats-creds",
+            "/nats.creds",
+            "--ctl-jwt",
+            "CJ",
+            "--ctl-seed",
+            "CS",
+        ])
+        .unwrap();
+        assert_eq!(c.ctl_nats.auth, jwt("CJ", "CS"));
+        assert_eq!(c.rpc_nats.auth, creds("/nats.creds"));
+
+        let c = config_of(&[&generic_jwt[..], &["--rpc-jwt", "RJ", "--rpc-seed", "RS"]].concat())
+            .unwrap();
+        assert_eq!(c.rpc_nats.auth, jwt("RJ", "RS"));
+
+        let c = config_of(&[]).unwrap();
+        assert_eq!(c.ctl_nats.auth, NatsAuth::Anonymous);
+        assert_eq!(c.rpc_nats.auth, NatsAuth::Anonymous);
+    }
+
+    #[test]
+    fn a_creds_file_conflicts_with_its_own_jwt_and_seed() {
+        for args in [
+            &["--nats-creds", "/n", "--nats-seed", "S"][..],
+            &["--ctl-creds", "/c", "--ctl-jwt", "J", "--ctl-seed", "S"],
+            &["--rpc-creds", "/r", "--rpc-seed", "S"],
+        ] {
+            let err = config_of(args).unwrap_err().to_string();
+            assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+        }
+        assert!(
+            config_of(&["--nats-jwt", "eyJ"]).is_err(),
+            "a JWT needs a seed"
         );
     }
 
     #[test]
-    fn env_labels_are_read() {
-        let vars = [
-            ("WASMCLOUD_LABEL_zone".to_string(), "eu".to_string()),
-            ("WASMCLOUD_LABEL_".to_string(), "x".to_string()),
-            ("HOME".to_string(), "/root".to_string()),
+    fn nats_url_keeps_its_scheme_and_credentials() {
+        let c = config_of(&["--nats-url", "tls://user:pass@nats.example:4222"]).unwrap();
+        assert_eq!(c.ctl_nats.url, "tls://user:pass@nats.example:4222");
+        assert_eq!(c.rpc_nats.url, "tls://user:pass@nats.example:4222");
+        assert_eq!(c.ctl_nats.auth, NatsAuth::Anonymous);
+        c.validate().unwrap();
+
+        let c = config_of(&[
+            "--nats-url",
+            "nats://user:p%40ss@127.0.0.1:4222",
+            "--rpc-port",
+            "5555",
+            "--ctl-host",
+            "10.0.0.9",
+        ])
+        .unwrap();
+        assert_eq!(c.ctl_nats.url, "nats://user:p%40ss@10.0.0.9:4222");
+        assert_eq!(c.rpc_nats.url, "nats://user:p%40ss@127.0.0.1:5555");
+        assert_eq!(c.ctl_nats.display_url(), "nats://user:***@10.0.0.9:4222");
+
+        let c = config_of(&["--nats-url", "nats.example:4999"]).unwrap();
+        assert_eq!(c.ctl_nats.url, "nats://nats.example:4999");
+        let c = config_of(&["--nats-url", "nats://a:4999", "--nats-host", "b"]).unwrap();
+        assert_eq!(
+            c.ctl_nats.url, "nats://b:4999",
+            "--nats-host replaces the URL's host"
+        );
+        let c = config_of(&["--nats-host", "::1"]).unwrap();
+        assert_eq!(c.ctl_nats.url, "nats://[::1]:4222");
+    }
+
+    #[test]
+    fn tls_flags_require_tls_per_connection() {
+        let c = config_of(&["--nats-url", "nats://u:p@h:4222", "--rpc-tls"]).unwrap();
+        assert_eq!(c.ctl_nats.url, "nats://u:p@h:4222");
+        assert_eq!(c.rpc_nats.url, "tls://u:p@h:4222");
+        let c = config_of(&["--nats-url", "ws://h:8080", "--ctl-tls"]).unwrap();
+        assert_eq!(c.ctl_nats.url, "wss://h:8080/");
+    }
+
+    #[test]
+    fn url_credentials_and_a_creds_file_are_refused_together() {
+        let c = config_of(&["--nats-url", "nats://u:p@h", "--rpc-creds", "/r.creds"]).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("rpc connection") && err.contains("u:***@h"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_name_the_flag_and_hide_the_password() {
+        for (args, says) in [
+            (
+                &["--nats-url", "http://u:secret@h"][..],
+                "unknown scheme `http`",
+            ),
+            (
+                &["--nats-url", "nats://u:secret@a:1,nats://b:2"],
+                "one server URL",
+            ),
+            (&["--nats-url", "nats://u:secret@h:99999"], "invalid port"),
+            (&["--ctl-host", "a b"], "invalid --ctl-host `a b`"),
+        ] {
+            let err = format!("{:#}", config_of(args).unwrap_err());
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(!err.contains("secret"), "{err}");
+            if args[0] == "--nats-url" {
+                assert!(err.contains("invalid --nats-url `"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn log_levels_are_the_official_ones() {
+        for (given, level) in [
+            ("1", Level::Error),
+            ("2", Level::Warn),
+            ("3", Level::Info),
+            ("4", Level::Debug),
+            ("5", Level::Trace),
+            ("WARN", Level::Warn),
+        ] {
+            let c = config_of(&["--log-level", given]).unwrap();
+            assert_eq!(c.log_level, level, "{given}");
+        }
+        let c = config_of(&["--structured-log-level", "trace"]).unwrap();
+        assert_eq!(c.log_level, Level::Trace);
+        let err = config_of(&["--log-level", "critical"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--log-level") && err.contains("`critical`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn labels_follow_the_official_rules() {
+        let err = config_of(&["--label", "a=b=c"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--label") && err.contains("invalid label format `a=b=c`"),
+            "{err}"
+        );
+        let c = config_of(&["-l", "hostcore.os=plan9", "-l", "zone="]).unwrap();
+        assert_eq!(c.labels["hostcore.os"], "plan9");
+        assert_eq!(c.labels["zone"], "");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn env_labels_are_read_and_flags_win() {
+        let env = vars(&[
+            ("WASMCLOUD_LABEL_zone", "env"),
+            ("WASMCLOUD_LABEL_team", "blue=green"),
+            ("WASMCLOUD_LABEL_hostcore.arch", "riscv"),
+            ("WASMCLOUD_LABEL_", "empty key"),
+            ("HOME", "/root"),
+        ]);
+        let flags = [("zone".to_string(), "cli".to_string())];
+        let got = labels(&flags, env.into_iter());
+        let want = [
+            ("zone", "cli"),
+            ("team", "blue=green"),
+            ("hostcore.arch", "riscv"),
+            ("", "empty key"),
         ];
-        let labels = labels_from_env(vars.into_iter());
-        assert_eq!(
-            labels,
-            BTreeMap::from([("zone".to_string(), "eu".to_string())])
-        );
+        let want: BTreeMap<_, _> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
-    fn jwt_needs_a_seed() {
-        assert!(Cli::try_parse_from(["lattice", "up", "--nats-jwt", "eyJ"]).is_err());
+    fn env_labels_skip_variables_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let env = vec![
+            (
+                OsString::from("WASMCLOUD_LABEL_bad"),
+                OsString::from_vec(vec![0xff]),
+            ),
+            (OsString::from_vec(vec![0xff]), OsString::from("x")),
+            (OsString::from("WASMCLOUD_LABEL_ok"), OsString::from("1")),
+        ];
+        let got = labels_from_env(env.into_iter());
+        assert_eq!(got, BTreeMap::from([("ok".to_string(), "1".to_string())]));
     }
 }

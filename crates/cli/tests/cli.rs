@@ -438,10 +438,14 @@ async fn start_provider_waits_for_healthy_and_logs_follow_new_output() {
         .unwrap();
     assert!(next.contains("init follow-me"), "{next}");
 
+    // `stop provider` returns when the process is gone (the host replies at once and
+    // reports the end with provider_stopped), saying how it ended.
     let out = lattice(&["--nats-url", &url, "stop", "provider", "follow-me"]).await;
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "successfully stopped provider"
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("stopped provider `follow-me` on N")
+            && said.contains("(exit status: 0, ended by shutdown_request)"),
+        "{said}"
     );
     let out = lattice(&[
         "--nats-url",

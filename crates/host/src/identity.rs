@@ -8,10 +8,11 @@ use rand::seq::IndexedRandom as _;
 
 use crate::config::ConfigError;
 
-/// Prefix of the labels only the host may set.
+/// Prefix of the built-in labels. A host's start config may replace them (as `--label`
+/// does in the 1.x host); control requests (`label.put`, `label.del`) may not.
 pub const RESERVED_LABEL_PREFIX: &str = "hostcore.";
 
-/// True for `hostcore.*` keys, compared case-insensitively.
+/// True for `hostcore.*` keys, compared case-insensitively (as the 1.x `label.put` does).
 pub fn is_reserved_label(key: &str) -> bool {
     key.len() >= RESERVED_LABEL_PREFIX.len()
         && key[..RESERVED_LABEL_PREFIX.len()].eq_ignore_ascii_case(RESERVED_LABEL_PREFIX)

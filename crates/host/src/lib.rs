@@ -85,8 +85,9 @@ impl HostContext {
     pub(crate) async fn host_description(&self) -> Result<HostDescription, HostError> {
         let (uptime_seconds, uptime_human) = self.uptime();
         Ok(HostDescription {
-            rpc_host: Some(self.config.rpc_nats.url.clone()),
-            ctl_host: Some(self.config.rpc_nats.url.clone()),
+            // Passwords and tokens in the URLs are not for every ping to see.
+            rpc_host: Some(self.config.rpc_nats.display_url()),
+            ctl_host: Some(self.config.ctl_nats.display_url()),
             friendly_name: self.identity.friendly_name.clone(),
             id: self.identity.id.clone(),
             js_domain: self.config.js_domain.clone(),

@@ -120,9 +120,8 @@ async fn links_and_config_written_through_one_host_reach_providers_on_the_others
         assert_eq!(seen["link"]["target_config"]["URL"], "redis://one");
     }
 
-    // The link's config changes: both ends get it re-resolved. The host also sends both
-    // ends a delete first (for the official SDK, which ignores a re-put of a link it
-    // holds); our SDK skips that delete, so the provider sees one change.
+    // The link's config changes: both ends get it re-resolved as a re-put (no delete:
+    // a config change never removes a link), which our SDK applies as a change.
     ok(
         &client,
         subjects().config_put("redis"),

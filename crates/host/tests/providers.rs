@@ -95,6 +95,24 @@ impl Lattice {
             .await
             .unwrap()
     }
+
+    /// `id`'s events up to and including the first `name`.
+    async fn events_until(&self, name: &str, id: &str) -> Vec<lattice_proto::events::CloudEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let msg = self.events.next_raw().await.unwrap();
+            let event: lattice_proto::events::CloudEvent =
+                serde_json::from_slice(&msg.payload).unwrap();
+            if event.data["provider_id"] != id {
+                continue;
+            }
+            let last = event.event_name() == name;
+            seen.push(event);
+            if last {
+                return seen;
+            }
+        }
+    }
 }
 
 fn alive(pid: u32) -> bool {
@@ -164,13 +182,20 @@ async fn a_provider_starts_gets_exact_host_data_is_healthy_fast_and_stops_gracef
         logs.lines
     );
 
-    // Stop: the provider exits on the shutdown request, before any signal.
+    // Stop: the provider exits on the shutdown request, before any signal. An
+    // ordinary stop is not a failed health check.
     let reply = lattice.stop(&id, "p1").await;
     assert_eq!(
         (reply.success, reply.message.as_str()),
         (true, "successfully stopped provider")
     );
-    let stopped = lattice.event_for("provider_stopped", "p1").await;
+    let mut seen = lattice.events_until("provider_stopped", "p1").await;
+    let names: Vec<_> = seen.iter().map(|e| e.event_name().to_string()).collect();
+    assert!(
+        !names.iter().any(|e| e.starts_with("health_check")),
+        "{names:?}"
+    );
+    let stopped = seen.pop().unwrap();
     assert_eq!(stopped.data["reason"], "stop");
     assert_eq!(stopped.data["ended_by"], "shutdown_request");
     assert_eq!(stopped.data["exit_status"], "exit status: 0");
@@ -225,8 +250,71 @@ async fn a_killed_provider_is_restarted_with_fresh_host_data_and_healthy_again()
     host.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A script that exits 3 until `dir/ready` exists, then runs the test provider.
+fn needs_ready_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("needs-ready.sh");
+    let script = format!(
+        "#!/bin/sh\n[ -f '{ready}' ] || {{ echo 'dependency missing' >&2; exit 3; }}\nexec '{provider}'\n",
+        ready = dir.join("ready").display(),
+        provider = test_provider().display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 #[tokio::test]
-async fn a_crash_looping_provider_ends_in_failed_with_its_exit_and_output() {
+async fn a_crash_looping_provider_backs_off_in_crash_loop_and_heals_when_its_dependency_returns() {
+    let lattice = Lattice::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = needs_ready_file(dir.path());
+    let host = lattice
+        .nats
+        .start_host(|c| {
+            fast(c);
+            c.providers.restart.max_backoff = Duration::from_millis(400);
+        })
+        .await
+        .unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "loopy", &script).await;
+    let mut delays = Vec::new();
+    for n in 1..=6u64 {
+        let restarted = lattice.event_for("provider_restarted", "loopy").await;
+        assert_eq!(restarted.data["host_id"], id.as_str());
+        assert_eq!(restarted.data["restarts"], n);
+        assert_eq!(restarted.data["exit_code"], 3);
+        assert_eq!(restarted.data["exit_status"], "exit status: 3");
+        assert!(
+            restarted.data.get("last_log_lines").is_none(),
+            "provider output stays out of events"
+        );
+        let delay = restarted.data["delay_ms"].as_u64().unwrap();
+        delays.push(delay);
+        if delay >= 200 {
+            // Set before the event went out, and held for the whole delay.
+            let desc = lattice.provider(&id, "loopy").await.unwrap();
+            assert_eq!(desc.state.as_deref(), Some("crash_loop"));
+            assert_eq!(desc.last_exit.as_deref(), Some("exit status: 3"));
+        }
+    }
+    assert_eq!(
+        delays,
+        [0, 100, 200, 400, 400, 400],
+        "backoff doubles to its cap"
+    );
+    // The dependency comes back: the next start runs and stays up.
+    std::fs::write(dir.path().join("ready"), "").unwrap();
+    lattice.event_for("health_check_passed", "loopy").await;
+    let desc = lattice.provider(&id, "loopy").await.unwrap();
+    assert_eq!(desc.state.as_deref(), Some("running"));
+    assert!(desc.restarts.unwrap() >= 6);
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn with_a_restart_limit_a_crash_loop_gives_up_and_leaves_the_inventory() {
     let lattice = Lattice::new().await;
     let dir = tempfile::tempdir().unwrap();
     let script = wrapper_script(
@@ -236,7 +324,14 @@ async fn a_crash_looping_provider_ends_in_failed_with_its_exit_and_output() {
         &["--exit-at-start", "3"],
     )
     .unwrap();
-    let host = lattice.nats.start_host(fast).await.unwrap();
+    let host = lattice
+        .nats
+        .start_host(|c| {
+            fast(c);
+            c.providers.restart.max_starts = Some(5);
+        })
+        .await
+        .unwrap();
     let id = host.id().to_string();
     let sent = Instant::now();
     lattice.start(&id, "crashy", &script).await;
@@ -254,19 +349,52 @@ async fn a_crash_looping_provider_ends_in_failed_with_its_exit_and_output() {
         failed.data["restarts"], 4,
         "5 starts in the window, then Failed"
     );
-    let lines = failed.data["last_log_lines"].as_array().unwrap();
     assert!(
-        lines
-            .iter()
-            .any(|l| l == "exiting at start with 3, as told"),
-        "{lines:?}"
+        failed.data.get("last_log_lines").is_none(),
+        "provider output stays out of events"
     );
-    let desc = lattice.provider(&id, "crashy").await.unwrap();
-    assert_eq!(desc.state.as_deref(), Some("failed"));
-    // A failed provider can be started again under its ID (here: still failing), or stopped.
-    let reply = lattice.stop(&id, "crashy").await;
-    assert!(reply.success, "{}", reply.message);
+    // It does not run, so heartbeats and inventory do not list it; its ID is free.
     assert!(lattice.provider(&id, "crashy").await.is_none());
+    let reply = lattice.start(&id, "crashy", &test_provider()).await;
+    assert!(reply.success, "{}", reply.message);
+    lattice.event_for("health_check_passed", "crashy").await;
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stop_followed_at_once_by_a_start_of_the_same_id_works() {
+    let lattice = Lattice::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // It ignores the shutdown request, so the old process is still stopping when the
+    // start arrives.
+    let stubborn = wrapper_script(
+        dir.path(),
+        "stubborn.sh",
+        &test_provider(),
+        &["--hang-on-shutdown"],
+    )
+    .unwrap();
+    let host = lattice.nats.start_host(fast).await.unwrap();
+    let id = host.id().to_string();
+    lattice.start(&id, "again", &stubborn).await;
+    lattice.event_for("health_check_passed", "again").await;
+    let old_pid = lattice.provider(&id, "again").await.unwrap().pid.unwrap();
+    let stop = lattice.stop(&id, "again").await;
+    let start = lattice.start(&id, "again", &test_provider()).await;
+    assert!(stop.success, "{}", stop.message);
+    assert!(start.success, "{}", start.message);
+    let desc = lattice.provider(&id, "again").await.unwrap();
+    assert_eq!(desc.state.as_deref(), Some("stopping"));
+    let stopped = lattice.event_for("provider_stopped", "again").await;
+    assert_eq!(stopped.data["reason"], "stop");
+    assert!(!alive(old_pid));
+    lattice.event_for("health_check_passed", "again").await;
+    let desc = lattice.provider(&id, "again").await.unwrap();
+    assert_eq!(desc.state.as_deref(), Some("running"));
+    assert_ne!(desc.pid, Some(old_pid));
+    // The new process did not get the old one's shutdown request: it keeps running.
+    assert!(alive(desc.pid.unwrap()));
+    assert_eq!(lattice.dump("again").await["pid"], desc.pid.unwrap());
     host.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -294,8 +422,13 @@ async fn a_provider_that_ignores_shutdown_and_sigterm_is_killed_and_reaped() {
     let asked = Instant::now();
     let reply = lattice.stop(&id, "stubborn").await;
     assert!(reply.success);
-    let took = asked.elapsed();
+    let replied = asked.elapsed();
+    assert!(
+        replied < Duration::from_millis(500),
+        "the reply comes when the stop is under way: {replied:?}"
+    );
     let stopped = lattice.event_for("provider_stopped", "stubborn").await;
+    let took = asked.elapsed();
     assert_eq!(stopped.data["ended_by"], "sigkill");
     assert_eq!(stopped.data["exit_status"], "signal: 9 (SIGKILL)");
     assert!(
@@ -330,16 +463,9 @@ async fn a_provider_that_stops_answering_health_is_restarted_after_n_probes() {
 }
 
 #[tokio::test]
-async fn unhealthy_answers_follow_the_edge_rules() {
+async fn unhealthy_answers_follow_the_edge_rules_and_never_restart_the_provider() {
     let lattice = Lattice::new().await;
-    let host = lattice
-        .nats
-        .start_host(|c| {
-            fast(c);
-            c.providers.health_failures = None;
-        })
-        .await
-        .unwrap();
+    let host = lattice.nats.start_host(fast).await.unwrap();
     let id = host.id().to_string();
     lattice.start(&id, "moody", &test_provider()).await;
     lattice.event_for("health_check_passed", "moody").await;
@@ -349,7 +475,11 @@ async fn unhealthy_answers_follow_the_edge_rules() {
         .await
         .unwrap();
     lattice.event_for("health_check_failed", "moody").await;
-    lattice.event_for("health_check_status", "moody").await;
+    // More unhealthy answers than --health-failures: alive and answering, so reported,
+    // not restarted.
+    for _ in 0..4 {
+        lattice.event_for("health_check_status", "moody").await;
+    }
     assert_eq!(
         lattice.provider(&id, "moody").await.unwrap().healthy,
         Some(false)
@@ -363,7 +493,7 @@ async fn unhealthy_answers_follow_the_edge_rules() {
     assert_eq!(
         lattice.provider(&id, "moody").await.unwrap().restarts,
         Some(0),
-        "health restarts are off"
+        "an unhealthy provider is not restarted"
     );
     host.shutdown(Duration::from_secs(5)).await;
 }

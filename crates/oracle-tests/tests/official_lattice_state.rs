@@ -120,7 +120,9 @@ async fn the_official_client_and_sdk_work_with_lattice_links_and_config() -> any
         json!({"kind": "config", "config": {"MODE": "b"}})
     );
 
-    // The link's config changes: delete then put, which the official SDK applies.
+    // The link's config changes: the link is never removed (the official SDK ignores
+    // the re-put of a link it holds and keeps its values, as with 1.x hosts). What it
+    // sees next is the next change of its own config, not a delete.
     oracle(
         official
             .put_config(
@@ -129,8 +131,18 @@ async fn the_official_client_and_sdk_work_with_lattice_links_and_config() -> any
             )
             .await,
     )?;
-    assert_eq!(seen.next().await?["kind"], "link_del");
-    assert_eq!(seen.next().await?["config"]["URL"], "redis://two");
+    oracle(
+        official
+            .put_config(
+                "own",
+                HashMap::from([("MODE".to_string(), "c".to_string())]),
+            )
+            .await,
+    )?;
+    assert_eq!(
+        seen.next().await?,
+        json!({"kind": "config", "config": {"MODE": "c"}})
+    );
 
     // Deleting the link reaches it.
     let deleted = oracle(
@@ -156,5 +168,98 @@ async fn the_official_client_and_sdk_work_with_lattice_links_and_config() -> any
     for host in [host_a, host_b] {
         host.shutdown(Duration::from_secs(5)).await;
     }
+    Ok(())
+}
+
+/// Plays an official host's part: the official-SDK provider is started by the test
+/// with HostData it builds, outside any lattice host, holding a link whose config a
+/// lattice host then changes. The provider must keep the link.
+#[tokio::test]
+async fn a_provider_on_another_host_keeps_its_link_through_a_config_change() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let host = nats.start_host(|_| {}).await?;
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let ok = |reply: async_nats::Message| -> anyhow::Result<()> {
+        let reply: Value = serde_json::from_slice(&reply.payload)?;
+        anyhow::ensure!(reply["success"] == true, "{reply}");
+        Ok(())
+    };
+    ok(client
+        .request(
+            subjects.config_put("redis"),
+            r#"{"URL":"redis://one"}"#.into(),
+        )
+        .await?)?;
+    let link = json!({"source_id": "comp", "target": "ext", "name": "default", "wit_namespace": "wasi",
+        "wit_package": "keyvalue", "interfaces": ["store"], "target_config": ["redis"]});
+    ok(client
+        .request(subjects.link_put(), serde_json::to_vec(&link)?.into())
+        .await?)?;
+
+    // The "other host": HostData with the link resolved, as a 1.x host builds it.
+    let host_xkey = nkeys::XKey::new();
+    let provider_xkey = nkeys::XKey::new();
+    let data = lattice_proto::HostData {
+        host_id: nkeys::KeyPair::new_server().public_key(),
+        lattice_rpc_prefix: "default".into(),
+        link_name: "default".into(),
+        lattice_rpc_url: nats.url().to_string(),
+        provider_key: "ext".into(),
+        instance_id: "00000000-0000-0000-0000-000000000001".into(),
+        link_definitions: vec![serde_json::from_value(
+            json!({"source_id": "comp", "target": "ext",
+            "name": "default", "wit_namespace": "wasi", "wit_package": "keyvalue",
+            "interfaces": ["store"], "source_config": {}, "target_config": {"URL": "redis://one"}}),
+        )?],
+        host_xkey_public_key: host_xkey.public_key(),
+        provider_xkey_private_key: provider_xkey.seed()?,
+        ..serde_json::from_value(json!({"env_values": {}, "link_definitions": []}))?
+    };
+    let mut seen = Seen(client.subscribe("oracle.ext.seen").await?);
+    let mut child = tokio::process::Command::new(OFFICIAL_PROVIDER)
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    stdin.write_all(&data.to_stdin_line()).await?;
+    drop(stdin);
+    assert_eq!(
+        seen.next().await?,
+        json!({"kind": "link_put", "role": "target", "source_id": "comp", "config": {"URL": "redis://one"}}),
+        "the startup link"
+    );
+    // Once it answers health it has subscribed.
+    let health = format!("wasmbus.rpc.default.ext.health");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while client.request(health.clone(), "".into()).await.is_err() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the provider never answered health"
+        );
+    }
+
+    // A lattice host handles the change of the link's config.
+    ok(client
+        .request(
+            subjects.config_put("redis"),
+            r#"{"URL":"redis://two"}"#.into(),
+        )
+        .await?)?;
+    // The next thing the provider hears is what we send it now, not a delete.
+    client
+        .publish(
+            "wasmbus.rpc.default.ext.config.update",
+            r#"{"after":"change"}"#.into(),
+        )
+        .await?;
+    assert_eq!(
+        seen.next().await?,
+        json!({"kind": "config", "config": {"after": "change"}})
+    );
+    child.kill().await?;
+    host.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }

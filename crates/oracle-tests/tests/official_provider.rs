@@ -119,6 +119,8 @@ async fn an_official_provider_archive_loads_with_its_claims_checked() -> anyhow:
         )
         .await?;
     let started = events.next_named("provider_started").await?;
+    // wash waits for exactly this text: the reference without `file://` (1.9.2).
+    assert_eq!(started.data["image_ref"], path.display().to_string());
     assert_eq!(started.data["claims"]["name"], "Oracle");
     assert_eq!(started.data["claims"]["version"], "1.2.3");
     assert_eq!(started.data["claims"]["issuer"], issuer.public_key());
@@ -132,6 +134,49 @@ async fn an_official_provider_archive_loads_with_its_claims_checked() -> anyhow:
     let inventory = inventory.into_data().expect("inventory");
     let provider = &inventory.providers()[0];
     assert_eq!((provider.name(), provider.revision()), (Some("Oracle"), 7));
+    assert_eq!(
+        provider.image_ref(),
+        Some(path.display().to_string().as_str())
+    );
+
+    // The claims are stored in CLAIMS_{subject} and served on claims.get, which the
+    // official client (and wash, and wadm on every heartbeat) asks for.
+    let official =
+        wasmcloud_control_interface::ClientBuilder::new(async_nats_039::connect(nats.url()).await?)
+            .lattice("default")
+            .timeout(WAIT)
+            .build();
+    let claims = official
+        .get_claims()
+        .await
+        .map_err(|e| anyhow::anyhow!("official client: {e}"))?;
+    assert!(claims.succeeded(), "{}", claims.message());
+    let claims = claims.into_data().expect("claims");
+    let ours = claims
+        .iter()
+        .find(|c| c.get("subject") == Some(&subject.public_key()))
+        .expect("the archive's claims are listed");
+    for (key, value) in [
+        ("name", "Oracle".to_string()),
+        ("issuer", issuer.public_key()),
+        ("iss", issuer.public_key()),
+        ("sub", subject.public_key()),
+        ("rev", "7".to_string()),
+        ("revision", "7".to_string()),
+        ("version", "1.2.3".to_string()),
+    ] {
+        assert_eq!(ours.get(key), Some(&value), "{key}");
+    }
+    let kv = async_nats::jetstream::new(client.clone())
+        .get_key_value("LATTICEDATA_default")
+        .await?;
+    let stored: serde_json::Value = serde_json::from_slice(
+        &kv.get(format!("CLAIMS_{}", subject.public_key()))
+            .await?
+            .expect("CLAIMS_{subject} is written"),
+    )?;
+    assert_eq!(stored["issuer"], issuer.public_key());
+    assert_eq!(stored["revision"], "7");
     host.shutdown(Duration::from_secs(5)).await;
 
     // The official archive with one byte of its binary flipped is refused, naming the mismatch.

@@ -302,9 +302,6 @@ pub struct ProviderStopped {
     /// for `reason: "failed"`, `exited`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
-    /// Its last output lines (lattice), for `reason: "failed"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_log_lines: Option<Vec<String>>,
     /// Restarts before it failed (lattice), for `reason: "failed"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
@@ -320,8 +317,14 @@ pub struct ProviderRestarted {
     pub provider_id: String,
     /// Why: `exited` or `unhealthy`.
     pub reason: String,
-    /// How the previous process ended.
+    /// How the previous process ended, e.g. `exit status: 3` or `signal: 9 (SIGKILL)`.
     pub exit_status: String,
+    /// Its exit code, if it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
     /// Restarts so far, this one included.
     pub restarts: u32,
     /// Milliseconds until the new process starts.

@@ -5,18 +5,22 @@
 //! wasmCloud 1.x host encodes them (see `shared/spec/wasmbus-protocol.md`), and the one
 //! module ([`subjects`]) that builds and parses every NATS subject.
 //!
+//! - [`claims`]: claims as hosts store them and serve them on `claims.get`.
 //! - [`host_data`]: the bootstrap document a host writes to a provider's stdin.
 //! - [`link`]: links as the control interface sees them and as providers receive them.
 //! - [`ctl`]: control-interface requests, replies and the [`ctl::CtlResponse`] envelope.
 //! - [`provider`]: documents a host exchanges with a running provider (health, shutdown).
 //! - [`events`]: CloudEvents 1.0 envelope and the payload of every lattice event.
+//! - [`reference`]: artifact references as events and inventory report them.
 //! - [`subjects`]: typed subject builders and the parsed control operation enum.
 
+pub mod claims;
 pub mod ctl;
 pub mod events;
 pub mod host_data;
 pub mod link;
 pub mod provider;
+pub mod reference;
 pub mod subjects;
 
 pub use ctl::CtlResponse;

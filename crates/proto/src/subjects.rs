@@ -21,6 +21,8 @@ pub enum CtlGroup {
     ProviderAuction,
     /// `component.{op}.{host_id}`.
     Component,
+    /// `component.auction` (every host).
+    ComponentAuction,
     /// `link.*` (queue group).
     Link,
     /// `config.>` (queue group).
@@ -59,6 +61,8 @@ pub enum CtlOp {
     ProviderLogs,
     /// `provider.auction`
     ProviderAuction,
+    /// `component.auction`
+    ComponentAuction,
     /// `component.{op}.{host_id}`: components are not run by lattice hosts.
     Component {
         /// The operation token (`scale`, `update`, …).
@@ -141,6 +145,7 @@ impl CtlSubjects {
                 CtlGroup::Provider => subs.push(plain(format!("provider.*.{host_id}"))),
                 CtlGroup::ProviderAuction => subs.push(plain("provider.auction".into())),
                 CtlGroup::Component => subs.push(plain(format!("component.*.{host_id}"))),
+                CtlGroup::ComponentAuction => subs.push(plain("component.auction".into())),
                 CtlGroup::Link => subs.push(queued("link.*", "link")),
                 CtlGroup::Config => subs.push(queued("config.>", "config")),
                 CtlGroup::Claims => subs.push(queued("claims.get", "claims")),
@@ -170,9 +175,7 @@ impl CtlSubjects {
             ["provider", "stop", _] => CtlOp::ProviderStop,
             ["provider", "logs", _] => CtlOp::ProviderLogs,
             ["provider", "auction"] => CtlOp::ProviderAuction,
-            ["component", "auction"] => CtlOp::Component {
-                op: "auction".into(),
-            },
+            ["component", "auction"] => CtlOp::ComponentAuction,
             ["component", op, _] => CtlOp::Component { op: op.to_string() },
             ["link", "put"] => CtlOp::LinkPut,
             ["link", "del"] => CtlOp::LinkDel,
@@ -263,6 +266,16 @@ impl CtlSubjects {
         self.subject("provider.auction")
     }
 
+    /// `component.auction`
+    pub fn component_auction(&self) -> String {
+        self.subject("component.auction")
+    }
+
+    /// `claims.get`
+    pub fn claims_get(&self) -> String {
+        self.subject("claims.get")
+    }
+
     /// `provider.logs.{host_id}` (lattice extension)
     pub fn provider_logs(&self, host_id: &str) -> String {
         self.subject(&format!("provider.logs.{host_id}"))
@@ -335,10 +348,17 @@ impl ProviderSubjects {
     }
 }
 
-/// Where a host publishes a provider's output lines (lattice extension):
-/// `lattice.logs.{lattice}.{host_id}.{provider_id}`.
-pub fn log_lines(lattice: &str, host_id: &str, provider_id: &str) -> String {
-    format!("lattice.logs.{lattice}.{host_id}.{provider_id}")
+/// Where a host publishes a provider's output lines as they come (lattice extension):
+/// `{ctl_prefix}.v1.{lattice}.logs.{host_id}.{provider_id}`.
+///
+/// It lives under the control prefix, so the NATS permissions that guard control
+/// requests guard it too: whoever may subscribe to `{ctl_prefix}.v1.{lattice}.>` can read
+/// every provider's output. It is outside `wasmbus.evt` (wadm stores every event there)
+/// and matches no control subscription of a lattice or 1.x host (`logs` is no operation
+/// family), so no host takes a line for a request.
+pub fn log_lines(ctl_prefix: &str, lattice: &str, host_id: &str, provider_id: &str) -> String {
+    let ctl = CtlSubjects::new(ctl_prefix, lattice);
+    format!("{}.logs.{host_id}.{provider_id}", ctl.base())
 }
 
 /// True if `s` can stand as one NATS subject token: non-empty, no `.`, no wildcard, no whitespace.
@@ -371,6 +391,9 @@ mod tests {
             (s.provider_start(HOST), CtlOp::ProviderStart),
             (s.provider_stop(HOST), CtlOp::ProviderStop),
             (s.provider_logs(HOST), CtlOp::ProviderLogs),
+            (s.provider_auction(), CtlOp::ProviderAuction),
+            (s.component_auction(), CtlOp::ComponentAuction),
+            (s.claims_get(), CtlOp::ClaimsGet),
         ];
         for (subject, op) in cases {
             assert_eq!(s.parse(&subject), Ok(op), "{subject}");
@@ -444,6 +467,69 @@ mod tests {
         assert!(!is_subject_token("a.b"));
         assert!(!is_subject_token(""));
         assert!(!is_subject_token("a b"));
+    }
+
+    /// Whether `subject` matches the NATS `pattern` (`*` one token, `>` the rest).
+    fn matches(pattern: &str, subject: &str) -> bool {
+        let mut subject = subject.split('.');
+        for token in pattern.split('.') {
+            match (token, subject.next()) {
+                (">", Some(_)) => return true,
+                ("*", Some(_)) => {}
+                (token, Some(s)) if token == s => {}
+                _ => return false,
+            }
+        }
+        subject.next().is_none()
+    }
+
+    #[test]
+    fn log_lines_live_under_the_ctl_prefix_and_match_no_ctl_subscription() {
+        let subject = log_lines("wasmbus.ctl", "default", HOST, "kv");
+        assert_eq!(subject, format!("wasmbus.ctl.v1.default.logs.{HOST}.kv"));
+        assert_eq!(
+            log_lines("acme.ctl", "prod", HOST, "kv"),
+            format!("acme.ctl.v1.prod.logs.{HOST}.kv")
+        );
+        assert!(matches("wasmbus.ctl.v1.default.>", &subject));
+        assert!(!matches("wasmbus.evt.>", &subject));
+        assert!(subjects().parse(&subject).is_err());
+        let ours = subjects().subscriptions(
+            HOST,
+            &[
+                CtlGroup::Host,
+                CtlGroup::Label,
+                CtlGroup::Provider,
+                CtlGroup::ProviderAuction,
+                CtlGroup::Component,
+                CtlGroup::Link,
+                CtlGroup::Config,
+                CtlGroup::Claims,
+            ],
+        );
+        // What the 1.x host subscribes to, under the same base.
+        let official = [
+            "provider.*.{host}",
+            "host.*.{host}",
+            "label.*.{host}",
+            "component.*.{host}",
+            "link.*",
+            "config.>",
+            "claims.get",
+            "registry.put",
+            "host.ping",
+            "provider.auction",
+            "component.auction",
+        ]
+        .map(|tail| format!("wasmbus.ctl.v1.default.{}", tail.replace("{host}", HOST)));
+        for pattern in ours
+            .iter()
+            .map(|s| s.subject.as_str())
+            .chain(official.iter().map(String::as_str))
+        {
+            assert!(matches(pattern, &pattern.replace('*', "x")), "{pattern}");
+            assert!(!matches(pattern, &subject), "{subject} matches {pattern}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::error::decode;
 use super::{AfterReply, CtlError};
 use crate::HostContext;
 use crate::identity::is_reserved_label;
-use crate::providers::{ProviderSpec, ProviderState};
+use crate::providers::ProviderSpec;
 
 /// The reply body (`None`: no reply, as for an auction this host does not bid in) and
 /// what follows it.
@@ -41,17 +41,19 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         CtlOp::ProviderStop => stop_provider(ctx, payload).await,
         CtlOp::ProviderLogs => provider_logs(ctx, payload).await,
         CtlOp::ProviderAuction => provider_auction(ctx, payload).await,
+        // Lattice hosts do not run components yet: they never bid for one.
+        CtlOp::ComponentAuction => Ok((None, AfterReply::Nothing)),
         CtlOp::Component { op } => Err(CtlError::ComponentsUnsupported(op)),
         CtlOp::LinkPut => put_link(ctx, payload).await,
         CtlOp::LinkDel => del_link(ctx, payload).await,
         CtlOp::LinkGet => reply(&CtlResponse::ok(ctx.lattice.links().await?)),
+        CtlOp::ClaimsGet => reply(&CtlResponse::ok(ctx.lattice.claims().await?)),
         CtlOp::ConfigPut { name } => put_config(ctx, &name, payload).await,
         CtlOp::ConfigGet { name } => match ctx.lattice.get_config(&name).await? {
             Some(config) => reply(&CtlResponse::ok(config)),
             None => reply(&CtlResponse::success("Configuration not found")),
         },
         CtlOp::ConfigDel { name } => del_config(ctx, &name).await,
-        _ => Err(CtlError::Unsupported),
     }
 }
 
@@ -111,9 +113,7 @@ async fn put_config(ctx: &HostContext, name: &str, payload: &[u8]) -> Handled {
             expected: "a JSON object with string values",
         });
     }
-    ctx.lattice
-        .put_config(name, payload, &ctx.rpc, &provider_subjects(ctx))
-        .await?;
+    ctx.lattice.put_config(name, payload).await?;
     let event = ConfigChanged {
         config_name: name.to_string(),
     };
@@ -122,9 +122,7 @@ async fn put_config(ctx: &HostContext, name: &str, payload: &[u8]) -> Handled {
 }
 
 async fn del_config(ctx: &HostContext, name: &str) -> Handled {
-    ctx.lattice
-        .delete_config(name, &ctx.rpc, &provider_subjects(ctx))
-        .await?;
+    ctx.lattice.delete_config(name).await?;
     let event = ConfigChanged {
         config_name: name.to_string(),
     };
@@ -234,17 +232,16 @@ async fn start_provider(ctx: &Arc<HostContext>, payload: &[u8]) -> Handled {
     reply(&CtlResponse::success("successfully started provider"))
 }
 
-/// Replies once the provider has stopped (staged: request, SIGTERM, SIGKILL).
+/// Replies as soon as the stop is under way, as 1.x does (wash and the official client
+/// wait 2 s for the reply); the staged stop (request, SIGTERM, SIGKILL) continues in the
+/// supervisor, which publishes `provider_stopped` when the process is gone.
 async fn stop_provider(ctx: &HostContext, payload: &[u8]) -> Handled {
     let command: StopProviderCommand = decode("provider.stop", "a StopProviderCommand", payload)?;
     check_host(ctx, &command.host_id)?;
     check_provider_id("provider.stop", &command.provider_id)?;
-    let mut status = ctx
-        .providers
-        .stop(&command.provider_id)
-        .await
-        .ok_or(CtlError::NotRunning)?;
-    let _ = status.wait_for(|s| s.state == ProviderState::Stopped).await;
+    if !ctx.providers.stop(&command.provider_id).await {
+        return Err(CtlError::NotRunning);
+    }
     reply(&CtlResponse::success("successfully stopped provider"))
 }
 
@@ -261,29 +258,34 @@ async fn provider_logs(ctx: &HostContext, payload: &[u8]) -> Handled {
         .await
         .ok_or(CtlError::NotRunning)?;
     reply(&CtlResponse::ok(ProviderLogs {
-        follow_subject: log_lines(&ctx.config.lattice, &ctx.identity.id, &request.provider_id),
+        follow_subject: log_lines(
+            &ctx.config.ctl_prefix,
+            &ctx.config.lattice,
+            &ctx.identity.id,
+            &request.provider_id,
+        ),
         provider_id: request.provider_id,
         lines: logs.tail(request.tail),
     }))
 }
 
-/// Bids only if every constraint matches a label and the ID is not running here;
-/// otherwise stays silent, as the 1.x host does.
+/// Bids only if every constraint matches a label, the ID is not running here and this
+/// host can load the reference; otherwise stays silent, as the 1.x host does.
 async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
     let request: ProviderAuctionRequest =
         decode("provider.auction", "a ProviderAuctionRequest", payload)?;
+    if let Err(reason) =
+        crate::providers::can_load(&request.provider_ref, ctx.config.allow_file_load)
+    {
+        tracing::debug!(provider_ref = %request.provider_ref, %reason, "not bidding");
+        return Ok((None, AfterReply::Nothing));
+    }
     let labels = ctx.state.labels().await?;
     let fits = request
         .constraints
         .iter()
         .all(|(k, v)| labels.get(k) == Some(v));
-    let running = ctx
-        .providers
-        .describe()
-        .await
-        .iter()
-        .any(|p| p.id == request.provider_id);
-    if !fits || running {
+    if !fits || ctx.providers.is_running(&request.provider_id).await {
         return Ok((None, AfterReply::Nothing));
     }
     reply(&CtlResponse::ok(ProviderAuctionAck {

@@ -8,7 +8,9 @@
 //!   and the lattice extension `provider.logs.{id}`
 //! - `link.put`, `link.del`, `link.get` (queue group `….link`)
 //! - `config.put.{name}`, `config.get.{name}`, `config.del.{name}` (queue group `….config`)
-//! - `component.*.{id}`: refused with a clear message (lattice runs providers only)
+//! - `claims.get` (queue group `….claims`), answered from the bucket
+//! - `component.auction` (every host; never bids) and `component.*.{id}`: refused with a
+//!   clear message (lattice runs providers only)
 //!
 //! Every request with a reply subject gets exactly one `CtlResponse` reply; bad input
 //! gets `{"success":false,"message":…}` and the server keeps serving. At most
@@ -30,16 +32,26 @@ use crate::HostContext;
 use crate::error::HostError;
 pub(crate) use error::CtlError;
 
-/// The operation families this host serves.
-const SERVED: &[CtlGroup] = &[
-    CtlGroup::Host,
-    CtlGroup::Label,
-    CtlGroup::Provider,
-    CtlGroup::ProviderAuction,
-    CtlGroup::Component,
-    CtlGroup::Link,
-    CtlGroup::Config,
-];
+/// The operation families this host serves: all of them, but for the auctions that its
+/// configuration turns off (`--enable-provider-auction`, `--enable-component-auction`).
+fn served(config: &crate::HostConfig) -> Vec<CtlGroup> {
+    let mut groups = vec![
+        CtlGroup::Host,
+        CtlGroup::Label,
+        CtlGroup::Provider,
+        CtlGroup::Component,
+        CtlGroup::Link,
+        CtlGroup::Config,
+        CtlGroup::Claims,
+    ];
+    if config.provider_auction {
+        groups.push(CtlGroup::ProviderAuction);
+    }
+    if config.component_auction {
+        groups.push(CtlGroup::ComponentAuction);
+    }
+    groups
+}
 
 /// What a handled request leads to once its reply is out.
 pub(crate) enum AfterReply {
@@ -52,7 +64,10 @@ pub(crate) enum AfterReply {
 /// Subscribes to every served subject. Returns once the server knows of all of them.
 pub(crate) async fn subscribe(ctx: &HostContext) -> Result<Vec<Subscriber>, HostError> {
     let mut subscribers = Vec::new();
-    for sub in ctx.ctl_subjects.subscriptions(&ctx.identity.id, SERVED) {
+    for sub in ctx
+        .ctl_subjects
+        .subscriptions(&ctx.identity.id, &served(&ctx.config))
+    {
         let fail = |e: &dyn std::fmt::Display| HostError::Subscribe {
             subject: sub.subject.clone(),
             reason: e.to_string(),

@@ -1,10 +1,11 @@
 //! `link.put`, `link.del` and `link.get` (spec §5.3): validated first, then written to
 //! `COMPONENT_{source_id}` with a revision check, retried on conflict, so concurrent
-//! puts through any number of hosts lose nothing.
+//! puts through any number of hosts lose nothing. `link.get` reads the bucket itself,
+//! not this host's view of it, so a read answered by any host reflects every write
+//! acknowledged before it.
 
 use async_nats::jetstream::kv::{CreateErrorKind, Operation, UpdateErrorKind};
 use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
-use lattice_proto::provider::{LINK_DELETE_REASON_HEADER, LinkDeleteReason};
 use lattice_proto::subjects::{ProviderSubjects, is_subject_token};
 use lattice_proto::{InterfaceLinkDefinition, Link};
 
@@ -104,9 +105,29 @@ impl LatticeState {
             })
             .await?;
         if let Some(link) = &removed {
-            send_delete(link, None, rpc, provider_subjects).await;
+            send_delete(link, rpc, provider_subjects).await;
         }
         Ok(removed)
+    }
+
+    /// Every link of the lattice, read from the bucket.
+    pub(crate) async fn links(&self) -> Result<Vec<Link>, LinkError> {
+        let entries = super::read_all(&self.buckets.data, COMPONENT_PREFIX)
+            .await
+            .map_err(|e| LinkError::Store(e.to_string()))?;
+        let mut all = Vec::new();
+        for entry in entries.iter().filter(|e| e.operation == Operation::Put) {
+            match serde_json::from_slice::<ComponentSpecification>(&entry.value) {
+                Ok(spec) => all.extend(spec.links),
+                Err(error) => {
+                    tracing::warn!(key = %entry.key, %error, "skipping an undecodable component spec")
+                }
+            }
+        }
+        all.sort_by(|a, b| {
+            (&a.source_id, &a.target, &a.name).cmp(&(&b.source_id, &b.target, &b.name))
+        });
+        Ok(all)
     }
 
     /// Applies `change` to `COMPONENT_{source_id}` and writes it back, retrying when
@@ -161,35 +182,49 @@ impl LatticeState {
     }
 }
 
-/// Sends the delete form of `link` to its source's and target's ID subjects, with
-/// `reason` in a header when the delete only retracts the link for a re-put.
+/// Sends the delete form of `link` to its source's and target's ID subjects.
 pub(crate) async fn send_delete(
     link: &Link,
-    reason: Option<LinkDeleteReason>,
     rpc: &async_nats::Client,
     subjects: &ProviderSubjects,
 ) {
     let body: bytes::Bytes = serde_json::to_vec(&InterfaceLinkDefinition::for_delete(link))
         .expect("links encode")
         .into();
-    let headers = reason.map(|reason| {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(LINK_DELETE_REASON_HEADER, reason.as_str());
-        headers
-    });
     for id in [&link.source_id, &link.target] {
-        let subject = subjects.link_del(id);
-        let sent = match &headers {
-            Some(headers) => {
-                rpc.publish_with_headers(subject, headers.clone(), body.clone())
-                    .await
-            }
-            None => rpc.publish(subject, body.clone()).await,
-        };
-        if let Err(error) = sent {
+        if let Err(error) = rpc.publish(subjects.link_del(id), body.clone()).await {
             tracing::warn!(provider_id = %id, %error, "cannot send link delete");
         }
     }
+}
+
+/// The delete form of a delivered link: its identity, no config, no secrets.
+pub(crate) fn delete_form(link: &InterfaceLinkDefinition) -> InterfaceLinkDefinition {
+    InterfaceLinkDefinition {
+        source_config: Default::default(),
+        target_config: Default::default(),
+        source_secrets: None,
+        target_secrets: None,
+        ..link.clone()
+    }
+}
+
+/// Whether two delivered links are the same link (source, target, namespace, package,
+/// name: what an SDK keys its link tables by), whatever their config.
+pub(crate) fn same_identity(a: &InterfaceLinkDefinition, b: &InterfaceLinkDefinition) -> bool {
+    (
+        &a.source_id,
+        &a.target,
+        &a.wit_namespace,
+        &a.wit_package,
+        &a.name,
+    ) == (
+        &b.source_id,
+        &b.target,
+        &b.wit_namespace,
+        &b.wit_package,
+        &b.name,
+    )
 }
 
 fn same_slot(link: &Link, namespace: &str, package: &str, name: &str) -> bool {

@@ -7,18 +7,21 @@
 //! - a new or changed link in which a local provider is source or target, resolved,
 //!   on that provider's xkey subject (`linkdefs.put`);
 //! - a changed merged config, once per real change, on `{id}.config.update`;
-//! - when a named config that a link refers to changes, the re-resolved link. The host
-//!   that handles the config change first sends the link's delete to the source and
-//!   target (the official SDK ignores a re-put of a link it holds), then writes KV, so
-//!   the delete reaches every instance before the put that follows the write; before the
-//!   put, this host waits for a health round trip with each local end, so an SDK that
-//!   handles deletes and puts on separate tasks has taken the delete first. The deletes
-//!   carry a header with their reason, and the lattice SDK skips them and applies the
-//!   re-put as a change.
+//! - when a named config that a link refers to changes, the re-resolved link, as a
+//!   re-put. A config change never removes a link from any provider: the lattice SDK
+//!   applies the re-put as a change; the official SDK ignores a re-put of a link it
+//!   holds and keeps the values it has (as with 1.x hosts) until it restarts.
 //!
 //! Link deletes are sent by the host that handles `link.del`, to the source's and
 //! target's ID subjects, which every instance listens on.
+//!
+//! A provider registers at spawn (its HostData carries the current links and config)
+//! but subscribes only once it runs; when it first answers a health check its
+//! supervisor asks for a re-sync, and whatever changed in between is sent again. If a
+//! bucket's watch ends, it is opened again and the bucket re-read, so no change is
+//! lost; the host says so loudly while it cannot.
 
+mod claims;
 pub(crate) mod config;
 mod kv;
 pub(crate) mod links;
@@ -27,6 +30,7 @@ mod resolve;
 use std::collections::HashMap;
 
 use async_nats::jetstream::kv::{Entry, Operation, Store};
+use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt as _};
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_proto::{InterfaceLinkDefinition, Link};
@@ -38,32 +42,36 @@ use resolve::ConfigMap;
 
 use crate::error::HostError;
 
-/// How long a re-put waits for a provider to dispatch the delete sent before it.
-const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+/// Pause between attempts to re-open a bucket watch that ended.
+const REWATCH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Number of write-lock stripes (keys that share a stripe wait for each other).
 const WRITE_LOCK_STRIPES: usize = 64;
 
 /// What a provider gets at spawn from lattice state.
+#[derive(Clone)]
 pub(crate) struct Bootstrap {
     pub(crate) config: ConfigMap,
     pub(crate) links: Vec<InterfaceLinkDefinition>,
 }
 
 enum Command {
-    Links(oneshot::Sender<Vec<Link>>),
-    LinksUsing {
-        config: String,
-        reply: oneshot::Sender<Vec<Link>>,
-    },
     Bootstrap {
         provider_id: String,
         config_names: Vec<String>,
         xkey_public: String,
         reply: oneshot::Sender<Result<Bootstrap, String>>,
     },
+    /// The provider now listens: send what changed since its bootstrap.
+    Resync {
+        provider_id: String,
+        xkey_public: String,
+    },
+    /// The provider instance with this xkey stopped (a successor under the same ID has
+    /// another xkey and stays registered).
     Forget {
         provider_id: String,
+        xkey_public: String,
     },
 }
 
@@ -88,34 +96,19 @@ impl LatticeState {
         js_domain: Option<&str>,
     ) -> Result<Self, HostError> {
         let buckets = Buckets::open(ctl, lattice, js_domain).await?;
-        let watch_fail = |bucket: &str, e: &dyn std::fmt::Display| HostError::Bucket {
-            bucket: bucket.to_string(),
-            reason: format!("cannot watch: {e}"),
-        };
         // Watch first, then read: nothing written in between is missed.
-        let data_watch = buckets
-            .data
-            .watch_all()
-            .await
-            .map_err(|e| watch_fail(buckets.data.name.as_str(), &e))?;
-        let config_watch = buckets
-            .config
-            .watch_all()
-            .await
-            .map_err(|e| watch_fail(buckets.config.name.as_str(), &e))?;
+        let data_watch = buckets.watch(Bucket::Data).await?;
+        let config_watch = buckets.watch(Bucket::Config).await?;
         let mut owner = Owner {
             provider_subjects: ProviderSubjects::new(lattice),
             rpc,
+            buckets: buckets.clone(),
             links: HashMap::new(),
             configs: HashMap::new(),
             local: HashMap::new(),
         };
-        for entry in read_all(&buckets.config).await? {
-            owner.apply_config(&entry).await;
-        }
-        for entry in read_all(&buckets.data).await? {
-            owner.apply_data(&entry).await;
-        }
+        owner.reload(Bucket::Config).await?;
+        owner.reload(Bucket::Data).await?;
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(owner.run(rx, data_watch, config_watch));
         Ok(LatticeState {
@@ -140,18 +133,6 @@ impl LatticeState {
         crate::actor::ask(&self.tx, make).await
     }
 
-    /// Every link this host knows.
-    pub(crate) async fn links(&self) -> Result<Vec<Link>, HostError> {
-        self.ask(Command::Links).await
-    }
-
-    /// The links that name config `config` on either side.
-    pub(crate) async fn links_using(&self, config: &str) -> Result<Vec<Link>, HostError> {
-        let config = config.to_string();
-        self.ask(|reply| Command::LinksUsing { config, reply })
-            .await
-    }
-
     /// Registers a provider (re)starting here and returns its config and links; an
     /// error names a config that does not exist.
     pub(crate) async fn bootstrap(
@@ -169,18 +150,33 @@ impl LatticeState {
         self.ask(request).await.map_err(|e| e.to_string())?
     }
 
-    /// The provider stopped on this host.
-    pub(crate) async fn forget(&self, provider_id: &str) {
+    /// The provider instance with `xkey_public` answers now: send it what changed
+    /// since its bootstrap.
+    pub(crate) async fn resync(&self, provider_id: &str, xkey_public: &str) {
+        let _ = self
+            .tx
+            .send(Command::Resync {
+                provider_id: provider_id.to_string(),
+                xkey_public: xkey_public.to_string(),
+            })
+            .await;
+    }
+
+    /// The provider instance with `xkey_public` stopped on this host.
+    pub(crate) async fn forget(&self, provider_id: &str, xkey_public: &str) {
         let _ = self
             .tx
             .send(Command::Forget {
                 provider_id: provider_id.to_string(),
+                xkey_public: xkey_public.to_string(),
             })
             .await;
     }
 }
 
-async fn read_all(store: &Store) -> Result<Vec<Entry>, HostError> {
+/// Every entry of `store` whose key starts with `prefix`, read from the stream (so a
+/// write acknowledged before the call is seen).
+pub(crate) async fn read_all(store: &Store, prefix: &str) -> Result<Vec<Entry>, HostError> {
     let fail = |e: &dyn std::fmt::Display| HostError::Bucket {
         bucket: store.name.clone(),
         reason: format!("cannot read: {e}"),
@@ -189,6 +185,9 @@ async fn read_all(store: &Store) -> Result<Vec<Entry>, HostError> {
     let mut entries = Vec::new();
     while let Some(key) = keys.next().await {
         let key = key.map_err(|e| fail(&e))?;
+        if !key.starts_with(prefix) {
+            continue;
+        }
         if let Some(entry) = store.entry(key).await.map_err(|e| fail(&e))? {
             entries.push(entry);
         }
@@ -202,60 +201,119 @@ struct Local {
     xkey_public: String,
     /// The merged config it last got (HostData or `config.update`).
     config: ConfigMap,
+    /// What its HostData carried, until the re-sync once it answers.
+    bootstrap: Option<Bootstrap>,
 }
+
+/// One of the two buckets.
+#[derive(Clone, Copy, Debug)]
+enum Bucket {
+    Data,
+    Config,
+}
+
+type Watch = std::pin::Pin<
+    Box<dyn Stream<Item = Result<Entry, async_nats::jetstream::kv::WatcherError>> + Send>,
+>;
 
 struct Owner {
     provider_subjects: ProviderSubjects,
     rpc: async_nats::Client,
+    buckets: Buckets,
     links: HashMap<String, Vec<Link>>,
     configs: HashMap<String, ConfigMap>,
     local: HashMap<String, Local>,
 }
 
 impl Owner {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut data: impl Stream<Item = Result<Entry, async_nats::jetstream::kv::WatcherError>> + Unpin,
-        mut config: impl Stream<Item = Result<Entry, async_nats::jetstream::kv::WatcherError>> + Unpin,
-    ) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, data: Watch, config: Watch) {
+        let mut data = Some(data);
+        let mut config = Some(config);
+        let mut reopening = FuturesUnordered::new();
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.handle(command),
+                    Some(command) => self.handle(command).await,
                     None => return,
                 },
-                Some(entry) = data.next() => match entry {
-                    Ok(entry) => self.apply_data(&entry).await,
-                    Err(error) => tracing::warn!(%error, "lattice data watch error"),
+                entry = next_entry(&mut data) => match entry {
+                    Some(Ok(entry)) => self.apply_data(&entry).await,
+                    Some(Err(error)) => tracing::warn!(%error, "lattice data watch error"),
+                    None => {
+                        tracing::error!("the lattice data watch ended; opening it again");
+                        data = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                    }
                 },
-                Some(entry) = config.next() => match entry {
-                    Ok(entry) => self.apply_config(&entry).await,
-                    Err(error) => tracing::warn!(%error, "config watch error"),
+                entry = next_entry(&mut config) => match entry {
+                    Some(Ok(entry)) => self.apply_config(&entry).await,
+                    Some(Err(error)) => tracing::warn!(%error, "config watch error"),
+                    None => {
+                        tracing::error!("the named config watch ended; opening it again");
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                    }
+                },
+                Some((bucket, result)) = reopening.next() => match result {
+                    Ok((watch, entries)) => {
+                        tracing::info!(?bucket, "watching again; state re-read");
+                        self.apply_all(bucket, entries).await;
+                        match bucket {
+                            Bucket::Data => data = Some(watch),
+                            Bucket::Config => config = Some(watch),
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(?bucket, %error, "cannot watch lattice state; links and config are not delivered until it can; retrying");
+                        reopening.push(reopen(self.buckets.clone(), bucket, REWATCH_RETRY));
+                    }
                 },
             }
         }
     }
 
-    fn handle(&mut self, command: Command) {
-        match command {
-            Command::Links(reply) => {
-                let mut all: Vec<Link> = self.links.values().flatten().cloned().collect();
-                all.sort_by(|a, b| {
-                    (&a.source_id, &a.target, &a.name).cmp(&(&b.source_id, &b.target, &b.name))
-                });
-                let _ = reply.send(all);
+    /// Reads a whole bucket and applies it (at start, before the watch is followed).
+    async fn reload(&mut self, bucket: Bucket) -> Result<(), HostError> {
+        let entries = read_all(self.buckets.of(bucket), "").await?;
+        self.apply_all(bucket, entries).await;
+        Ok(())
+    }
+
+    /// Applies a full read of `bucket`: every entry, and keys that are gone as deletes.
+    async fn apply_all(&mut self, bucket: Bucket, entries: Vec<Entry>) {
+        match bucket {
+            Bucket::Data => {
+                let present: std::collections::HashSet<&str> = entries
+                    .iter()
+                    .filter_map(|e| e.key.strip_prefix(COMPONENT_PREFIX))
+                    .collect();
+                self.links
+                    .retain(|source, _| present.contains(source.as_str()));
+                for entry in &entries {
+                    self.apply_data(entry).await;
+                }
             }
-            Command::LinksUsing { config, reply } => {
-                let using = self
-                    .links
-                    .values()
-                    .flatten()
-                    .filter(|l| resolve::uses_config(l, &config))
+            Bucket::Config => {
+                let present: std::collections::HashSet<&str> =
+                    entries.iter().map(|e| e.key.as_str()).collect();
+                let gone: Vec<String> = self
+                    .configs
+                    .keys()
+                    .filter(|name| !present.contains(name.as_str()))
                     .cloned()
                     .collect();
-                let _ = reply.send(using);
+                for name in gone {
+                    self.config_changed(name, None).await;
+                }
+                for entry in &entries {
+                    self.apply_config(entry).await;
+                }
             }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
             Command::Bootstrap {
                 provider_id,
                 config_names,
@@ -269,34 +327,94 @@ impl Owner {
                     let _ = reply.send(Err(format!("named config `{name}` does not exist")));
                     return;
                 }
-                let config = resolve::merge(&self.configs, &config_names);
-                let links = self
-                    .links
-                    .values()
-                    .flatten()
-                    .filter(|l| l.source_id == provider_id || l.target == provider_id)
-                    .map(|l| resolve::resolve(&self.configs, l))
-                    .collect();
+                let bootstrap = Bootstrap {
+                    config: resolve::merge(&self.configs, &config_names),
+                    links: self.links_of(&provider_id),
+                };
                 self.local.insert(
                     provider_id,
                     Local {
                         config_names,
                         xkey_public,
-                        config: config.clone(),
+                        config: bootstrap.config.clone(),
+                        bootstrap: Some(bootstrap.clone()),
                     },
                 );
-                let _ = reply.send(Ok(Bootstrap { config, links }));
+                let _ = reply.send(Ok(bootstrap));
             }
-            Command::Forget { provider_id } => {
-                self.local.remove(&provider_id);
+            Command::Resync {
+                provider_id,
+                xkey_public,
+            } => self.resync(&provider_id, &xkey_public).await,
+            Command::Forget {
+                provider_id,
+                xkey_public,
+            } => {
+                if self
+                    .local
+                    .get(&provider_id)
+                    .is_some_and(|l| l.xkey_public == xkey_public)
+                {
+                    self.local.remove(&provider_id);
+                }
             }
+        }
+    }
+
+    /// Every link in which `provider_id` is source or target, resolved.
+    fn links_of(&self, provider_id: &str) -> Vec<InterfaceLinkDefinition> {
+        self.links
+            .values()
+            .flatten()
+            .filter(|l| l.source_id == provider_id || l.target == provider_id)
+            .map(|l| resolve::resolve(&self.configs, l))
+            .collect()
+    }
+
+    /// Sends a provider that now listens what changed since its HostData was made.
+    async fn resync(&mut self, provider_id: &str, xkey_public: &str) {
+        let Some(local) = self.local.get_mut(provider_id) else {
+            return;
+        };
+        if local.xkey_public != xkey_public {
+            return;
+        }
+        let Some(bootstrap) = local.bootstrap.take() else {
+            return;
+        };
+        let merged = resolve::merge(&self.configs, &local.config_names);
+        local.config = merged.clone();
+        let current = self.links_of(provider_id);
+        for link in current.iter().filter(|l| !bootstrap.links.contains(l)) {
+            let subject = self.provider_subjects.link_put(xkey_public);
+            self.publish(provider_id, subject, link).await;
+        }
+        for link in bootstrap
+            .links
+            .iter()
+            .filter(|old| !current.iter().any(|l| links::same_identity(l, old)))
+        {
+            let subject = self.provider_subjects.link_del(provider_id);
+            self.publish(provider_id, subject, &links::delete_form(link))
+                .await;
+        }
+        if merged != bootstrap.config {
+            let subject = self.provider_subjects.config_update(provider_id);
+            self.publish(provider_id, subject, &merged).await;
+        }
+    }
+
+    async fn publish(&self, provider_id: &str, subject: String, body: &impl serde::Serialize) {
+        let body = serde_json::to_vec(body).expect("lattice documents encode");
+        if let Err(error) = self.rpc.publish(subject, body.into()).await {
+            tracing::warn!(provider_id, %error, "cannot publish to provider");
         }
     }
 
     /// A LATTICEDATA change: links of the spec not held before go to local providers.
     async fn apply_data(&mut self, entry: &Entry) {
         let Some(source) = entry.key.strip_prefix(COMPONENT_PREFIX) else {
-            return; // CLAIMS_*, legacy keys: not lattice's business
+            return; // CLAIMS_*, legacy keys: read from the bucket when asked
         };
         if entry.operation != Operation::Put {
             self.links.remove(source);
@@ -318,19 +436,24 @@ impl Owner {
         }
     }
 
-    /// A CONFIGDATA change: push merged configs and re-resolved links that changed.
+    /// A CONFIGDATA change.
     async fn apply_config(&mut self, entry: &Entry) {
-        let name = entry.key.clone();
         let new = match entry.operation {
             Operation::Put => match serde_json::from_slice::<ConfigMap>(&entry.value) {
                 Ok(map) => Some(map),
                 Err(error) => {
-                    tracing::warn!(config = %name, %error, "ignoring a config that is not a string map");
+                    tracing::warn!(config = %entry.key, %error, "ignoring a config that is not a string map");
                     return;
                 }
             },
             Operation::Delete | Operation::Purge => None,
         };
+        self.config_changed(entry.key.clone(), new).await;
+    }
+
+    /// Config `name` is now `new` (`None`: deleted): push merged configs and re-resolved
+    /// links that changed.
+    async fn config_changed(&mut self, name: String, new: Option<ConfigMap>) {
         let changed = match &new {
             Some(map) => self.configs.insert(name.clone(), map.clone()).as_ref() != Some(map),
             None => self.configs.remove(&name).is_some(),
@@ -351,14 +474,8 @@ impl Owner {
             .filter(|(id, merged)| &self.local[id].config != merged)
             .collect();
         for (id, merged) in updates {
-            let body = serde_json::to_vec(&merged).expect("config maps encode");
-            if let Err(error) = self
-                .rpc
-                .publish(self.provider_subjects.config_update(&id), body.into())
-                .await
-            {
-                tracing::warn!(provider_id = %id, %error, "cannot publish config update");
-            }
+            let subject = self.provider_subjects.config_update(&id);
+            self.publish(&id, subject, &merged).await;
             if let Some(local) = self.local.get_mut(&id) {
                 local.config = merged;
             }
@@ -370,44 +487,14 @@ impl Owner {
             .filter(|l| resolve::uses_config(l, &name))
             .cloned()
             .collect();
-        if affected.is_empty() {
-            return;
-        }
-        self.settle(&affected).await;
         for link in &affected {
             self.deliver(link).await;
         }
     }
 
-    /// Waits until the local ends of `links` have dispatched what reached them before.
-    ///
-    /// The host that handled the config change sent these links' deletes before it
-    /// wrote, so they have reached the providers; but an SDK that receives puts and
-    /// deletes on separate tasks (the official one) may not have handled the delete yet,
-    /// and a put it handles first is ignored as a duplicate. A health request goes
-    /// through the same dispatch loop, so once it is answered the delete has been taken.
-    /// Bounded by [`SETTLE_TIMEOUT`]: a provider that does not answer gets the put anyway.
-    async fn settle(&self, links: &[Link]) {
-        let mut ends: Vec<&str> = links
-            .iter()
-            .flat_map(|l| [l.source_id.as_str(), l.target.as_str()])
-            .filter(|id| self.local.contains_key(*id))
-            .collect();
-        ends.sort_unstable();
-        ends.dedup();
-        let probes = ends.into_iter().map(|id| {
-            let request = self
-                .rpc
-                .request(self.provider_subjects.health(id), bytes::Bytes::new());
-            tokio::time::timeout(SETTLE_TIMEOUT, request)
-        });
-        futures::future::join_all(probes).await;
-    }
-
     /// Sends `link`, resolved, to the local providers that are its source or target.
     async fn deliver(&self, link: &Link) {
         let resolved = resolve::resolve(&self.configs, link);
-        let body: bytes::Bytes = serde_json::to_vec(&resolved).expect("links encode").into();
         let mut ends = vec![link.source_id.as_str()];
         if link.target != link.source_id {
             ends.push(&link.target);
@@ -417,9 +504,52 @@ impl Owner {
                 continue;
             };
             let subject = self.provider_subjects.link_put(&local.xkey_public);
-            if let Err(error) = self.rpc.publish(subject, body.clone()).await {
-                tracing::warn!(provider_id = id, %error, "cannot deliver link");
-            }
+            self.publish(id, subject, &resolved).await;
         }
+    }
+}
+
+/// The next entry of a watch that is open; pending while it is being re-opened.
+async fn next_entry(
+    watch: &mut Option<Watch>,
+) -> Option<Result<Entry, async_nats::jetstream::kv::WatcherError>> {
+    match watch {
+        Some(watch) => watch.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens `bucket`'s watch again after `delay`, then reads the whole bucket.
+async fn reopen(
+    buckets: Buckets,
+    bucket: Bucket,
+    delay: std::time::Duration,
+) -> (Bucket, Result<(Watch, Vec<Entry>), HostError>) {
+    tokio::time::sleep(delay).await;
+    let result = async {
+        let watch = buckets.watch(bucket).await?;
+        let entries = read_all(buckets.of(bucket), "").await?;
+        Ok((watch, entries))
+    }
+    .await;
+    (bucket, result)
+}
+
+impl Buckets {
+    fn of(&self, bucket: Bucket) -> &Store {
+        match bucket {
+            Bucket::Data => &self.data,
+            Bucket::Config => &self.config,
+        }
+    }
+
+    /// A watch of every key of `bucket` (new changes only).
+    async fn watch(&self, bucket: Bucket) -> Result<Watch, HostError> {
+        let store = self.of(bucket);
+        let watch = store.watch_all().await.map_err(|e| HostError::Bucket {
+            bucket: store.name.clone(),
+            reason: format!("cannot watch: {e}"),
+        })?;
+        Ok(Box::pin(watch))
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lattice_proto::claims::{StoredClaims, StoredProviderClaims};
 use lattice_proto::events::ProviderClaimsSummary;
 use serde::Deserialize;
 
@@ -20,6 +21,8 @@ pub(crate) struct ProviderClaims {
     pub(crate) target_hashes: BTreeMap<String, String>,
     pub(crate) not_before: Option<u64>,
     pub(crate) expires: Option<u64>,
+    /// The provider's config schema, as JSON text.
+    pub(crate) config_schema: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +43,7 @@ struct RawWascap {
     ver: Option<String>,
     #[serde(default)]
     target_hashes: BTreeMap<String, String>,
+    config_schema: Option<serde_json::Value>,
 }
 
 impl ProviderClaims {
@@ -69,6 +73,19 @@ impl ProviderClaims {
             target_hashes: wascap.target_hashes,
             not_before: raw.nbf,
             expires: raw.exp,
+            config_schema: wascap.config_schema.map(|schema| schema.to_string()),
+        })
+    }
+
+    /// What `CLAIMS_{subject}` holds for these claims (spec §5.1).
+    pub(crate) fn stored(&self) -> StoredClaims {
+        StoredClaims::Provider(StoredProviderClaims {
+            issuer: self.issuer.clone(),
+            name: self.name.clone().unwrap_or_default(),
+            revision: self.revision.unwrap_or_default().to_string(),
+            subject: self.subject.clone(),
+            version: self.version.clone().unwrap_or_default(),
+            config_schema: self.config_schema.clone(),
         })
     }
 
@@ -111,6 +128,10 @@ pub(crate) mod tests {
         assert_eq!(claims.name.as_deref(), Some("Redis"));
         assert_eq!(claims.revision, Some(3));
         assert_eq!(claims.target_hashes["x86_64-linux"], "AB");
+        assert_eq!(
+            serde_json::to_value(claims.stored()).unwrap(),
+            serde_json::json!({"issuer":"AISSUER","name":"Redis","revision":"3","subject":"VSUBJECT","version":"0.1.0"})
+        );
         let summary = claims.summary();
         assert_eq!(
             (

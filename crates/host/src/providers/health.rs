@@ -1,6 +1,10 @@
-//! Health-check bookkeeping: the 1.x edge rules for events, plus counting consecutive
-//! failures so a provider that stops answering can be restarted. Pure; the probing
-//! itself is in the supervisor.
+//! Health-check bookkeeping: the 1.x edge rules for events, plus counting probes in a
+//! row that got no answer, so a provider that stops answering can be restarted. Pure;
+//! the probing itself is in the supervisor.
+//!
+//! A provider that answers `healthy: false` is alive: it is reported
+//! (`health_check_failed`), not restarted. A probe that goes unanswered while the host's
+//! own NATS connection is down says nothing about the provider and is not counted.
 
 use lattice_proto::provider::HealthCheckResponse;
 
@@ -9,8 +13,11 @@ use lattice_proto::provider::HealthCheckResponse;
 pub(crate) enum Probe {
     /// A decodable answer.
     Answer(HealthCheckResponse),
-    /// Timeout, no responders or an undecodable reply.
+    /// Timeout, no responders or an undecodable reply, with the host's NATS connection up.
     NoAnswer(String),
+    /// No answer, but the host's own NATS connection was not connected: an outage of
+    /// NATS, not a hung provider.
+    Disconnected,
 }
 
 /// Which `health_check_*` event a probe produces.
@@ -26,15 +33,15 @@ pub(crate) enum HealthEvent {
 pub(crate) struct HealthTracker {
     previous_healthy: bool,
     answered: bool,
-    consecutive_failures: u32,
+    unanswered: u32,
 }
 
 impl HealthTracker {
     /// Applies a probe; returns the event to publish, if any.
     ///
     /// 1.x edge rules: healthy after not-healthy ⇒ passed; unhealthy after healthy ⇒
-    /// failed; any other decodable answer ⇒ status; no answer ⇒ no event. Unhealthy
-    /// answers and missing answers count as failures.
+    /// failed; any other decodable answer ⇒ status; no answer ⇒ no event. Only probes
+    /// left unanswered while the host was connected count toward a restart.
     pub(crate) fn observe(&mut self, probe: &Probe) -> Option<HealthEvent> {
         match probe {
             Probe::Answer(answer) => {
@@ -45,17 +52,14 @@ impl HealthTracker {
                     _ => HealthEvent::Status,
                 };
                 self.previous_healthy = answer.healthy;
-                self.consecutive_failures = if answer.healthy {
-                    0
-                } else {
-                    self.consecutive_failures + 1
-                };
+                self.unanswered = 0;
                 Some(event)
             }
             Probe::NoAnswer(_) => {
-                self.consecutive_failures += 1;
+                self.unanswered += 1;
                 None
             }
+            Probe::Disconnected => None,
         }
     }
 
@@ -64,9 +68,9 @@ impl HealthTracker {
         self.answered
     }
 
-    /// Failed or missing answers in a row.
-    pub(crate) fn consecutive_failures(&self) -> u32 {
-        self.consecutive_failures
+    /// Probes in a row left unanswered while the host was connected.
+    pub(crate) fn unanswered(&self) -> u32 {
+        self.unanswered
     }
 
     /// The last answer's verdict (`None` before any answer).
@@ -111,15 +115,18 @@ mod tests {
     }
 
     #[test]
-    fn failures_count_until_a_healthy_answer() {
+    fn only_unanswered_probes_while_connected_count() {
         let mut h = HealthTracker::default();
         h.observe(&answer(true));
         h.observe(&Probe::NoAnswer("t".into()));
-        h.observe(&answer(false));
+        h.observe(&Probe::Disconnected);
         h.observe(&Probe::NoAnswer("t".into()));
-        assert_eq!(h.consecutive_failures(), 3);
+        assert_eq!(h.unanswered(), 2, "an outage of NATS is not counted");
+        h.observe(&answer(false));
+        assert_eq!(h.unanswered(), 0, "an unhealthy answer is an answer");
+        assert_eq!(h.healthy(), Some(false));
         h.observe(&answer(true));
-        assert_eq!(h.consecutive_failures(), 0);
+        assert_eq!(h.unanswered(), 0);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! [`supervisor::Supervisor`] task that owns its process. Handles talk to both through
 //! channels; status is published by each supervisor on a `watch` channel that the table
 //! reads for inventory.
+//!
+//! A stop is acknowledged as soon as it is under way (the entry shows `stopping`; the
+//! end is reported by `provider_stopped`). A start of an ID that is still stopping is
+//! accepted and held until the old process is gone, so "stop, then start at once" works
+//! and the new process never receives the old one's shutdown request.
 
 mod claims;
 mod health;
@@ -30,6 +35,7 @@ pub use restart_policy::RestartPolicy;
 use crate::HostContext;
 pub(crate) use logs::LogBuffer;
 use process::OutputSink;
+pub(crate) use reference::can_load;
 use supervisor::{Supervisor, SupervisorCommand};
 
 /// How providers are supervised.
@@ -42,9 +48,11 @@ pub struct ProviderSettings {
     /// Restart a provider after this many failed or unanswered health checks in a row
     /// (default 3); `None` never restarts for health.
     pub health_failures: Option<u32>,
-    /// How long a provider has to exit after the shutdown request (default 3 s).
+    /// How long a provider has to exit after the shutdown request (default 1 s).
     pub shutdown_grace: Duration,
-    /// How long after SIGTERM before SIGKILL (default 2 s).
+    /// How long after SIGTERM before SIGKILL (default 500 ms). With the defaults, the
+    /// whole staged stop of a provider that ignores the request takes 1.5 s: it fits in
+    /// the 2 s that wash and the official client wait for `provider_stopped`.
     pub term_grace: Duration,
     /// Output lines kept per provider (default 1000).
     pub log_lines: usize,
@@ -58,8 +66,8 @@ impl Default for ProviderSettings {
             restart: RestartPolicy::default(),
             health_interval: Duration::from_secs(30),
             health_failures: Some(3),
-            shutdown_grace: Duration::from_secs(3),
-            term_grace: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(1),
+            term_grace: Duration::from_millis(500),
             log_lines: 1000,
             cache_dir: std::env::temp_dir().join("lattice-cache"),
         }
@@ -77,15 +85,18 @@ pub(crate) struct ProviderSpec {
     pub(crate) generation: u64,
 }
 
-/// Supervision states.
+/// Supervision states. `Stopped` and `Failed` end the supervisor, whose entry then
+/// leaves the table (and inventory and heartbeats with it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum ProviderState {
     #[default]
     Starting,
     Running,
-    Backoff,
+    /// It keeps exiting and waits out a backoff before its next start.
+    CrashLoop,
     Stopping,
     Stopped,
+    /// It gave up after the user's restart limit.
     Failed,
 }
 
@@ -94,7 +105,7 @@ impl ProviderState {
         match self {
             ProviderState::Starting => "starting",
             ProviderState::Running => "running",
-            ProviderState::Backoff => "backoff",
+            ProviderState::CrashLoop => "crash_loop",
             ProviderState::Stopping => "stopping",
             ProviderState::Stopped => "stopped",
             ProviderState::Failed => "failed",
@@ -128,6 +139,10 @@ struct Entry {
     status: watch::Receiver<ProviderStatus>,
     control: mpsc::Sender<SupervisorCommand>,
     logs: Arc<LogBuffer>,
+    /// A stop was asked for; the supervisor is stopping the process.
+    stopping: bool,
+    /// A start that waits for this entry's process to be gone.
+    next: Option<(Arc<HostContext>, ProviderSpec)>,
 }
 
 enum Command {
@@ -138,7 +153,7 @@ enum Command {
     },
     Stop {
         provider_id: String,
-        reply: oneshot::Sender<Option<watch::Receiver<ProviderStatus>>>,
+        reply: oneshot::Sender<bool>,
     },
     Describe {
         reply: oneshot::Sender<Vec<ProviderDescription>>,
@@ -176,7 +191,8 @@ impl ProviderManager {
         crate::actor::ask(&self.tx, make).await.ok()
     }
 
-    /// Registers the provider and starts its supervisor; refuses a running ID.
+    /// Registers the provider and starts its supervisor; refuses a running ID. An ID
+    /// that is stopping is started once its process is gone.
     pub(crate) async fn start(
         &self,
         ctx: Arc<HostContext>,
@@ -187,12 +203,20 @@ impl ProviderManager {
             .unwrap_or(Err(StartRefused::ShuttingDown))
     }
 
-    /// Asks the provider to stop; the status channel reports `Stopped` when it has.
-    pub(crate) async fn stop(&self, provider_id: &str) -> Option<watch::Receiver<ProviderStatus>> {
+    /// Asks the provider to stop; `false` if it does not run here. The supervisor
+    /// publishes `provider_stopped` when the process is gone.
+    pub(crate) async fn stop(&self, provider_id: &str) -> bool {
         let provider_id = provider_id.to_string();
         self.ask(|reply| Command::Stop { provider_id, reply })
             .await
-            .flatten()
+            .unwrap_or(false)
+    }
+
+    /// Whether a provider with this ID runs here (and is not being stopped).
+    pub(crate) async fn is_running(&self, provider_id: &str) -> bool {
+        self.describe().await.iter().any(|p| {
+            p.id == provider_id && p.state.as_deref() != Some(ProviderState::Stopping.as_str())
+        })
     }
 
     /// Inventory entries of every provider.
@@ -240,26 +264,35 @@ async fn own_table(
                     let _ = reply.send(Err(StartRefused::ShuttingDown));
                     continue;
                 }
-                if let Some(existing) = table.get(&spec.provider_id) {
-                    if existing.status.borrow().state != ProviderState::Failed {
+                generation += 1;
+                spec.generation = generation;
+                match table.get_mut(&spec.provider_id) {
+                    Some(existing) if existing.stopping && existing.next.is_none() => {
+                        existing.next = Some((ctx, spec));
+                    }
+                    Some(_) => {
                         let _ = reply.send(Err(StartRefused::AlreadyRunning));
                         continue;
                     }
-                    // A failed entry is replaced; its supervisor is told to end.
-                    let _ = existing.control.try_send(SupervisorCommand::Stop);
+                    None => {
+                        let entry = launch(ctx, spec, &tracker, &token);
+                        table.insert(entry.spec.provider_id.clone(), entry);
+                    }
                 }
-                generation += 1;
-                spec.generation = generation;
-                let entry = launch(ctx, spec, &tracker, &token);
-                table.insert(entry.spec.provider_id.clone(), entry);
                 let _ = reply.send(Ok(()));
             }
             Command::Stop { provider_id, reply } => {
-                let status = table.get(&provider_id).map(|entry| {
-                    let _ = entry.control.try_send(SupervisorCommand::Stop);
-                    entry.status.clone()
-                });
-                let _ = reply.send(status);
+                let found = match table.get_mut(&provider_id) {
+                    // A second stop also cancels a start waiting for the first.
+                    Some(entry) if entry.stopping => entry.next.take().is_some(),
+                    Some(entry) => {
+                        entry.stopping = true;
+                        let _ = entry.control.try_send(SupervisorCommand::Stop);
+                        true
+                    }
+                    None => false,
+                };
+                let _ = reply.send(found);
             }
             Command::Describe { reply } => {
                 let mut list: Vec<_> = table.values().map(describe).collect();
@@ -276,8 +309,12 @@ async fn own_table(
                 if table
                     .get(&provider_id)
                     .is_some_and(|e| e.spec.generation == generation)
+                    && let Some(ended) = table.remove(&provider_id)
+                    && let Some((ctx, spec)) = ended.next
+                    && !token.is_cancelled()
                 {
-                    table.remove(&provider_id);
+                    let entry = launch(ctx, spec, &tracker, &token);
+                    table.insert(entry.spec.provider_id.clone(), entry);
                 }
             }
         }
@@ -294,15 +331,12 @@ fn launch(
     let (control_tx, control_rx) = mpsc::channel(4);
     let logs = Arc::new(LogBuffer::new(ctx.config.providers.log_lines));
     let follow = lattice_proto::subjects::log_lines(
+        &ctx.config.ctl_prefix,
         &ctx.config.lattice,
         &ctx.identity.id,
         &spec.provider_id,
     );
-    let sink = Arc::new(OutputSink {
-        provider_id: spec.provider_id.clone(),
-        logs: logs.clone(),
-        publish: Some((ctx.ctl.clone(), follow)),
-    });
+    let sink = Arc::new(OutputSink::new(logs.clone(), ctx.ctl.clone(), follow));
     let restarts = restart_policy::RestartTracker::new(ctx.config.providers.restart.clone());
     let xkey = nkeys::XKey::new();
     let supervisor = Supervisor {
@@ -323,6 +357,8 @@ fn launch(
         status: status_rx,
         control: control_tx,
         logs,
+        stopping: false,
+        next: None,
     }
 }
 
@@ -330,7 +366,9 @@ fn describe(entry: &Entry) -> ProviderDescription {
     let status = entry.status.borrow();
     ProviderDescription {
         id: entry.spec.provider_id.clone(),
-        image_ref: Some(entry.spec.provider_ref.clone()),
+        image_ref: Some(
+            lattice_proto::reference::without_scheme(&entry.spec.provider_ref).to_string(),
+        ),
         name: status.name.clone(),
         revision: status.revision,
         annotations: (!entry.spec.annotations.is_empty()).then(|| entry.spec.annotations.clone()),

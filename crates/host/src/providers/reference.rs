@@ -31,22 +31,29 @@ pub(crate) struct LoadSettings<'a> {
     pub(crate) cache_dir: &'a Path,
 }
 
-/// Resolves `reference` (an error message names what is wrong).
-pub(crate) async fn load(
-    reference: &str,
-    settings: &LoadSettings<'_>,
-) -> Result<LoadedProvider, String> {
+/// Whether this host can load `reference` at all (its scheme, and `--allow-file-load`
+/// for files), without touching it: what an auction bid promises. Returns the path of
+/// a file reference.
+pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, String> {
     let Some(path) = reference.strip_prefix("file://") else {
         return Err(format!(
             "cannot load `{reference}`: this host loads providers from file:// references only (OCI registries are not supported)"
         ));
     };
-    if !settings.allow_file_load {
+    if !allow_file_load {
         return Err(format!(
             "cannot load `{reference}`: file:// references are refused unless the host runs with --allow-file-load (WASMCLOUD_ALLOW_FILE_LOAD=true)"
         ));
     }
-    let path = Path::new(path);
+    Ok(path)
+}
+
+/// Resolves `reference` (an error message names what is wrong).
+pub(crate) async fn load(
+    reference: &str,
+    settings: &LoadSettings<'_>,
+) -> Result<LoadedProvider, String> {
+    let path = Path::new(can_load(reference, settings.allow_file_load)?);
     if !path.is_absolute() {
         return Err(format!(
             "cannot load `{reference}`: the path must be absolute (file:///…)"

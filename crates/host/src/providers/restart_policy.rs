@@ -1,17 +1,18 @@
 //! When to restart a provider that exited on its own: a pure policy, no I/O.
 //!
-//! The first restart is immediate; each further consecutive one waits twice as long
-//! (from `initial_backoff` up to `max_backoff`). A process that ran for `stable_after`
-//! resets the backoff. More than `max_starts` starts within `window` means the provider
-//! cannot run: it is put in Failed instead of being restarted again. (With long
-//! backoffs, fewer than `max_starts` fit in the window, and the provider keeps being
-//! retried slowly.)
+//! Like Kubernetes' CrashLoopBackOff: the first restart is immediate; each further
+//! consecutive one waits twice as long (from `initial_backoff` up to `max_backoff`,
+//! default 5 minutes), and a process that ran for `stable_after` resets the backoff. A
+//! provider is retried for as long as it keeps exiting, so it heals once whatever it
+//! depends on comes back; only when the user sets `max_starts` does the `max_starts`-th
+//! start within `window` give up. (With long backoffs, fewer than `max_starts` fit in
+//! the window, and the provider keeps being retried slowly.)
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Restart settings. The defaults: immediate, then 100 ms doubling to 30 s; reset after
-/// 30 s of running; Failed at the 5th start within 60 s.
+/// Restart settings. The defaults: immediate, then 100 ms doubling to 5 min; reset after
+/// 30 s of running; never give up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestartPolicy {
     /// Delay before the second consecutive restart (the first is immediate).
@@ -20,8 +21,9 @@ pub struct RestartPolicy {
     pub max_backoff: Duration,
     /// A process that ran this long resets the backoff.
     pub stable_after: Duration,
-    /// This many starts within `window` and the next exit fails the provider.
-    pub max_starts: u32,
+    /// With `Some(n)`: after `n` starts within `window`, the next exit gives up. `None`
+    /// (the default) keeps restarting.
+    pub max_starts: Option<u32>,
     /// The window `max_starts` counts in.
     pub window: Duration,
 }
@@ -30,9 +32,9 @@ impl Default for RestartPolicy {
     fn default() -> Self {
         RestartPolicy {
             initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(300),
             stable_after: Duration::from_secs(30),
-            max_starts: 5,
+            max_starts: None,
             window: Duration::from_secs(60),
         }
     }
@@ -46,7 +48,7 @@ pub enum RestartDecision {
         /// Delay before the next start.
         delay: Duration,
     },
-    /// Too many starts in the window: stop trying.
+    /// Too many starts in the window (only with a `max_starts` limit): stop trying.
     GiveUp,
 }
 
@@ -84,7 +86,9 @@ impl RestartTracker {
                 break;
             }
         }
-        if self.starts.len() >= self.policy.max_starts as usize {
+        if let Some(max) = self.policy.max_starts
+            && self.starts.len() >= max as usize
+        {
             return RestartDecision::GiveUp;
         }
         let delay = match self.consecutive {
@@ -133,17 +137,34 @@ mod tests {
         (delays, false)
     }
 
+    fn limited(max_starts: u32) -> RestartPolicy {
+        RestartPolicy {
+            max_starts: Some(max_starts),
+            ..RestartPolicy::default()
+        }
+    }
+
     #[test]
     fn first_restart_is_immediate_then_backoff_doubles() {
-        let (delays, gave_up) = crash_loop(RestartPolicy::default(), ms(10), 100);
+        let (delays, gave_up) = crash_loop(limited(5), ms(10), 100);
         assert!(gave_up);
         assert_eq!(delays, [ms(0), ms(100), ms(200), ms(400)]);
     }
 
     #[test]
+    fn by_default_a_crash_loop_never_gives_up_and_backs_off_to_five_minutes() {
+        let (delays, gave_up) = crash_loop(RestartPolicy::default(), ms(10), 1000);
+        assert!(!gave_up);
+        assert_eq!(delays[9], Duration::from_millis(25_600), "{delays:?}");
+        assert_eq!(delays[12], Duration::from_millis(204_800), "{delays:?}");
+        assert_eq!(delays[13], Duration::from_secs(300), "{delays:?}");
+        assert_eq!(delays[999], Duration::from_secs(300));
+    }
+
+    #[test]
     fn backoff_is_capped() {
         let policy = RestartPolicy {
-            max_starts: 1000,
+            max_backoff: Duration::from_secs(30),
             ..RestartPolicy::default()
         };
         let (delays, gave_up) = crash_loop(policy, ms(10), 12);
@@ -179,9 +200,8 @@ mod tests {
     #[test]
     fn old_starts_leave_the_window() {
         let policy = RestartPolicy {
-            max_starts: 2,
             window: Duration::from_secs(10),
-            ..RestartPolicy::default()
+            ..limited(2)
         };
         let mut tracker = RestartTracker::new(policy);
         let t0 = Instant::now();
@@ -192,9 +212,8 @@ mod tests {
             RestartDecision::GiveUp
         );
         let mut tracker = RestartTracker::new(RestartPolicy {
-            max_starts: 2,
             window: Duration::from_secs(10),
-            ..RestartPolicy::default()
+            ..limited(2)
         });
         tracker.record_start(t0);
         tracker.record_start(t0 + Duration::from_secs(1));
@@ -209,7 +228,7 @@ mod tests {
         let policy = RestartPolicy {
             initial_backoff: Duration::from_secs(20),
             max_backoff: Duration::from_secs(40),
-            ..RestartPolicy::default()
+            ..limited(5)
         };
         let (_, gave_up) = crash_loop(policy, ms(10), 50);
         assert!(!gave_up, "fewer than max_starts fit in the window");

@@ -2,13 +2,18 @@
 //! through explicit states:
 //!
 //! ```text
-//! Starting → Running → (exit | N failed health checks) → Backoff → Starting …
-//!                    ↘ stop / host shutdown → Stopping → Stopped
-//! Backoff → (too many starts in the window) → Failed → (stop) → Stopped
+//! Starting → Running → (exit | N unanswered health checks) → Starting (at once)
+//!                                                          → CrashLoop (backoff) → Starting …
+//!          ↘ stop / host shutdown → Stopping → Stopped
+//! CrashLoop → (only with a restart limit: too many starts in the window) → Failed
 //! ```
 //!
 //! Health is probed right after spawn and retried quickly until the provider answers,
-//! then every interval (±10 % so many providers do not probe together).
+//! then every interval (±10 % so many providers do not probe together). A provider
+//! that answers `healthy: false` is reported, not restarted; one that stops answering
+//! is restarted only while the host's own NATS connection is up. Its first answer also
+//! re-syncs lattice state: links and config that changed while it was spawning (and so
+//! not yet subscribed) are sent again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::health::{HealthEvent, HealthTracker, Probe};
 use super::host_data::ProviderBootstrap;
-use super::process::{EndedBy, OutputSink, ProviderProcess, describe};
+use super::process::{EndedBy, OutputSink, ProcessExit, ProviderProcess, describe};
 use super::reference::{self, LoadSettings, LoadedProvider};
 use super::restart_policy::{RestartDecision, RestartTracker};
 use super::{ProviderSpec, ProviderState, ProviderStatus};
@@ -39,9 +44,27 @@ pub(crate) enum SupervisorCommand {
     Stop,
 }
 
+/// How a process ended, for events.
+struct Exit {
+    /// `exit status: 3`, `signal: 9 (SIGKILL)`.
+    text: String,
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl From<ProcessExit> for Exit {
+    fn from(exit: ProcessExit) -> Self {
+        Exit {
+            text: describe(exit),
+            code: exit.code(),
+            signal: exit.signal(),
+        }
+    }
+}
+
 /// Why watching a running process ended.
 enum Ended {
-    Exited(std::process::ExitStatus),
+    Exited(ProcessExit),
     Unhealthy,
     Stop,
 }
@@ -101,7 +124,12 @@ impl Supervisor {
                 Err(error) => {
                     tracing::error!(%error, "cannot restart provider");
                     self.restarts.record_start(Instant::now());
-                    match self.after_exit("exited", error, Duration::ZERO).await {
+                    let exit = Exit {
+                        text: error,
+                        code: None,
+                        signal: None,
+                    };
+                    match self.after_exit("exited", exit, Duration::ZERO).await {
                         true => continue,
                         false => return,
                     }
@@ -121,11 +149,11 @@ impl Supervisor {
             tracing::info!(pid, "provider running");
             let (reason, exit) = match self.watch(&mut process).await {
                 Ended::Stop => return self.stop(&mut process).await,
-                Ended::Exited(status) => ("exited", describe(status)),
+                Ended::Exited(status) => ("exited", Exit::from(status)),
                 Ended::Unhealthy => {
-                    tracing::warn!("provider failed its health checks; restarting it");
+                    tracing::warn!("provider stopped answering health checks; restarting it");
                     let (status, _) = self.staged_stop(&mut process).await;
-                    ("unhealthy", describe(status))
+                    ("unhealthy", Exit::from(status))
                 }
             };
             if !self.after_exit(reason, exit, process.ran_for()).await {
@@ -178,6 +206,9 @@ impl Supervisor {
                 s.name = claims.name.clone();
                 s.revision = claims.revision.unwrap_or(0);
             });
+            if let Err(error) = self.ctx.lattice.put_claims(&claims.stored()).await {
+                tracing::warn!(%error, "cannot store the provider's claims");
+            }
         }
         Ok(loaded)
     }
@@ -194,8 +225,9 @@ impl Supervisor {
                 _ = self.commands.recv() => return Ended::Stop,
                 _ = self.token.cancelled() => return Ended::Stop,
                 result = &mut probe => {
-                    let starting = !self.health.answered() && started.elapsed() < settings.health_interval;
-                    if starting && matches!(result, Probe::NoAnswer(_)) {
+                    let answered_before = self.health.answered();
+                    let starting = !answered_before && started.elapsed() < settings.health_interval;
+                    if starting && !matches!(result, Probe::Answer(_)) {
                         probe = self.probe_after(retry);
                         retry = (retry * 2).min(STARTUP_PROBE_MAX);
                         continue;
@@ -203,12 +235,18 @@ impl Supervisor {
                     if let Some(event) = self.health.observe(&result) {
                         self.publish_health(event).await;
                     }
-                    if let Probe::NoAnswer(reason) = &result {
-                        tracing::warn!(%reason, failures = self.health.consecutive_failures(), "health check got no answer");
+                    match &result {
+                        Probe::NoAnswer(reason) => tracing::warn!(%reason, unanswered = self.health.unanswered(), "health check got no answer"),
+                        Probe::Disconnected => tracing::debug!("health check skipped: the host is not connected to NATS"),
+                        Probe::Answer(_) => {}
+                    }
+                    if !answered_before && self.health.answered() {
+                        // It is subscribed now: whatever changed while it was spawning.
+                        self.ctx.lattice.resync(&self.spec.provider_id, &self.xkey_public).await;
                     }
                     let healthy = self.health.healthy();
                     self.set(|s| s.healthy = healthy);
-                    if settings.health_failures.is_some_and(|n| self.health.consecutive_failures() >= n) {
+                    if settings.health_failures.is_some_and(|n| self.health.unanswered() >= n) {
                         return Ended::Unhealthy;
                     }
                     let jitter = rand::rng().random_range(0.9..1.1);
@@ -229,16 +267,16 @@ impl Supervisor {
                     Ok(answer) => Probe::Answer(answer),
                     Err(e) => Probe::NoAnswer(format!("undecodable health answer: {e}")),
                 },
+                Err(_) if rpc.connection_state() != async_nats::connection::State::Connected => {
+                    Probe::Disconnected
+                }
                 Err(e) => Probe::NoAnswer(e.to_string()),
             }
         })
     }
 
     /// The staged stop with this host's shutdown request and graces.
-    async fn staged_stop(
-        &mut self,
-        process: &mut ProviderProcess,
-    ) -> (std::process::ExitStatus, EndedBy) {
+    async fn staged_stop(&mut self, process: &mut ProviderProcess) -> (ProcessExit, EndedBy) {
         let rpc = self.ctx.rpc.clone();
         let subject =
             ProviderSubjects::new(&self.ctx.config.lattice).shutdown(&self.spec.provider_id);
@@ -262,88 +300,76 @@ impl Supervisor {
         self.set(|s| s.state = ProviderState::Stopping);
         let (status, ended_by) = self.staged_stop(process).await;
         tracing::info!(exit = %describe(status), ended_by = ended_by.as_str(), "provider stopped");
-        if let Some(event) = self.health.process_ended() {
-            self.publish_health(event).await;
-        }
+        // An ordinary stop is not a failed health check: no health event.
         self.finish("stop", Some((describe(status), ended_by.as_str())))
             .await;
     }
 
     /// After an unexpected end: back off and return true to start again, or give up.
-    async fn after_exit(&mut self, reason: &str, exit: String, ran_for: Duration) -> bool {
-        tracing::warn!(%exit, reason, "provider process ended");
+    async fn after_exit(&mut self, reason: &str, exit: Exit, ran_for: Duration) -> bool {
+        tracing::warn!(exit = %exit.text, reason, "provider process ended");
         if let Some(event) = self.health.process_ended() {
             self.publish_health(event).await;
         }
         self.set(|s| {
-            s.last_exit = Some(exit.clone());
+            s.last_exit = Some(exit.text.clone());
             s.pid = None;
             s.healthy = None;
         });
-        match self.restarts.next(Instant::now(), ran_for) {
-            RestartDecision::Restart { delay } => {
-                let restarts = self.status.borrow().restarts + 1;
-                self.set(|s| {
-                    s.state = ProviderState::Backoff;
-                    s.restarts = restarts;
-                });
-                self.ctx
-                    .events
-                    .publish(Event::ProviderRestarted(ProviderRestarted {
-                        host_id: self.ctx.identity.id.clone(),
-                        provider_id: self.spec.provider_id.clone(),
-                        reason: reason.to_string(),
-                        exit_status: exit,
-                        restarts,
-                        delay_ms: delay.as_millis() as u64,
-                    }))
-                    .await;
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => true,
-                    _ = self.commands.recv() => {
-                        self.finish("stop", None).await;
-                        false
-                    }
-                    _ = self.token.cancelled() => {
-                        self.finish("stop", None).await;
-                        false
-                    }
-                }
+        let RestartDecision::Restart { delay } = self.restarts.next(Instant::now(), ran_for) else {
+            self.fail(exit.text).await;
+            return false;
+        };
+        let restarts = self.status.borrow().restarts + 1;
+        self.set(|s| {
+            s.state = match delay.is_zero() {
+                true => ProviderState::Starting,
+                false => ProviderState::CrashLoop,
+            };
+            s.restarts = restarts;
+        });
+        self.ctx
+            .events
+            .publish(Event::ProviderRestarted(ProviderRestarted {
+                host_id: self.ctx.identity.id.clone(),
+                provider_id: self.spec.provider_id.clone(),
+                reason: reason.to_string(),
+                exit_status: exit.text,
+                exit_code: exit.code,
+                signal: exit.signal,
+                restarts,
+                delay_ms: delay.as_millis() as u64,
+            }))
+            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = self.commands.recv() => {
+                self.finish("stop", None).await;
+                false
             }
-            RestartDecision::GiveUp => {
-                self.fail(exit).await;
+            _ = self.token.cancelled() => {
+                self.finish("stop", None).await;
                 false
             }
         }
     }
 
-    /// Too many starts: Failed, with the exit and the last output in the event. The
-    /// entry stays listed until it is stopped or replaced.
+    /// The user's restart limit was reached: `provider_stopped` with `reason: "failed"`
+    /// and the last exit, and the entry leaves the table (so heartbeats stop listing a
+    /// provider that does not run, and a scheduler can place it again). Its output is
+    /// not put in the event (it can hold secrets); `lattice logs` has it until then.
     async fn fail(&mut self, exit: String) {
         let restarts = self.status.borrow().restarts;
-        tracing::error!(%exit, restarts, "provider keeps exiting; giving up");
+        tracing::error!(%exit, restarts, "provider keeps exiting; giving up (restart limit)");
         self.set(|s| s.state = ProviderState::Failed);
-        let last_lines = self
-            .sink
-            .logs
-            .tail(Some(20))
-            .into_iter()
-            .map(|l| l.line)
-            .collect();
+        self.release().await;
         let event = ProviderStopped {
             exit_status: Some(exit),
             ended_by: Some("exited".to_string()),
-            last_log_lines: Some(last_lines),
             restarts: Some(restarts),
             ..self.stopped("failed")
         };
         self.ctx.events.publish(Event::ProviderStopped(event)).await;
-        tokio::select! {
-            _ = self.commands.recv() => {}
-            _ = self.token.cancelled() => {}
-        }
-        self.set(|s| s.state = ProviderState::Stopped);
-        self.release().await;
     }
 
     async fn finish(&self, reason: &str, ended: Option<(String, &str)>) {
@@ -351,22 +377,26 @@ impl Supervisor {
             Some((exit, by)) => (Some(exit), Some(by.to_string())),
             None => (None, None),
         };
+        self.set(|s| {
+            s.state = ProviderState::Stopped;
+            s.pid = None;
+        });
+        // Out of the table first, so a tool that reacts to the event sees it gone.
+        self.release().await;
         let event = ProviderStopped {
             exit_status,
             ended_by,
             ..self.stopped(reason)
         };
         self.ctx.events.publish(Event::ProviderStopped(event)).await;
-        self.set(|s| {
-            s.state = ProviderState::Stopped;
-            s.pid = None;
-        });
-        self.release().await;
     }
 
     /// The supervisor ends: this host no longer runs the provider.
     async fn release(&self) {
-        self.ctx.lattice.forget(&self.spec.provider_id).await;
+        self.ctx
+            .lattice
+            .forget(&self.spec.provider_id, &self.xkey_public)
+            .await;
         self.ctx
             .providers
             .finished(&self.spec.provider_id, self.spec.generation)
@@ -389,6 +419,8 @@ impl Supervisor {
 
     async fn start_failed(self, error: String) {
         tracing::error!(%error, "provider start failed");
+        self.set(|s| s.state = ProviderState::Stopped);
+        self.release().await;
         self.ctx
             .events
             .publish(Event::ProviderStartFailed(ProviderStartFailed {
@@ -399,8 +431,6 @@ impl Supervisor {
                 link_name: DEFAULT_LINK_NAME.to_string(),
             }))
             .await;
-        self.set(|s| s.state = ProviderState::Stopped);
-        self.release().await;
     }
 
     async fn publish_started(&self, loaded: &LoadedProvider) {
@@ -409,7 +439,8 @@ impl Supervisor {
             .events
             .publish(Event::ProviderStarted(ProviderStarted {
                 host_id: self.ctx.identity.id.clone(),
-                image_ref: self.spec.provider_ref.clone(),
+                image_ref: lattice_proto::reference::without_scheme(&self.spec.provider_ref)
+                    .to_string(),
                 provider_id: self.spec.provider_id.clone(),
                 annotations: self.spec.annotations.clone(),
                 claims: claims.map(|c| c.summary()),

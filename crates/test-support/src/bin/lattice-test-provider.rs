@@ -11,6 +11,8 @@
 //! - `dump`: its raw stdin line, environment, pid and HostData as JSON;
 //! - `health` with body `healthy`, `unhealthy` or `silent`: how to answer health checks
 //!   from now on (`silent` never answers);
+//! - `print` with body `{"stdout": [lines], "stderr": [lines]}`: prints each line to
+//!   that stream (stdout first), flushes, then answers `ok`;
 //!
 //! and it reports every link put, link delete and config update it receives as JSON on
 //! `lattice.test.{provider_id}.seen` (`{"kind": "link_put" | "link_del" | "config", …}`).
@@ -51,6 +53,7 @@ impl Provider for TestProvider {
         let _ = self.seen.set((ctx.nats.clone(), format!("{prefix}.seen")));
         let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;
         let mut health = ctx.nats.subscribe(format!("{prefix}.health")).await?;
+        let mut print = ctx.nats.subscribe(format!("{prefix}.print")).await?;
         let nats = ctx.nats.clone();
         let body = serde_json::to_vec(&serde_json::json!({
             "stdin_line": String::from_utf8_lossy(&self.stdin_line),
@@ -74,6 +77,12 @@ impl Provider for TestProvider {
                             _ => HealthMode::Healthy,
                         };
                         *mode.lock().unwrap() = new;
+                        if let Some(reply) = msg.reply {
+                            let _ = nats.publish(reply, "ok".into()).await;
+                        }
+                    }
+                    Some(msg) = print.next() => {
+                        print_lines(&msg.payload);
                         if let Some(reply) = msg.reply {
                             let _ = nats.publish(reply, "ok".into()).await;
                         }
@@ -143,6 +152,32 @@ impl TestProvider {
         }
         Ok(())
     }
+}
+
+/// Prints the lines a `print` request names, each in one write.
+fn print_lines(body: &[u8]) {
+    use std::io::Write as _;
+    #[derive(serde::Deserialize)]
+    struct Print {
+        #[serde(default)]
+        stdout: Vec<String>,
+        #[serde(default)]
+        stderr: Vec<String>,
+    }
+    let Ok(print) = serde_json::from_slice::<Print>(body) else {
+        eprintln!("undecodable print request");
+        return;
+    };
+    let mut stdout = std::io::stdout().lock();
+    for line in &print.stdout {
+        let _ = stdout.write_all(format!("{line}\n").as_bytes());
+    }
+    let _ = stdout.flush();
+    let mut stderr = std::io::stderr().lock();
+    for line in &print.stderr {
+        let _ = stderr.write_all(format!("{line}\n").as_bytes());
+    }
+    let _ = stderr.flush();
 }
 
 #[tokio::main]

@@ -1,0 +1,443 @@
+//! wadm 0.21.1, the official wasmCloud application deployment manager, embedded in the
+//! test, drives lattice hosts through a whole application life: deploy, scale, a
+//! crashed provider, a host replaced, undeploy.
+//!
+//! The application has the official-SDK provider under a spreadscaler (hosts labelled
+//! `wadm-e2e=yes`) with a link to a component that has no scaler (lattice runs no
+//! components; wadm supports no provider→provider links), and lattice's test provider
+//! under a daemonscaler (one per host). wadm talks to the hosts only through the
+//! control interface and the lattice events, so everything it does here goes through
+//! lattice's implementation of both. The test waits by polling wadm's status API
+//! (`model.status`) and the hosts' inventories every 250 ms.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+use lattice_host::Host;
+use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::{EventWatcher, TestNats, WAIT, ctl_request, workspace_bin};
+use serde_json::{Value, json};
+
+const OFFICIAL_PROVIDER: &str = env!("CARGO_BIN_EXE_official-sdk-provider");
+const LATTICE: &str = "default";
+const APP: &str = "wadm-e2e";
+/// The official-SDK provider's ID (spreadscaler).
+const KV: &str = "wadm-kv";
+/// The lattice test provider's ID (daemonscaler).
+const PROBE: &str = "wadm-probe";
+/// The label that makes a host eligible for the spread.
+const LABEL: (&str, &str) = ("wadm-e2e", "yes");
+const SPREAD: &str = "labelled";
+/// Config names as wadm rewrites them: `{app}-{name}`, lowercased, non-alphanumerics as `_`.
+const SOURCE_CONFIG: &str = "wadm_e2e-kv_source";
+const TARGET_CONFIG: &str = "wadm_e2e-sink_target";
+/// Bound of every wait on wadm and the hosts.
+const SETTLE: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(250);
+
+/// The application at `version` with `kv_instances` instances of the official-SDK provider.
+fn manifest(version: &str, kv_instances: usize, probe_path: &str) -> Value {
+    json!({
+        "apiVersion": "core.oam.dev/v1beta1",
+        "kind": "Application",
+        "metadata": {"name": APP, "annotations": {"version": version}},
+        "spec": {"components": [
+            {
+                "name": "kv",
+                "type": "capability",
+                "properties": {"image": format!("file://{OFFICIAL_PROVIDER}"), "id": KV},
+                "traits": [
+                    {"type": "spreadscaler", "properties": {
+                        "instances": kv_instances,
+                        "spread": [{"name": SPREAD, "requirements": {LABEL.0: LABEL.1}}],
+                    }},
+                    {"type": "link", "properties": {
+                        "namespace": "wasi", "package": "keyvalue", "interfaces": ["store"],
+                        "source": {"config": [{"name": "kv-source", "properties": {"side": "source"}}]},
+                        "target": {"name": "sink", "config": [{"name": "sink-target", "properties": {"side": "target"}}]},
+                    }},
+                ],
+            },
+            {
+                "name": "probe",
+                "type": "capability",
+                "properties": {"image": format!("file://{probe_path}"), "id": PROBE},
+                "traits": [{"type": "daemonscaler", "properties": {"instances": 1}}],
+            },
+            // A link target only: no scaler, so wadm never asks a host to run it.
+            {"name": "sink", "type": "component", "properties": {"image": "file:///nonexistent/sink.wasm", "id": "sink"}},
+        ]},
+    })
+}
+
+/// What the test sees of the lattice: wadm's API, the hosts' control interface and
+/// wadm's own state bucket.
+struct Lattice {
+    client: async_nats::Client,
+    ctl: CtlSubjects,
+}
+
+/// Where the application runs once wadm and the hosts agree.
+struct Settled {
+    /// Host ID → the official-SDK provider's inventory entry.
+    kv: BTreeMap<String, Value>,
+    /// Host ID → the test provider's inventory entry.
+    probe: BTreeMap<String, Value>,
+    status: Value,
+}
+
+impl Lattice {
+    /// A wadm API request (`wadm.api.{lattice}.{op}`); the reply must not be an error.
+    async fn wadm(&self, op: &str, body: &Value) -> anyhow::Result<Value> {
+        let subject = format!("wadm.api.{LATTICE}.{op}");
+        let payload = match body {
+            Value::Null => Vec::new(),
+            body => serde_json::to_vec(body)?,
+        };
+        let reply =
+            tokio::time::timeout(WAIT, self.client.request(subject.clone(), payload.into()))
+                .await
+                .with_context(|| format!("no reply from wadm on {subject}"))??;
+        let reply: Value = serde_json::from_slice(&reply.payload)?;
+        ensure!(reply["result"] != "error", "{subject}: {reply}");
+        Ok(reply)
+    }
+
+    async fn put_and_deploy(&self, manifest: &Value) -> anyhow::Result<()> {
+        let version = &manifest["metadata"]["annotations"]["version"];
+        let put = self.wadm("model.put", manifest).await?;
+        ensure!(
+            put["current_version"] == *version && put["name"] == APP,
+            "put: {put}"
+        );
+        let deploy = self
+            .wadm(&format!("model.deploy.{APP}"), &json!({"version": version}))
+            .await?;
+        ensure!(deploy["result"] == "acknowledged", "deploy: {deploy}");
+        Ok(())
+    }
+
+    /// wadm's status of the application (`{"status": {"type": …}, "scalers": […]}`).
+    async fn status(&self) -> anyhow::Result<Value> {
+        let reply = self
+            .wadm(&format!("model.status.{APP}"), &Value::Null)
+            .await?;
+        Ok(reply["status"].clone())
+    }
+
+    /// Host ID → the inventory entry of `provider_id` on each of `hosts` that lists it.
+    async fn placements(
+        &self,
+        hosts: &[String],
+        provider_id: &str,
+    ) -> anyhow::Result<BTreeMap<String, Value>> {
+        let mut found = BTreeMap::new();
+        for host in hosts {
+            let reply = ctl_request(&self.client, self.ctl.host_get(host), Value::Null).await;
+            ensure!(reply.success, "host.get {host}: {}", reply.message);
+            let inventory = reply.response.context("an inventory")?;
+            let providers = inventory["providers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if let Some(p) = providers.into_iter().find(|p| p["id"] == provider_id) {
+                found.insert(host.clone(), p);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn links(&self) -> anyhow::Result<Vec<Value>> {
+        let reply = ctl_request(&self.client, self.ctl.link_get(), Value::Null).await;
+        ensure!(reply.success, "link.get: {}", reply.message);
+        Ok(reply
+            .response
+            .and_then(|r| r.as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    /// The hosts wadm's own state says run `provider_id` (its `wadm_state` bucket).
+    async fn wadm_sees(&self, provider_id: &str) -> anyhow::Result<BTreeSet<String>> {
+        let js = async_nats::jetstream::new(self.client.clone());
+        let state = js.get_key_value("wadm_state").await?;
+        let Some(entry) = state.get(format!("provider_{LATTICE}")).await? else {
+            return Ok(BTreeSet::new());
+        };
+        let providers: Value = serde_json::from_slice(&entry)?;
+        Ok(providers[provider_id]["hosts"]
+            .as_object()
+            .map(|hosts| hosts.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// Waits until wadm reports the application deployed and it runs as asked: the
+    /// official-SDK provider on `kv_instances` of `hosts`, the test provider on every
+    /// one of them, all running and healthy, and wadm's state agreeing.
+    async fn settled(&self, hosts: &[String], kv_instances: usize) -> anyhow::Result<Settled> {
+        eventually("the application settles", || async move {
+            let status = self.status().await?;
+            if status["status"]["type"] != "deployed" {
+                return Ok(Err(format!("wadm status {status}")));
+            }
+            let kv = self.placements(hosts, KV).await?;
+            let probe = self.placements(hosts, PROBE).await?;
+            let up = |p: &Value| p["state"] == "running" && p["healthy"] == true;
+            if kv.len() != kv_instances || !kv.values().all(up) {
+                return Ok(Err(format!("{KV} on {kv:?}")));
+            }
+            if probe.len() != hosts.len() || !probe.values().all(up) {
+                return Ok(Err(format!("{PROBE} on {probe:?}")));
+            }
+            let kv_hosts: BTreeSet<String> = kv.keys().cloned().collect();
+            let wadm_kv = self.wadm_sees(KV).await?;
+            let wadm_probe = self.wadm_sees(PROBE).await?;
+            if wadm_kv != kv_hosts || wadm_probe != hosts.iter().cloned().collect() {
+                return Ok(Err(format!(
+                    "wadm's state: {KV} on {wadm_kv:?}, {PROBE} on {wadm_probe:?}"
+                )));
+            }
+            Ok(Ok(Settled { kv, probe, status }))
+        })
+        .await
+    }
+}
+
+/// Polls `check` every [`POLL`] until it gives `Ok(value)`, for at most [`SETTLE`];
+/// `Err(why)` says what is not there yet and ends up in the failure.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Result<T, String>>>,
+{
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let why = match check().await? {
+            Ok(value) => return Ok(value),
+            Err(why) => why,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{what}: not within {SETTLE:?}; last seen: {why}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The annotations wadm puts on what it starts.
+fn assert_managed(provider: &Value, spread: Option<&str>) {
+    let a = &provider["annotations"];
+    assert_eq!(a["wasmcloud.dev/managed-by"], "wadm", "{provider}");
+    assert_eq!(a["wasmcloud.dev/appspec"], APP, "{provider}");
+    assert!(
+        a["wasmcloud.dev/scaler"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64),
+        "{provider}"
+    );
+    if let Some(spread) = spread {
+        assert_eq!(a["wasmcloud.dev/spread_name"], spread, "{provider}");
+    }
+}
+
+async fn start_host(nats: &TestNats) -> anyhow::Result<Host> {
+    nats.start_host(|c| {
+        c.allow_file_load = true;
+        c.heartbeat_interval = Duration::from_secs(1);
+        c.labels.insert(LABEL.0.into(), LABEL.1.into());
+    })
+    .await
+    .context("cannot start a host")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts()
+-> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let probe_path = workspace_bin("lattice-test-support", "lattice-test-provider")?;
+    let probe_path = probe_path.to_str().context("a UTF-8 path")?;
+    let nats = TestNats::start().await?;
+
+    // 1. wadm first (it learns of a lattice from its hosts' events), then two hosts.
+    let wadm_tasks = wadm::start_wadm(wadm::config::WadmConfig {
+        nats_server: nats.url().to_string(),
+        stream_persistence: wadm::StreamPersistence::Memory,
+        ..Default::default()
+    })
+    .await?;
+    let wadm_task = tokio::spawn(wadm_tasks.join_all());
+    let mut hosts = vec![start_host(&nats).await?, start_host(&nats).await?];
+    let host_ids = |hosts: &[Host]| hosts.iter().map(|h| h.id().to_string()).collect::<Vec<_>>();
+    let lattice = Lattice {
+        client: nats.client().await?,
+        ctl: CtlSubjects::new("wasmbus.ctl", LATTICE),
+    };
+    let lattice = &lattice;
+    let mut kv_reports = lattice
+        .client
+        .subscribe(format!("oracle.{KV}.seen"))
+        .await?;
+
+    // 2–3. Deploy with two instances: one per labelled host, plus the daemon on each.
+    lattice
+        .put_and_deploy(&manifest("v1", 2, probe_path))
+        .await?;
+    let settled = lattice.settled(&host_ids(&hosts), 2).await?;
+    for provider in settled.kv.values() {
+        assert_managed(provider, Some(SPREAD));
+        assert_eq!(provider["image_ref"], OFFICIAL_PROVIDER, "{provider}");
+    }
+    for provider in settled.probe.values() {
+        assert_managed(provider, None);
+    }
+    let scalers = settled.status["scalers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let kinds: BTreeSet<&str> = scalers.iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert!(
+        ["SpreadScaler", "DaemonScaler", "LinkScaler"]
+            .iter()
+            .all(|k| kinds.contains(k)),
+        "{}",
+        settled.status
+    );
+    // The link and its configs, put by wadm through the hosts.
+    let links = eventually("wadm's link", || async move {
+        let links = lattice.links().await?;
+        Ok(match links.iter().any(|l| l["source_id"] == KV) {
+            true => Ok(links),
+            false => Err(format!("links {links:?}")),
+        })
+    })
+    .await?;
+    assert_eq!(links.len(), 1, "{links:?}");
+    let link = &links[0];
+    assert_eq!(link["target"], "sink", "{link}");
+    assert_eq!(link["name"], "default", "{link}");
+    assert_eq!(link["wit_namespace"], "wasi", "{link}");
+    assert_eq!(link["wit_package"], "keyvalue", "{link}");
+    assert_eq!(link["source_config"], json!([SOURCE_CONFIG]), "{link}");
+    assert_eq!(link["target_config"], json!([TARGET_CONFIG]), "{link}");
+    for (name, side) in [(SOURCE_CONFIG, "source"), (TARGET_CONFIG, "target")] {
+        let got = ctl_request(&lattice.client, lattice.ctl.config_get(name), Value::Null).await;
+        assert_eq!(got.response, Some(json!({"side": side})), "config {name}");
+    }
+    // The official SDK got the link, as its source, with the source config resolved.
+    let report = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut kv_reports))
+        .await
+        .context("no link report from the official-SDK provider")?
+        .context("closed")?;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&report.payload)?,
+        json!({"kind": "link_put", "role": "source", "target": "sink", "config": {"side": "source"}})
+    );
+
+    // 4. A new version scales the spread down to one instance.
+    lattice
+        .put_and_deploy(&manifest("v2", 1, probe_path))
+        .await?;
+    let settled = lattice.settled(&host_ids(&hosts), 1).await?;
+    let deployed = lattice
+        .wadm(&format!("model.get.{APP}"), &Value::Null)
+        .await?;
+    let kv_spec = &deployed["manifest"]["spec"]["components"][0]["traits"][0]["properties"];
+    assert_eq!(kv_spec["instances"], 1, "{deployed}");
+    assert_eq!(kv_spec["spread"][0]["name"], SPREAD, "{deployed}");
+    let listed = lattice.wadm("model.get", &Value::Null).await?;
+    assert_eq!(listed["models"][0]["deployed_version"], "v2", "{listed}");
+
+    // 5. The provider is killed: its host restarts it; wadm leaves it where it is.
+    let (kv_host, kv) = settled.kv.into_iter().next().context("one instance")?;
+    let pid = kv["pid"].as_u64().context("a pid")? as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let (ids, kv_host_ref) = (&host_ids(&hosts), &kv_host);
+    let settled = eventually("the restarted provider settles", || async move {
+        let settled = lattice.settled(ids, 1).await?;
+        Ok(match settled.kv.get(kv_host_ref) {
+            Some(p) if p["pid"] != pid && p["restarts"].as_u64() >= Some(1) => Ok(settled),
+            other => Err(format!("{KV} on its host: {other:?}")),
+        })
+    })
+    .await?;
+    assert_eq!(settled.kv.len(), 1);
+
+    // 6. The host running it stops: wadm places it on the other host. A new host
+    // then gets the daemon.
+    let index = hosts
+        .iter()
+        .position(|h| h.id() == kv_host)
+        .context("the provider's host")?;
+    hosts.remove(index).shutdown(Duration::from_secs(5)).await;
+    let settled = lattice.settled(&host_ids(&hosts), 1).await?;
+    assert!(!settled.kv.contains_key(&kv_host));
+    hosts.push(start_host(&nats).await?);
+    let settled = lattice.settled(&host_ids(&hosts), 1).await?;
+    assert_eq!(settled.probe.len(), 2);
+
+    // 7. Undeploy: every provider stops, the link and configs go; then delete.
+    let events = EventWatcher::new(&lattice.client, LATTICE).await?;
+    let mut running: BTreeSet<(String, String)> = settled
+        .kv
+        .keys()
+        .map(|h| (KV.to_string(), h.clone()))
+        .chain(settled.probe.keys().map(|h| (PROBE.to_string(), h.clone())))
+        .collect();
+    let undeploy = lattice
+        .wadm(&format!("model.undeploy.{APP}"), &Value::Null)
+        .await?;
+    assert_eq!(undeploy["result"], "acknowledged", "{undeploy}");
+    while !running.is_empty() {
+        let stopped = events.next_named("provider_stopped").await?;
+        let key = (
+            stopped.data["provider_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            stopped.source.clone(),
+        );
+        assert!(running.remove(&key), "unexpected stop {:?}", stopped.data);
+        assert_eq!(stopped.data["reason"], "stop", "{:?}", stopped.data);
+    }
+    let ids = &host_ids(&hosts);
+    eventually("the application is undeployed", || async move {
+        let status = lattice.status().await?;
+        let left = [
+            lattice.placements(ids, KV).await?,
+            lattice.placements(ids, PROBE).await?,
+        ];
+        let links = lattice.links().await?;
+        Ok(
+            match status["status"]["type"] == "undeployed"
+                && left.iter().all(BTreeMap::is_empty)
+                && links.is_empty()
+            {
+                true => Ok(()),
+                false => Err(format!(
+                    "status {status}, providers {left:?}, links {links:?}"
+                )),
+            },
+        )
+    })
+    .await?;
+    for name in [SOURCE_CONFIG, TARGET_CONFIG] {
+        let got = ctl_request(&lattice.client, lattice.ctl.config_get(name), Value::Null).await;
+        assert_eq!(got.response, None, "config {name} is deleted");
+    }
+    let deleted = lattice
+        .wadm(&format!("model.del.{APP}"), &Value::Null)
+        .await?;
+    assert_eq!(deleted["result"], "deleted", "{deleted}");
+
+    for host in hosts {
+        host.shutdown(Duration::from_secs(5)).await;
+    }
+    wadm_task.abort();
+    Ok(())
+}

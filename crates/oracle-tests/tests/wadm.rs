@@ -34,7 +34,7 @@ const SPREAD: &str = "labelled";
 const SOURCE_CONFIG: &str = "wadm_e2e-kv_source";
 const TARGET_CONFIG: &str = "wadm_e2e-sink_target";
 /// Bound of every wait on wadm and the hosts.
-const SETTLE: Duration = Duration::from_secs(30);
+const SETTLE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(250);
 
 /// The application at `version` with `kv_instances` instances of the official-SDK provider.
@@ -158,18 +158,43 @@ impl Lattice {
             .unwrap_or_default())
     }
 
-    /// The hosts wadm's own state says run `provider_id` (its `wadm_state` bucket).
-    async fn wadm_sees(&self, provider_id: &str) -> anyhow::Result<BTreeSet<String>> {
+    /// wadm's own state of the lattice (`{kind}_{lattice}` in its `wadm_state` bucket:
+    /// a JSON map by ID).
+    async fn wadm_state(&self, kind: &str) -> anyhow::Result<Value> {
         let js = async_nats::jetstream::new(self.client.clone());
         let state = js.get_key_value("wadm_state").await?;
-        let Some(entry) = state.get(format!("provider_{LATTICE}")).await? else {
-            return Ok(BTreeSet::new());
-        };
-        let providers: Value = serde_json::from_slice(&entry)?;
+        Ok(match state.get(format!("{kind}_{LATTICE}")).await? {
+            Some(entry) => serde_json::from_slice(&entry)?,
+            None => json!({}),
+        })
+    }
+
+    /// The hosts wadm's state says run `provider_id`.
+    async fn wadm_sees(&self, provider_id: &str) -> anyhow::Result<BTreeSet<String>> {
+        let providers = self.wadm_state("provider").await?;
         Ok(providers[provider_id]["hosts"]
             .as_object()
             .map(|hosts| hosts.keys().cloned().collect())
             .unwrap_or_default())
+    }
+
+    /// Waits until wadm's state holds exactly `hosts`. wadm reconciles a new manifest
+    /// against the hosts it knows; one it learns of later waits for the scalers' next
+    /// turn, which can be a minute away (see the test's doc).
+    async fn wadm_knows(&self, hosts: &[String]) -> anyhow::Result<()> {
+        let want: &BTreeSet<&String> = &hosts.iter().collect();
+        eventually("wadm knows the hosts", || async move {
+            let known = self.wadm_state("host").await?;
+            let known: BTreeSet<&String> = known
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            Ok(match known == *want {
+                true => Ok(()),
+                false => Err(format!("wadm knows {known:?}")),
+            })
+        })
+        .await
     }
 
     /// Waits until wadm reports the application deployed and it runs as asked: the
@@ -280,6 +305,8 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
         .client
         .subscribe(format!("oracle.{KV}.seen"))
         .await?;
+
+    lattice.wadm_knows(&host_ids(&hosts)).await?;
 
     // 2–3. Deploy with two instances: one per labelled host, plus the daemon on each.
     lattice

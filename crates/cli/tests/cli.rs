@@ -1,6 +1,8 @@
 //! The `lattice` binary end to end: `lattice up` joins a lattice (an existing server, or
 //! the embedded default), the client commands drive it, and SIGTERM stops it cleanly.
 
+mod common;
+
 use std::process::Stdio;
 
 use lattice_test_support::{EventWatcher, TestNats, WAIT};
@@ -13,31 +15,13 @@ const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
 
 /// Starts `lattice up` with `args` and waits for its "is up" line; returns the line.
 async fn lattice_up(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(LATTICE)
+    let mut command = Command::new(LATTICE);
+    command
         .arg("up")
         .args(args)
         .envs(envs.iter().copied())
-        .env_remove("LATTICE_NATS_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("lattice runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let up_line = tokio::time::timeout(WAIT, async {
-        let mut seen = Vec::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(" is up on lattice ") {
-                return line;
-            }
-            seen.push(line);
-        }
-        panic!("lattice up exited before it was up:\n{}", seen.join("\n"));
-    })
-    .await
-    .expect("lattice up is up within the wait");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, up_line)
+        .env_remove("LATTICE_NATS_URL");
+    common::spawn_until_up(command).await
 }
 
 async fn lattice(args: &[&str]) -> std::process::Output {

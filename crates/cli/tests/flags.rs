@@ -3,15 +3,16 @@
 //! scheme and credentials, `--label` and `WASMCLOUD_LABEL_*` follow the 1.x rules
 //! (`hostcore.*` may be replaced at start), and `--log-level` takes 1.9.2's values.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
 use lattice_test_support::{EventWatcher, TestNats, WAIT};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
@@ -46,27 +47,7 @@ fn up_command(args: &[&str], envs: &[(&str, &str)]) -> Command {
 
 /// Starts `lattice up ARGS` and waits for its "is up" line; returns the line.
 async fn up(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = up_command(args, envs)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("lattice runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = tokio::time::timeout(WAIT, async {
-        let mut seen = Vec::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(" is up on lattice ") {
-                return line;
-            }
-            seen.push(line);
-        }
-        panic!("lattice up exited before it was up:\n{}", seen.join("\n"));
-    })
-    .await
-    .expect("lattice up is up within the wait");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, line)
+    common::spawn_until_up(up_command(args, envs)).await
 }
 
 async fn stop(mut child: Child) {

@@ -34,7 +34,7 @@ const SPREAD: &str = "labelled";
 const SOURCE_CONFIG: &str = "wadm_e2e-kv_source";
 const TARGET_CONFIG: &str = "wadm_e2e-sink_target";
 /// Bound of every wait on wadm and the hosts.
-const SETTLE: Duration = Duration::from_secs(90);
+const SETTLE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(250);
 
 /// The application at `version` with `kv_instances` instances of the official-SDK provider.

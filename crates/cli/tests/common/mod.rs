@@ -1,0 +1,34 @@
+//! What the CLI's end-to-end tests share.
+
+use std::process::Stdio;
+
+use lattice_test_support::WAIT;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// Spawns `command` (a `lattice up …`), waits for its "is up" line on stderr and returns
+/// the child and that line; stderr is drained afterwards. Panics with what it printed if
+/// it exits first.
+pub(crate) async fn spawn_until_up(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("lattice runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let up_line = tokio::time::timeout(WAIT, async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(" is up on lattice ") {
+                return line;
+            }
+            seen.push(line);
+        }
+        panic!("lattice up exited before it was up:\n{}", seen.join("\n"));
+    })
+    .await
+    .expect("lattice up is up within the wait");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, up_line)
+}

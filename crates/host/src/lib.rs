@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Shutdown is one story: a `CancellationToken` stops the control server and the
-//! heartbeat, a `TaskTracker` waits (up to the deadline) for work in flight, then
-//! `host_stopped` is published and the connections drained.
+//! heartbeat, `host_stopped` is published, a second token stops the providers, a
+//! `TaskTracker` waits (up to the deadline) for work in flight, and the connections are
+//! drained.
 
 mod actor;
 mod config;
@@ -130,7 +131,10 @@ impl HostContext {
 /// until the runtime ends.
 pub struct Host {
     ctx: Arc<HostContext>,
+    /// Stops the control server and the heartbeat.
     token: CancellationToken,
+    /// Stops the providers (after `host_stopped` is out).
+    providers_token: CancellationToken,
     tracker: TaskTracker,
     stop_rx: watch::Receiver<Option<Duration>>,
 }
@@ -156,9 +160,10 @@ impl Host {
         labels.extend(config.labels.clone());
         let (stop_tx, stop_rx) = watch::channel(None);
         let token = CancellationToken::new();
+        let providers_token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let ctx = Arc::new(HostContext {
-            providers: ProviderManager::spawn(tracker.clone(), token.child_token()),
+            providers: ProviderManager::spawn(tracker.clone(), providers_token.clone()),
             lattice,
             rpc_credentials,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
@@ -198,6 +203,7 @@ impl Host {
         Ok(Host {
             ctx,
             token,
+            providers_token,
             tracker,
             stop_rx,
         })
@@ -234,14 +240,21 @@ impl Host {
         deadline.unwrap_or(self.ctx.config.default_stop_timeout)
     }
 
-    /// Stops gracefully: no new control requests; every provider is stopped in stages
-    /// (shutdown request, SIGTERM, SIGKILL) with a `provider_stopped` event; work in
-    /// flight finishes (up to `deadline`); then `host_stopped` is published and the
+    /// Stops gracefully: no new control requests and no heartbeats; `host_stopped` is
+    /// published (the host has left the lattice, so a scheduler such as wadm places its
+    /// workloads elsewhere at once instead of sending them back here); then every
+    /// provider is stopped in stages (shutdown request, SIGTERM, SIGKILL) with a
+    /// `provider_stopped` event; work in flight finishes (up to `deadline`); then the
     /// connections are drained.
     pub async fn shutdown(self, deadline: Duration) {
         tracing::info!(host_id = %self.ctx.identity.id, ?deadline, "host stopping");
         let labels = self.ctx.state.labels().await.unwrap_or_default();
         self.token.cancel();
+        self.ctx
+            .events
+            .publish(Event::HostStopped(HostStopped { labels }))
+            .await;
+        self.providers_token.cancel();
         self.tracker.close();
         if tokio::time::timeout(deadline, self.tracker.wait())
             .await
@@ -249,10 +262,6 @@ impl Host {
         {
             tracing::warn!(?deadline, "host tasks did not finish before the deadline");
         }
-        self.ctx
-            .events
-            .publish(Event::HostStopped(HostStopped { labels }))
-            .await;
         self.ctx.events.flush().await;
         for (which, client) in [("ctl", &self.ctx.ctl), ("rpc", &self.ctx.rpc)] {
             if let Err(error) = client.drain().await {

@@ -499,7 +499,7 @@ async fn unhealthy_answers_follow_the_edge_rules_and_never_restart_the_provider(
 }
 
 #[tokio::test]
-async fn host_shutdown_stops_every_provider_before_host_stopped() {
+async fn host_shutdown_announces_host_stopped_then_stops_every_provider_gracefully() {
     let lattice = Lattice::new().await;
     let host = lattice.nats.start_host(fast).await.unwrap();
     let id = host.id().to_string();
@@ -511,8 +511,11 @@ async fn host_shutdown_stops_every_provider_before_host_stopped() {
         pids.push(lattice.provider(&id, &pid_id).await.unwrap().pid.unwrap());
     }
     host.shutdown(Duration::from_secs(5)).await;
+    // host_stopped first (the host has left the lattice: a scheduler places its
+    // providers elsewhere instead of sending them back), then each provider's stop.
+    let mut names = Vec::new();
     let mut stopped = Vec::new();
-    loop {
+    while stopped.len() < 3 {
         let msg = lattice.events.next_raw().await.unwrap();
         let event: lattice_proto::events::CloudEvent =
             serde_json::from_slice(&msg.payload).unwrap();
@@ -521,16 +524,14 @@ async fn host_shutdown_stops_every_provider_before_host_stopped() {
                 assert_eq!(event.data["ended_by"], "shutdown_request");
                 stopped.push(event.data["provider_id"].as_str().unwrap().to_string());
             }
-            "host_stopped" => break,
-            _ => {}
+            "host_stopped" => {}
+            _ => continue,
         }
+        names.push(event.event_name().to_string());
     }
+    assert_eq!(names[0], "host_stopped", "{names:?}");
     stopped.sort();
-    assert_eq!(
-        stopped,
-        ["s0", "s1", "s2"],
-        "every provider_stopped came before host_stopped"
-    );
+    assert_eq!(stopped, ["s0", "s1", "s2"], "every provider was stopped gracefully");
     assert!(pids.iter().all(|pid| !alive(*pid)));
 }
 

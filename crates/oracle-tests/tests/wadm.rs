@@ -8,7 +8,16 @@
 //! under a daemonscaler (one per host). wadm talks to the hosts only through the
 //! control interface and the lattice events, so everything it does here goes through
 //! lattice's implementation of both. The test waits by polling wadm's status API
-//! (`model.status`) and the hosts' inventories every 250 ms.
+//! (`model.status`), wadm's state bucket and the hosts' inventories every 250 ms.
+//!
+//! One wadm trait shapes the steps: after a scaler sends `provider.start` it ignores
+//! every event for up to 60 s until a `provider_started` matches the command exactly,
+//! `image_ref` included, and hosts report a `file://` reference without its scheme
+//! (1.9.2 does too), so none ever matches. Whatever needs a scaler to act again must
+//! come from a scaler that has not started anything since it was created (each
+//! deployed version creates new ones), or it waits that minute. Hence the test lets
+//! wadm learn of both hosts before the first deploy, and a scaler never has to start a
+//! provider twice within a version.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -402,7 +411,11 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
         .position(|h| h.id() == kv_host)
         .context("the provider's host")?;
     hosts.remove(index).shutdown(Duration::from_secs(5)).await;
-    let settled = lattice.settled(&host_ids(&hosts), 1).await?;
+    let settled = lattice.settled(&host_ids(&hosts), 1).await.context(
+        "wadm did not move the provider to the remaining host (if, on the stopping \
+         host's provider_stopped events, it sent provider.start back to that host, \
+         which no longer answers, its scalers wait 60 s before they try elsewhere)",
+    )?;
     assert!(!settled.kv.contains_key(&kv_host));
     hosts.push(start_host(&nats).await?);
     let settled = lattice.settled(&host_ids(&hosts), 1).await?;

@@ -393,6 +393,13 @@ mod tests {
     }
 
     #[test]
+    fn a_default_staged_stop_fits_in_the_two_seconds_wash_waits() {
+        let providers = HostConfig::new("nats://x").providers;
+        let whole = providers.shutdown_grace + providers.term_grace;
+        assert!(whole < std::time::Duration::from_secs(2), "{whole:?}");
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let mut c = HostConfig::new("nats://x");
         c.lattice = "a.b".into();

@@ -531,7 +531,11 @@ async fn host_shutdown_announces_host_stopped_then_stops_every_provider_graceful
     }
     assert_eq!(names[0], "host_stopped", "{names:?}");
     stopped.sort();
-    assert_eq!(stopped, ["s0", "s1", "s2"], "every provider was stopped gracefully");
+    assert_eq!(
+        stopped,
+        ["s0", "s1", "s2"],
+        "every provider was stopped gracefully"
+    );
     assert!(pids.iter().all(|pid| !alive(*pid)));
 }
 

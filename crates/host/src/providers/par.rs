@@ -103,6 +103,15 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
     })
 }
 
+/// Whether `binary` is the one `claims` name for this host's target (uppercase hex
+/// SHA-256, as archives record it).
+pub(crate) fn matches_claims(binary: &[u8], claims: &ProviderClaims) -> bool {
+    claims
+        .target_hashes
+        .get(&native_target())
+        .is_some_and(|expected| expected.eq_ignore_ascii_case(&hex_upper(&Sha256::digest(binary))))
+}
+
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }

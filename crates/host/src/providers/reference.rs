@@ -147,12 +147,24 @@ async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvider> {
         .await
         .ok()?;
     let (recorded, jwt) = record.split_once('\n')?;
-    if recorded != stamp || !tokio::fs::try_exists(executable).await.ok()? {
+    if recorded != stamp {
+        return None;
+    }
+    let claims = ProviderClaims::decode(jwt).ok()?;
+    // The size and modification time say which version of the archive it came from;
+    // the hash says the cached binary is still what the archive's claims name.
+    let binary = tokio::fs::read(executable).await.ok()?;
+    let checked = claims.clone();
+    let intact = tokio::task::spawn_blocking(move || par::matches_claims(&binary, &checked))
+        .await
+        .ok()?;
+    if !intact {
+        tracing::warn!(executable = %executable.display(), "the cached provider binary does not match its claims; unpacking the archive again");
         return None;
     }
     Some(LoadedProvider {
         executable: executable.to_path_buf(),
-        claims: Some(ProviderClaims::decode(jwt).ok()?),
+        claims: Some(claims),
     })
 }
 
@@ -297,6 +309,13 @@ mod tests {
             std::fs::read_to_string(stamp_path(&fresh.executable)).unwrap(),
             stamp
         );
+        // A cached binary changed behind the host's back is not trusted on the
+        // archive's size and time: it fails its hash and is unpacked again.
+        std::fs::write(&fresh.executable, b"#!/bin/sh\necho planted\n").unwrap();
+        let checked = load(&reference, &settings(&d.join("cache"), true))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&checked.executable).unwrap(), other);
 
         let exe = d.join("native.sh");
         std::fs::write(&exe, script).unwrap();

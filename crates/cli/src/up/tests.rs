@@ -1,0 +1,290 @@
+//! Unit tests of `lattice up`'s flag handling.
+
+use super::*;
+use crate::args::Cli;
+use clap::Parser as _;
+
+fn try_parse(args: &[&str]) -> Result<(GlobalArgs, UpArgs), clap::Error> {
+    let cli = Cli::try_parse_from(args)?;
+    match cli.command {
+        crate::args::Command::Up(up) => Ok((cli.global, *up)),
+        _ => unreachable!("parsed `up`"),
+    }
+}
+
+fn parse(args: &[&str]) -> (GlobalArgs, UpArgs) {
+    try_parse(args).unwrap()
+}
+
+/// The host config for `lattice up ARGS` (global flags may come after `up`), with no
+/// `WASMCLOUD_LABEL_*` variables.
+fn config_of(args: &[&str]) -> anyhow::Result<HostConfig> {
+    let mut argv = vec!["lattice", "up"];
+    argv.extend_from_slice(args);
+    let (global, up) = try_parse(&argv)?;
+    up.host_config(&global, std::iter::empty())
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect()
+}
+
+#[test]
+fn official_flags_build_the_config() {
+    let (global, up) = parse(&[
+        "lattice",
+        "up",
+        "--nats-host",
+        "10.1.2.3",
+        "--nats-port",
+        "4333",
+        "--rpc-port",
+        "5555",
+        "-x",
+        "prod",
+        "--label",
+        "zone=eu",
+        "--heartbeat-interval-seconds",
+        "5",
+        "--rpc-timeout-ms",
+        "750",
+        "--log-level",
+        "debug",
+        "--provider-shutdown-delay",
+        "100",
+        "--wasmcloud-js-domain",
+        "edge",
+    ]);
+    assert!(up.nats_explicit(&global));
+    let config = up.host_config(&global, std::iter::empty()).unwrap();
+    assert_eq!(config.ctl_nats.url, "nats://10.1.2.3:4333");
+    assert_eq!(config.rpc_nats.url, "nats://10.1.2.3:5555");
+    assert_eq!(config.lattice, "prod");
+    assert_eq!(config.labels["zone"], "eu");
+    assert_eq!(config.heartbeat_interval, Duration::from_secs(5));
+    assert_eq!(config.rpc_timeout, Duration::from_millis(750));
+    assert_eq!(config.log_level, Level::Debug);
+    assert_eq!(config.providers.shutdown_grace, Duration::from_millis(100));
+    assert_eq!(config.js_domain.as_deref(), Some("edge"));
+    config.validate().unwrap();
+}
+
+#[test]
+fn no_address_means_the_embedded_default() {
+    let (global, up) = parse(&["lattice", "up"]);
+    assert!(!up.nats_explicit(&global));
+    let config = up.host_config(&global, std::iter::empty()).unwrap();
+    assert_eq!(config.ctl_nats.url, "nats://127.0.0.1:4222");
+}
+
+fn jwt(jwt: &str, seed: &str) -> NatsAuth {
+    NatsAuth::Jwt {
+        jwt: jwt.into(),
+        seed: seed.into(),
+    }
+}
+
+fn creds(path: &str) -> NatsAuth {
+    NatsAuth::CredsFile(path.into())
+}
+
+#[test]
+fn connection_credentials_win_over_the_nats_ones() {
+    let generic_jwt = ["--nats-jwt", "NJ", "--nats-seed", "NS"];
+    let c = config_of(&[&generic_jwt[..], &["--ctl-creds", "/ctl.creds"]].concat()).unwrap();
+    assert_eq!(c.ctl_nats.auth, creds("/ctl.creds"));
+    assert_eq!(c.rpc_nats.auth, jwt("NJ", "NS"));
+
+    let c = config_of(&[&generic_jwt[..], &["--rpc-creds", "/rpc.creds"]].concat()).unwrap();
+    assert_eq!(c.ctl_nats.auth, jwt("NJ", "NS"));
+    assert_eq!(c.rpc_nats.auth, creds("/rpc.creds"));
+
+    let c = config_of(&[
+        "--nats-creds",
+        "/nats.creds",
+        "--ctl-jwt",
+        "CJ",
+        "--ctl-seed",
+        "CS",
+    ])
+    .unwrap();
+    assert_eq!(c.ctl_nats.auth, jwt("CJ", "CS"));
+    assert_eq!(c.rpc_nats.auth, creds("/nats.creds"));
+
+    let c =
+        config_of(&[&generic_jwt[..], &["--rpc-jwt", "RJ", "--rpc-seed", "RS"]].concat()).unwrap();
+    assert_eq!(c.rpc_nats.auth, jwt("RJ", "RS"));
+
+    let c = config_of(&[]).unwrap();
+    assert_eq!(c.ctl_nats.auth, NatsAuth::Anonymous);
+    assert_eq!(c.rpc_nats.auth, NatsAuth::Anonymous);
+}
+
+#[test]
+fn a_creds_file_conflicts_with_its_own_jwt_and_seed() {
+    for args in [
+        &["--nats-creds", "/n", "--nats-seed", "S"][..],
+        &["--ctl-creds", "/c", "--ctl-jwt", "J", "--ctl-seed", "S"],
+        &["--rpc-creds", "/r", "--rpc-seed", "S"],
+    ] {
+        let err = config_of(args).unwrap_err().to_string();
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+    assert!(
+        config_of(&["--nats-jwt", "eyJ"]).is_err(),
+        "a JWT needs a seed"
+    );
+}
+
+#[test]
+fn nats_url_keeps_its_scheme_and_credentials() {
+    let c = config_of(&["--nats-url", "tls://user:pass@nats.example:4222"]).unwrap();
+    assert_eq!(c.ctl_nats.url, "tls://user:pass@nats.example:4222");
+    assert_eq!(c.rpc_nats.url, "tls://user:pass@nats.example:4222");
+    assert_eq!(c.ctl_nats.auth, NatsAuth::Anonymous);
+    c.validate().unwrap();
+
+    let c = config_of(&[
+        "--nats-url",
+        "nats://user:p%40ss@127.0.0.1:4222",
+        "--rpc-port",
+        "5555",
+        "--ctl-host",
+        "10.0.0.9",
+    ])
+    .unwrap();
+    assert_eq!(c.ctl_nats.url, "nats://user:p%40ss@10.0.0.9:4222");
+    assert_eq!(c.rpc_nats.url, "nats://user:p%40ss@127.0.0.1:5555");
+    assert_eq!(c.ctl_nats.display_url(), "nats://user:***@10.0.0.9:4222");
+
+    let c = config_of(&["--nats-url", "nats.example:4999"]).unwrap();
+    assert_eq!(c.ctl_nats.url, "nats://nats.example:4999");
+    let c = config_of(&["--nats-url", "nats://a:4999", "--nats-host", "b"]).unwrap();
+    assert_eq!(
+        c.ctl_nats.url, "nats://b:4999",
+        "--nats-host replaces the URL's host"
+    );
+    let c = config_of(&["--nats-host", "::1"]).unwrap();
+    assert_eq!(c.ctl_nats.url, "nats://[::1]:4222");
+}
+
+#[test]
+fn tls_flags_require_tls_per_connection() {
+    let c = config_of(&["--nats-url", "nats://u:p@h:4222", "--rpc-tls"]).unwrap();
+    assert_eq!(c.ctl_nats.url, "nats://u:p@h:4222");
+    assert_eq!(c.rpc_nats.url, "tls://u:p@h:4222");
+    let c = config_of(&["--nats-url", "ws://h:8080", "--ctl-tls"]).unwrap();
+    assert_eq!(c.ctl_nats.url, "wss://h:8080/");
+}
+
+#[test]
+fn url_credentials_and_a_creds_file_are_refused_together() {
+    let c = config_of(&["--nats-url", "nats://u:p@h", "--rpc-creds", "/r.creds"]).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("rpc connection") && err.contains("u:***@h"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_addresses_name_the_flag_and_hide_the_password() {
+    for (args, says) in [
+        (
+            &["--nats-url", "http://u:secret@h"][..],
+            "unknown scheme `http`",
+        ),
+        (
+            &["--nats-url", "nats://u:secret@a:1,nats://b:2"],
+            "one server URL",
+        ),
+        (&["--nats-url", "nats://u:secret@h:99999"], "invalid port"),
+        (&["--ctl-host", "a b"], "invalid --ctl-host `a b`"),
+    ] {
+        let err = format!("{:#}", config_of(args).unwrap_err());
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("secret"), "{err}");
+        if args[0] == "--nats-url" {
+            assert!(err.contains("invalid --nats-url `"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn log_levels_are_the_official_ones() {
+    for (given, level) in [
+        ("1", Level::Error),
+        ("2", Level::Warn),
+        ("3", Level::Info),
+        ("4", Level::Debug),
+        ("5", Level::Trace),
+        ("WARN", Level::Warn),
+    ] {
+        let c = config_of(&["--log-level", given]).unwrap();
+        assert_eq!(c.log_level, level, "{given}");
+    }
+    let c = config_of(&["--structured-log-level", "trace"]).unwrap();
+    assert_eq!(c.log_level, Level::Trace);
+    let err = config_of(&["--log-level", "critical"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--log-level") && err.contains("`critical`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn labels_follow_the_official_rules() {
+    let err = config_of(&["--label", "a=b=c"]).unwrap_err().to_string();
+    assert!(
+        err.contains("--label") && err.contains("invalid label format `a=b=c`"),
+        "{err}"
+    );
+    let c = config_of(&["-l", "hostcore.os=plan9", "-l", "zone="]).unwrap();
+    assert_eq!(c.labels["hostcore.os"], "plan9");
+    assert_eq!(c.labels["zone"], "");
+    c.validate().unwrap();
+}
+
+#[test]
+fn env_labels_are_read_and_flags_win() {
+    let env = vars(&[
+        ("WASMCLOUD_LABEL_zone", "env"),
+        ("WASMCLOUD_LABEL_team", "blue=green"),
+        ("WASMCLOUD_LABEL_hostcore.arch", "riscv"),
+        ("WASMCLOUD_LABEL_", "empty key"),
+        ("HOME", "/root"),
+    ]);
+    let flags = [("zone".to_string(), "cli".to_string())];
+    let got = labels(&flags, env.into_iter());
+    let want = [
+        ("zone", "cli"),
+        ("team", "blue=green"),
+        ("hostcore.arch", "riscv"),
+        ("", "empty key"),
+    ];
+    let want: BTreeMap<_, _> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn env_labels_skip_variables_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStringExt as _;
+    let env = vec![
+        (
+            OsString::from("WASMCLOUD_LABEL_bad"),
+            OsString::from_vec(vec![0xff]),
+        ),
+        (OsString::from_vec(vec![0xff]), OsString::from("x")),
+        (OsString::from("WASMCLOUD_LABEL_ok"), OsString::from("1")),
+    ];
+    let got = labels_from_env(env.into_iter());
+    assert_eq!(got, BTreeMap::from([("ok".to_string(), "1".to_string())]));
+}

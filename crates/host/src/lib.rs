@@ -18,18 +18,19 @@
 //! drained.
 
 mod actor;
+mod artifacts;
 mod config;
 mod ctl;
 mod error;
 mod events;
 mod heartbeat;
 mod identity;
+mod labels;
 mod lattice;
 pub mod nats;
 pub mod nats_server;
-mod process;
+mod process_group;
 pub mod providers;
-mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use async_nats::Client;
 use lattice_proto::HOST_VERSION;
 use lattice_proto::ctl::{Host as HostDescription, HostInventory};
 use lattice_proto::events::{Event, HostStarted, HostStopped};
-use lattice_proto::subjects::CtlSubjects;
+use lattice_proto::subjects::{CtlSubjects, ProviderSubjects};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -49,11 +50,12 @@ pub use error::HostError;
 pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
 pub use providers::{ProviderSettings, RestartPolicy};
 
+use crate::artifacts::Artifacts;
 use crate::events::EventPublisher;
 use crate::identity::HostIdentity;
+use crate::labels::LabelsHandle;
 use crate::lattice::LatticeState;
-use crate::providers::ProviderManager;
-use crate::state::StateHandle;
+use crate::providers::{HostDataTemplate, ProviderManager, SupervisorEnv, SupervisorEnvParts};
 
 /// What every part of a running host shares. Immutable but for the handles inside.
 pub(crate) struct HostContext {
@@ -63,12 +65,12 @@ pub(crate) struct HostContext {
     pub(crate) rpc: Client,
     pub(crate) ctl_subjects: CtlSubjects,
     pub(crate) events: EventPublisher,
-    pub(crate) state: StateHandle,
+    pub(crate) labels: LabelsHandle,
     pub(crate) providers: ProviderManager,
-    /// Links and named config of the lattice.
+    /// Links, named config and claims of the lattice.
     pub(crate) lattice: LatticeState,
-    /// The rpc connection's JWT and seed, as HostData carries them.
-    pub(crate) rpc_credentials: (String, String),
+    /// Loads what start commands name.
+    pub(crate) artifacts: Artifacts,
     started: Instant,
     stop_tx: watch::Sender<Option<Duration>>,
 }
@@ -92,7 +94,7 @@ impl HostContext {
             friendly_name: self.identity.friendly_name.clone(),
             id: self.identity.id.clone(),
             js_domain: self.config.js_domain.clone(),
-            labels: self.state.labels().await?,
+            labels: self.labels.labels().await?,
             lattice: self.config.lattice.clone(),
             uptime_human: Some(uptime_human),
             uptime_seconds,
@@ -105,10 +107,10 @@ impl HostContext {
         let (uptime_seconds, uptime_human) = self.uptime();
         Ok(HostInventory {
             components: Vec::new(),
-            providers: self.providers.describe().await,
+            providers: self.providers.inventory().await,
             host_id: self.identity.id.clone(),
             friendly_name: self.identity.friendly_name.clone(),
-            labels: self.state.labels().await?,
+            labels: self.labels.labels().await?,
             version: HOST_VERSION.to_string(),
             uptime_human,
             uptime_seconds,
@@ -162,13 +164,38 @@ impl Host {
         let token = CancellationToken::new();
         let providers_token = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let events = EventPublisher::new(ctl.clone(), &config.lattice, &identity.id);
+        let artifacts = Artifacts::new(
+            config.allow_file_load,
+            config.providers.cache_dir.join(&identity.id),
+        );
+        let env = SupervisorEnv::new(SupervisorEnvParts {
+            rpc: rpc.clone(),
+            ctl: ctl.clone(),
+            events: events.clone(),
+            lattice: lattice.clone(),
+            artifacts: artifacts.clone(),
+            settings: config.providers.clone(),
+            host_data: HostDataTemplate {
+                host_id: identity.id.clone(),
+                lattice: config.lattice.clone(),
+                rpc_url: config.rpc_nats.url.clone(),
+                rpc_credentials,
+                host_xkey_public: identity.xkey.public_key(),
+                rpc_timeout_ms: config.rpc_timeout.as_millis() as u64,
+                structured_logging: config.structured_logging,
+                log_level: config.log_level,
+            },
+            subjects: ProviderSubjects::new(&config.lattice),
+            ctl_prefix: config.ctl_prefix.clone(),
+        });
         let ctx = Arc::new(HostContext {
-            providers: ProviderManager::spawn(tracker.clone(), providers_token.clone()),
+            providers: ProviderManager::spawn(env, tracker.clone(), providers_token.clone()),
             lattice,
-            rpc_credentials,
+            artifacts,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
-            events: EventPublisher::new(ctl.clone(), &config.lattice, &identity.id),
-            state: StateHandle::spawn(labels.clone()),
+            events,
+            labels: LabelsHandle::spawn(labels.clone()),
             identity,
             config,
             ctl,
@@ -226,7 +253,7 @@ impl Host {
 
     /// The host's current labels.
     pub async fn labels(&self) -> Result<BTreeMap<String, String>, HostError> {
-        self.ctx.state.labels().await
+        self.ctx.labels.labels().await
     }
 
     /// Resolves when a control `host.stop` arrives, with its deadline.
@@ -248,7 +275,7 @@ impl Host {
     /// connections are drained.
     pub async fn shutdown(self, deadline: Duration) {
         tracing::info!(host_id = %self.ctx.identity.id, ?deadline, "host stopping");
-        let labels = self.ctx.state.labels().await.unwrap_or_default();
+        let labels = self.ctx.labels.labels().await.unwrap_or_default();
         self.token.cancel();
         self.ctx
             .events

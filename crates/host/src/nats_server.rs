@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
 
-use crate::process;
+use crate::process_group;
 
 /// Environment variable naming the `nats-server` binary to use.
 pub const NATS_SERVER_ENV: &str = "LATTICE_NATS_SERVER";
@@ -132,7 +132,7 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        process::isolate(&mut cmd);
+        process_group::isolate(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| NatsServerError::Spawn {
             binary: config.binary.clone(),
             source,
@@ -205,7 +205,7 @@ impl NatsServer {
     /// Stops the server: SIGTERM (it flushes JetStream), then SIGKILL after `grace`.
     pub async fn stop(mut self, grace: Duration) {
         if let Some(pid) = self.child.id() {
-            let _ = process::signal_group(pid, Signal::SIGTERM);
+            let _ = process_group::signal_group(pid, Signal::SIGTERM);
             if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
                 return;
             }

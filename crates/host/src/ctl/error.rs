@@ -64,7 +64,7 @@ pub(crate) enum CtlError {
     Link(#[from] crate::lattice::links::LinkError),
     /// A config operation failed.
     #[error(transparent)]
-    Config(#[from] crate::lattice::config::ConfigError),
+    Config(#[from] crate::lattice::named_config::NamedConfigError),
 }
 
 impl From<crate::providers::StartRefused> for CtlError {

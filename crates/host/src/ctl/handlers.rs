@@ -12,7 +12,7 @@ use lattice_proto::events::{
     ConfigChanged, Event, LabelsChanged, LinkdefDeleted, LinkdefSetFailed,
 };
 use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
-use lattice_proto::subjects::{CtlOp, ProviderSubjects, is_subject_token, log_lines};
+use lattice_proto::subjects::{CtlOp, is_subject_token, log_lines};
 use serde::Serialize;
 
 use super::error::decode;
@@ -57,10 +57,6 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
     }
 }
 
-fn provider_subjects(ctx: &HostContext) -> ProviderSubjects {
-    ProviderSubjects::new(&ctx.config.lattice)
-}
-
 async fn put_link(ctx: &HostContext, payload: &[u8]) -> Handled {
     let link: Link = decode("link.put", "a Link", payload)?;
     match ctx.lattice.put_link(&link).await {
@@ -85,10 +81,7 @@ async fn del_link(ctx: &HostContext, payload: &[u8]) -> Handled {
         "a DeleteInterfaceLinkDefinitionRequest",
         payload,
     )?;
-    let removed = ctx
-        .lattice
-        .delete_link(&request, &ctx.rpc, &provider_subjects(ctx))
-        .await?;
+    let removed = ctx.lattice.delete_link(&request).await?;
     let event = LinkdefDeleted {
         source_id: request.source_id,
         target: removed.as_ref().map(|l| l.target.clone()),
@@ -176,7 +169,7 @@ async fn put_label(ctx: &HostContext, payload: &[u8]) -> Handled {
     if is_reserved_label(&label.key) {
         return Err(CtlError::ReservedLabel);
     }
-    let labels = ctx.state.put_label(label.key, label.value).await?;
+    let labels = ctx.labels.put_label(label.key, label.value).await?;
     ctx.events
         .publish(Event::LabelsChanged(LabelsChanged {
             host_id: ctx.identity.id.clone(),
@@ -192,7 +185,7 @@ async fn del_label(ctx: &HostContext, payload: &[u8]) -> Handled {
     if is_reserved_label(&label.key) {
         return Err(CtlError::ReservedLabel);
     }
-    match ctx.state.del_label(label.key).await? {
+    match ctx.labels.del_label(label.key).await? {
         Some(labels) => {
             ctx.events
                 .publish(Event::LabelsChanged(LabelsChanged {
@@ -228,7 +221,7 @@ async fn start_provider(ctx: &Arc<HostContext>, payload: &[u8]) -> Handled {
         annotations: command.annotations.unwrap_or_default(),
         generation: 0,
     };
-    ctx.providers.start(ctx.clone(), spec).await?;
+    ctx.providers.start(spec).await?;
     reply(&CtlResponse::success("successfully started provider"))
 }
 
@@ -274,13 +267,11 @@ async fn provider_logs(ctx: &HostContext, payload: &[u8]) -> Handled {
 async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
     let request: ProviderAuctionRequest =
         decode("provider.auction", "a ProviderAuctionRequest", payload)?;
-    if let Err(reason) =
-        crate::providers::can_load(&request.provider_ref, ctx.config.allow_file_load)
-    {
+    if let Err(reason) = ctx.artifacts.can_load(&request.provider_ref) {
         tracing::debug!(provider_ref = %request.provider_ref, %reason, "not bidding");
         return Ok((None, AfterReply::Nothing));
     }
-    let labels = ctx.state.labels().await?;
+    let labels = ctx.labels.labels().await?;
     let fits = request
         .constraints
         .iter()

@@ -88,8 +88,6 @@ impl LatticeState {
     pub(crate) async fn delete_link(
         &self,
         request: &DeleteInterfaceLinkDefinitionRequest,
-        rpc: &async_nats::Client,
-        provider_subjects: &ProviderSubjects,
     ) -> Result<Option<Link>, LinkError> {
         let removed = self
             .modify_spec(&request.source_id, |spec| {
@@ -105,7 +103,7 @@ impl LatticeState {
             })
             .await?;
         if let Some(link) = &removed {
-            send_delete(link, rpc, provider_subjects).await;
+            send_delete(link, &self.rpc, &self.subjects).await;
         }
         Ok(removed)
     }
@@ -183,11 +181,7 @@ impl LatticeState {
 }
 
 /// Sends the delete form of `link` to its source's and target's ID subjects.
-pub(crate) async fn send_delete(
-    link: &Link,
-    rpc: &async_nats::Client,
-    subjects: &ProviderSubjects,
-) {
+async fn send_delete(link: &Link, rpc: &async_nats::Client, subjects: &ProviderSubjects) {
     let body: bytes::Bytes = serde_json::to_vec(&InterfaceLinkDefinition::for_delete(link))
         .expect("links encode")
         .into();

@@ -22,9 +22,9 @@
 //! lost; the host says so loudly while it cannot.
 
 mod claims;
-pub(crate) mod config;
 mod kv;
 pub(crate) mod links;
+pub(crate) mod named_config;
 mod resolve;
 
 use std::collections::HashMap;
@@ -35,6 +35,7 @@ use futures::{Stream, StreamExt as _};
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_proto::{InterfaceLinkDefinition, Link};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument as _;
 
 pub(crate) use kv::Buckets;
 use kv::{COMPONENT_PREFIX, ComponentSpecification};
@@ -48,6 +49,15 @@ const REWATCH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Number of write-lock stripes (keys that share a stripe wait for each other).
 const WRITE_LOCK_STRIPES: usize = 64;
 
+/// Why a provider cannot get its lattice state at spawn.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BootstrapError {
+    #[error("named config `{0}` does not exist")]
+    MissingConfig(String),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
 /// What a provider gets at spawn from lattice state.
 #[derive(Clone)]
 pub(crate) struct Bootstrap {
@@ -60,7 +70,7 @@ enum Command {
         provider_id: String,
         config_names: Vec<String>,
         xkey_public: String,
-        reply: oneshot::Sender<Result<Bootstrap, String>>,
+        reply: oneshot::Sender<Result<Bootstrap, BootstrapError>>,
     },
     /// The provider now listens: send what changed since its bootstrap.
     Resync {
@@ -84,6 +94,9 @@ pub(crate) struct LatticeState {
     /// by key), so concurrent requests through one host do not race each other on a
     /// key; other hosts are handled by the revision check.
     write_locks: std::sync::Arc<[Mutex<()>; WRITE_LOCK_STRIPES]>,
+    /// The rpc connection, for the link deletes the handling host sends.
+    rpc: async_nats::Client,
+    subjects: ProviderSubjects,
 }
 
 impl LatticeState {
@@ -101,7 +114,7 @@ impl LatticeState {
         let config_watch = buckets.watch(Bucket::Config).await?;
         let mut owner = Owner {
             provider_subjects: ProviderSubjects::new(lattice),
-            rpc,
+            rpc: rpc.clone(),
             buckets: buckets.clone(),
             links: HashMap::new(),
             configs: HashMap::new(),
@@ -110,11 +123,19 @@ impl LatticeState {
         owner.reload(Bucket::Config).await?;
         owner.reload(Bucket::Data).await?;
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(owner.run(rx, data_watch, config_watch));
+        // Lives as long as a handle does: it serves the providers' last `forget`s while
+        // the host stops, so it is not on the host's tracker.
+        tokio::spawn(
+            owner
+                .run(rx, data_watch, config_watch)
+                .instrument(tracing::info_span!("lattice_state", lattice)),
+        );
         Ok(LatticeState {
             tx,
             buckets,
             write_locks: std::sync::Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+            rpc,
+            subjects: ProviderSubjects::new(lattice),
         })
     }
 
@@ -140,14 +161,14 @@ impl LatticeState {
         provider_id: &str,
         config_names: &[String],
         xkey_public: &str,
-    ) -> Result<Bootstrap, String> {
+    ) -> Result<Bootstrap, BootstrapError> {
         let request = |reply| Command::Bootstrap {
             provider_id: provider_id.to_string(),
             config_names: config_names.to_vec(),
             xkey_public: xkey_public.to_string(),
             reply,
         };
-        self.ask(request).await.map_err(|e| e.to_string())?
+        self.ask(request).await?
     }
 
     /// The provider instance with `xkey_public` answers now: send it what changed
@@ -203,6 +224,23 @@ struct Local {
     config: ConfigMap,
     /// What its HostData carried, until the re-sync once it answers.
     bootstrap: Option<Bootstrap>,
+    /// Its outbox: one task publishes what is queued, in order (so a delete sent before
+    /// a put arrives first), while the owner goes on.
+    outbox: mpsc::UnboundedSender<(String, bytes::Bytes)>,
+}
+
+/// Publishes one provider's queued documents in order; ends when the provider is
+/// forgotten (its sender dropped) and the queue is empty.
+async fn outbox(
+    rpc: async_nats::Client,
+    provider_id: String,
+    mut queue: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
+) {
+    while let Some((subject, body)) = queue.recv().await {
+        if let Err(error) = rpc.publish(subject, body).await {
+            tracing::warn!(%provider_id, %error, "cannot publish to provider");
+        }
+    }
 }
 
 /// One of the two buckets.
@@ -324,13 +362,18 @@ impl Owner {
                     !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
                 });
                 if let Some(name) = missing {
-                    let _ = reply.send(Err(format!("named config `{name}` does not exist")));
+                    let _ = reply.send(Err(BootstrapError::MissingConfig(name.clone())));
                     return;
                 }
                 let bootstrap = Bootstrap {
                     config: resolve::merge(&self.configs, &config_names),
                     links: self.links_of(&provider_id),
                 };
+                let (queue, outbox_rx) = mpsc::unbounded_channel();
+                let span = tracing::debug_span!("outbox", %provider_id);
+                tokio::spawn(
+                    outbox(self.rpc.clone(), provider_id.clone(), outbox_rx).instrument(span),
+                );
                 self.local.insert(
                     provider_id,
                     Local {
@@ -338,6 +381,7 @@ impl Owner {
                         xkey_public,
                         config: bootstrap.config.clone(),
                         bootstrap: Some(bootstrap.clone()),
+                        outbox: queue,
                     },
                 );
                 let _ = reply.send(Ok(bootstrap));
@@ -387,7 +431,7 @@ impl Owner {
         let current = self.links_of(provider_id);
         for link in current.iter().filter(|l| !bootstrap.links.contains(l)) {
             let subject = self.provider_subjects.link_put(xkey_public);
-            self.publish(provider_id, subject, link).await;
+            self.publish(provider_id, subject, link);
         }
         for link in bootstrap
             .links
@@ -395,19 +439,19 @@ impl Owner {
             .filter(|old| !current.iter().any(|l| links::same_identity(l, old)))
         {
             let subject = self.provider_subjects.link_del(provider_id);
-            self.publish(provider_id, subject, &links::delete_form(link))
-                .await;
+            self.publish(provider_id, subject, &links::delete_form(link));
         }
         if merged != bootstrap.config {
             let subject = self.provider_subjects.config_update(provider_id);
-            self.publish(provider_id, subject, &merged).await;
+            self.publish(provider_id, subject, &merged);
         }
     }
 
-    async fn publish(&self, provider_id: &str, subject: String, body: &impl serde::Serialize) {
+    /// Queues a document for a local provider on its outbox; nothing here waits for NATS.
+    fn publish(&self, provider_id: &str, subject: String, body: &impl serde::Serialize) {
         let body = serde_json::to_vec(body).expect("lattice documents encode");
-        if let Err(error) = self.rpc.publish(subject, body.into()).await {
-            tracing::warn!(provider_id, %error, "cannot publish to provider");
+        if let Some(local) = self.local.get(provider_id) {
+            let _ = local.outbox.send((subject, body.into()));
         }
     }
 
@@ -475,7 +519,7 @@ impl Owner {
             .collect();
         for (id, merged) in updates {
             let subject = self.provider_subjects.config_update(&id);
-            self.publish(&id, subject, &merged).await;
+            self.publish(&id, subject, &merged);
             if let Some(local) = self.local.get_mut(&id) {
                 local.config = merged;
             }
@@ -504,7 +548,7 @@ impl Owner {
                 continue;
             };
             let subject = self.provider_subjects.link_put(&local.xkey_public);
-            self.publish(id, subject, &resolved).await;
+            self.publish(id, subject, &resolved);
         }
     }
 }

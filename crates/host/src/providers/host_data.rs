@@ -3,9 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use lattice_proto::{DEFAULT_LINK_NAME, HostData, InterfaceLinkDefinition, OtelConfig};
+use lattice_proto::{DEFAULT_LINK_NAME, HostData, InterfaceLinkDefinition, Level, OtelConfig};
 
-use crate::HostContext;
+/// What every provider of this host gets in its HostData: fixed when the host starts.
+#[derive(Clone, Debug)]
+pub(crate) struct HostDataTemplate {
+    pub(crate) host_id: String,
+    pub(crate) lattice: String,
+    pub(crate) rpc_url: String,
+    /// The rpc connection's JWT and seed (both empty: anonymous).
+    pub(crate) rpc_credentials: (String, String),
+    pub(crate) host_xkey_public: String,
+    pub(crate) rpc_timeout_ms: u64,
+    pub(crate) structured_logging: bool,
+    pub(crate) log_level: Level,
+}
 
 /// What varies per provider.
 pub(crate) struct ProviderBootstrap<'a> {
@@ -15,17 +27,17 @@ pub(crate) struct ProviderBootstrap<'a> {
     pub(crate) links: Vec<InterfaceLinkDefinition>,
 }
 
-impl HostContext {
+impl HostDataTemplate {
     /// HostData for a new process of the provider in `bootstrap`.
     pub(crate) fn host_data(&self, bootstrap: ProviderBootstrap<'_>) -> HostData {
         let (jwt, seed) = self.rpc_credentials.clone();
         HostData {
-            host_id: self.identity.id.clone(),
-            lattice_rpc_prefix: self.config.lattice.clone(),
+            host_id: self.host_id.clone(),
+            lattice_rpc_prefix: self.lattice.clone(),
             link_name: DEFAULT_LINK_NAME.to_string(),
             lattice_rpc_user_jwt: jwt,
             lattice_rpc_user_seed: seed,
-            lattice_rpc_url: self.config.rpc_nats.url.clone(),
+            lattice_rpc_url: self.rpc_url.clone(),
             provider_key: bootstrap.provider_id.to_string(),
             env_values: BTreeMap::new(),
             instance_id: uuid::Uuid::new_v4().to_string(),
@@ -33,11 +45,11 @@ impl HostContext {
             cluster_issuers: Vec::new(),
             config: bootstrap.config,
             secrets: BTreeMap::new(),
-            host_xkey_public_key: self.identity.xkey.public_key(),
+            host_xkey_public_key: self.host_xkey_public.clone(),
             provider_xkey_private_key: bootstrap.provider_xkey_seed.to_string(),
-            default_rpc_timeout_ms: Some(self.config.rpc_timeout.as_millis() as u64),
-            structured_logging: self.config.structured_logging,
-            log_level: Some(self.config.log_level),
+            default_rpc_timeout_ms: Some(self.rpc_timeout_ms),
+            structured_logging: self.structured_logging,
+            log_level: Some(self.log_level),
             otel_config: OtelConfig::default(),
         }
     }

@@ -1,22 +1,22 @@
 //! Capability providers: loading, launching, supervising and stopping them.
 //!
 //! The [`ProviderManager`] task owns the table of providers; each provider has one
-//! [`supervisor::Supervisor`] task that owns its process. Handles talk to both through
-//! channels; status is published by each supervisor on a `watch` channel that the table
-//! reads for inventory.
+//! [`supervisor::Supervisor`] task that owns its instance (a child process). Handles
+//! talk to both through channels; status is published by each supervisor on a `watch`
+//! channel that the table reads for inventory. Supervisors see only their
+//! [`SupervisorEnv`] and report their end on a channel the table hands them.
 //!
 //! A stop is acknowledged as soon as it is under way (the entry shows `stopping`; the
 //! end is reported by `provider_stopped`). A start of an ID that is still stopping is
 //! accepted and held until the old process is gone, so "stop, then start at once" works
 //! and the new process never receives the old one's shutdown request.
 
-mod claims;
+mod env;
 mod health;
 mod host_data;
+mod instance;
 mod logs;
-mod par;
 mod process;
-mod reference;
 pub mod restart_policy;
 mod supervisor;
 
@@ -32,10 +32,10 @@ use tokio_util::task::TaskTracker;
 
 pub use restart_policy::RestartPolicy;
 
-use crate::HostContext;
+pub(crate) use env::{Inner as SupervisorEnvParts, SupervisorEnv};
+pub(crate) use host_data::HostDataTemplate;
 pub(crate) use logs::LogBuffer;
 use process::OutputSink;
-pub(crate) use reference::can_load;
 use supervisor::{Supervisor, SupervisorCommand};
 
 /// How providers are supervised.
@@ -142,12 +142,17 @@ struct Entry {
     /// A stop was asked for; the supervisor is stopping the process.
     stopping: bool,
     /// A start that waits for this entry's process to be gone.
-    next: Option<(Arc<HostContext>, ProviderSpec)>,
+    next: Option<ProviderSpec>,
+}
+
+/// A supervisor's last word: it ended, and this host no longer runs its provider.
+pub(crate) struct Ended {
+    pub(crate) provider_id: String,
+    pub(crate) generation: u64,
 }
 
 enum Command {
     Start {
-        ctx: Arc<HostContext>,
         spec: ProviderSpec,
         reply: oneshot::Sender<Result<(), StartRefused>>,
     },
@@ -155,16 +160,12 @@ enum Command {
         provider_id: String,
         reply: oneshot::Sender<bool>,
     },
-    Describe {
+    Inventory {
         reply: oneshot::Sender<Vec<ProviderDescription>>,
     },
     Logs {
         provider_id: String,
         reply: oneshot::Sender<Option<Arc<LogBuffer>>>,
-    },
-    Finished {
-        provider_id: String,
-        generation: u64,
     },
 }
 
@@ -172,19 +173,26 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct ProviderManager {
     tx: mpsc::Sender<Command>,
-    /// Serializes unpacking provider archives (see `reference::LoadSettings`).
-    pub(crate) unpack_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ProviderManager {
-    /// Spawns the owner; supervisors run on `tracker` and stop when `token` is cancelled.
-    pub(crate) fn spawn(tracker: TaskTracker, token: CancellationToken) -> Self {
+    /// Spawns the owner (tracked on `tracker`); supervisors run on `tracker` with `env`
+    /// and stop when `token` is cancelled.
+    pub(crate) fn spawn(
+        env: SupervisorEnv,
+        tracker: TaskTracker,
+        token: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(own_table(rx, tracker, token));
-        ProviderManager {
-            tx,
-            unpack_lock: Default::default(),
-        }
+        let table = Table {
+            env,
+            tracker: tracker.clone(),
+            token,
+            entries: HashMap::new(),
+            generation: 0,
+        };
+        tracker.spawn(table.run(rx));
+        ProviderManager { tx }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
@@ -193,12 +201,8 @@ impl ProviderManager {
 
     /// Registers the provider and starts its supervisor; refuses a running ID. An ID
     /// that is stopping is started once its process is gone.
-    pub(crate) async fn start(
-        &self,
-        ctx: Arc<HostContext>,
-        spec: ProviderSpec,
-    ) -> Result<(), StartRefused> {
-        self.ask(|reply| Command::Start { ctx, spec, reply })
+    pub(crate) async fn start(&self, spec: ProviderSpec) -> Result<(), StartRefused> {
+        self.ask(|reply| Command::Start { spec, reply })
             .await
             .unwrap_or(Err(StartRefused::ShuttingDown))
     }
@@ -214,14 +218,14 @@ impl ProviderManager {
 
     /// Whether a provider with this ID runs here (and is not being stopped).
     pub(crate) async fn is_running(&self, provider_id: &str) -> bool {
-        self.describe().await.iter().any(|p| {
+        self.inventory().await.iter().any(|p| {
             p.id == provider_id && p.state.as_deref() != Some(ProviderState::Stopping.as_str())
         })
     }
 
     /// Inventory entries of every provider.
-    pub(crate) async fn describe(&self) -> Vec<ProviderDescription> {
-        self.ask(|reply| Command::Describe { reply })
+    pub(crate) async fn inventory(&self) -> Vec<ProviderDescription> {
+        self.ask(|reply| Command::Inventory { reply })
             .await
             .unwrap_or_default()
     }
@@ -233,56 +237,59 @@ impl ProviderManager {
             .await
             .flatten()
     }
-
-    /// A supervisor ended: drop its entry (unless it was replaced meanwhile).
-    pub(crate) async fn finished(&self, provider_id: &str, generation: u64) {
-        let _ = self
-            .tx
-            .send(Command::Finished {
-                provider_id: provider_id.to_string(),
-                generation,
-            })
-            .await;
-    }
 }
 
-async fn own_table(
-    mut rx: mpsc::Receiver<Command>,
+/// The provider table and what it launches supervisors with.
+struct Table {
+    env: SupervisorEnv,
     tracker: TaskTracker,
     token: CancellationToken,
-) {
-    let mut table: HashMap<String, Entry> = HashMap::new();
-    let mut generation = 0u64;
-    while let Some(command) = rx.recv().await {
+    entries: HashMap<String, Entry>,
+    generation: u64,
+}
+
+impl Table {
+    #[tracing::instrument(name = "provider_table", skip_all)]
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let (ended_tx, mut ended) = mpsc::unbounded_channel();
+        loop {
+            tokio::select! {
+                // An end is taken before any command that follows it: a supervisor
+                // reports its end before it publishes `provider_stopped`, so a tool that
+                // reacts to the event finds the entry gone.
+                biased;
+                Some(end) = ended.recv() => self.ended(end, &ended_tx),
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command, &ended_tx),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command, ended: &mpsc::UnboundedSender<Ended>) {
         match command {
-            Command::Start {
-                ctx,
-                mut spec,
-                reply,
-            } => {
-                if token.is_cancelled() {
+            Command::Start { mut spec, reply } => {
+                if self.token.is_cancelled() {
                     let _ = reply.send(Err(StartRefused::ShuttingDown));
-                    continue;
+                    return;
                 }
-                generation += 1;
-                spec.generation = generation;
-                match table.get_mut(&spec.provider_id) {
+                self.generation += 1;
+                spec.generation = self.generation;
+                match self.entries.get_mut(&spec.provider_id) {
                     Some(existing) if existing.stopping && existing.next.is_none() => {
-                        existing.next = Some((ctx, spec));
+                        existing.next = Some(spec);
                     }
                     Some(_) => {
                         let _ = reply.send(Err(StartRefused::AlreadyRunning));
-                        continue;
+                        return;
                     }
-                    None => {
-                        let entry = launch(ctx, spec, &tracker, &token);
-                        table.insert(entry.spec.provider_id.clone(), entry);
-                    }
+                    None => self.launch(spec, ended),
                 }
                 let _ = reply.send(Ok(()));
             }
             Command::Stop { provider_id, reply } => {
-                let found = match table.get_mut(&provider_id) {
+                let found = match self.entries.get_mut(&provider_id) {
                     // A second stop also cancels a start waiting for the first.
                     Some(entry) if entry.stopping => entry.next.take().is_some(),
                     Some(entry) => {
@@ -294,88 +301,92 @@ async fn own_table(
                 };
                 let _ = reply.send(found);
             }
-            Command::Describe { reply } => {
-                let mut list: Vec<_> = table.values().map(describe).collect();
+            Command::Inventory { reply } => {
+                let mut list: Vec<_> = self.entries.values().map(Entry::description).collect();
                 list.sort_by(|a, b| a.id.cmp(&b.id));
                 let _ = reply.send(list);
             }
             Command::Logs { provider_id, reply } => {
-                let _ = reply.send(table.get(&provider_id).map(|e| e.logs.clone()));
-            }
-            Command::Finished {
-                provider_id,
-                generation,
-            } => {
-                if table
-                    .get(&provider_id)
-                    .is_some_and(|e| e.spec.generation == generation)
-                    && let Some(ended) = table.remove(&provider_id)
-                    && let Some((ctx, spec)) = ended.next
-                    && !token.is_cancelled()
-                {
-                    let entry = launch(ctx, spec, &tracker, &token);
-                    table.insert(entry.spec.provider_id.clone(), entry);
-                }
+                let _ = reply.send(self.entries.get(&provider_id).map(|e| e.logs.clone()));
             }
         }
     }
-}
 
-fn launch(
-    ctx: Arc<HostContext>,
-    spec: ProviderSpec,
-    tracker: &TaskTracker,
-    token: &CancellationToken,
-) -> Entry {
-    let (status_tx, status_rx) = watch::channel(ProviderStatus::default());
-    let (control_tx, control_rx) = mpsc::channel(4);
-    let logs = Arc::new(LogBuffer::new(ctx.config.providers.log_lines));
-    let follow = lattice_proto::subjects::log_lines(
-        &ctx.config.ctl_prefix,
-        &ctx.config.lattice,
-        &ctx.identity.id,
-        &spec.provider_id,
-    );
-    let sink = Arc::new(OutputSink::new(logs.clone(), ctx.ctl.clone(), follow));
-    let restarts = restart_policy::RestartTracker::new(ctx.config.providers.restart.clone());
-    let xkey = nkeys::XKey::new();
-    let supervisor = Supervisor {
-        ctx,
-        spec: spec.clone(),
-        xkey_seed: xkey.seed().expect("new xkeys have seeds"),
-        xkey_public: xkey.public_key(),
-        status: status_tx,
-        commands: control_rx,
-        token: token.child_token(),
-        sink,
-        restarts,
-        health: Default::default(),
-    };
-    tracker.spawn(supervisor.run());
-    Entry {
-        spec,
-        status: status_rx,
-        control: control_tx,
-        logs,
-        stopping: false,
-        next: None,
+    /// A supervisor ended: drop its entry (unless it was replaced meanwhile) and start
+    /// what waited for it.
+    fn ended(&mut self, end: Ended, ended: &mpsc::UnboundedSender<Ended>) {
+        let current = self
+            .entries
+            .get(&end.provider_id)
+            .is_some_and(|e| e.spec.generation == end.generation);
+        if !current {
+            return;
+        }
+        if let Some(entry) = self.entries.remove(&end.provider_id)
+            && let Some(spec) = entry.next
+            && !self.token.is_cancelled()
+        {
+            self.launch(spec, ended);
+        }
+    }
+
+    fn launch(&mut self, spec: ProviderSpec, ended: &mpsc::UnboundedSender<Ended>) {
+        let env = &self.env;
+        let (status_tx, status_rx) = watch::channel(ProviderStatus::default());
+        let (control_tx, control_rx) = mpsc::channel(4);
+        let logs = Arc::new(LogBuffer::new(env.settings.log_lines));
+        let follow = lattice_proto::subjects::log_lines(
+            &env.ctl_prefix,
+            &env.host_data.lattice,
+            env.host_id(),
+            &spec.provider_id,
+        );
+        let sink = Arc::new(OutputSink::new(logs.clone(), env.ctl.clone(), follow));
+        let restarts = restart_policy::RestartTracker::new(env.settings.restart.clone());
+        let xkey = nkeys::XKey::new();
+        let supervisor = Supervisor {
+            env: env.clone(),
+            spec: spec.clone(),
+            xkey_seed: xkey.seed().expect("new xkeys have seeds"),
+            xkey_public: xkey.public_key(),
+            status: status_tx,
+            commands: control_rx,
+            ended: ended.clone(),
+            token: self.token.child_token(),
+            sink,
+            restarts,
+            health: Default::default(),
+        };
+        self.tracker.spawn(supervisor.run());
+        let entry = Entry {
+            spec,
+            status: status_rx,
+            control: control_tx,
+            logs,
+            stopping: false,
+            next: None,
+        };
+        self.entries.insert(entry.spec.provider_id.clone(), entry);
     }
 }
 
-fn describe(entry: &Entry) -> ProviderDescription {
-    let status = entry.status.borrow();
-    ProviderDescription {
-        id: entry.spec.provider_id.clone(),
-        image_ref: Some(
-            lattice_proto::reference::without_scheme(&entry.spec.provider_ref).to_string(),
-        ),
-        name: status.name.clone(),
-        revision: status.revision,
-        annotations: (!entry.spec.annotations.is_empty()).then(|| entry.spec.annotations.clone()),
-        state: Some(status.state.as_str().to_string()),
-        healthy: status.healthy,
-        restarts: Some(status.restarts),
-        last_exit: status.last_exit.clone(),
-        pid: status.pid,
+impl Entry {
+    /// The inventory entry.
+    fn description(&self) -> ProviderDescription {
+        let status = self.status.borrow();
+        ProviderDescription {
+            id: self.spec.provider_id.clone(),
+            image_ref: Some(
+                lattice_proto::reference::without_scheme(&self.spec.provider_ref).to_string(),
+            ),
+            name: status.name.clone(),
+            revision: status.revision,
+            annotations: (!self.spec.annotations.is_empty()).then(|| self.spec.annotations.clone()),
+            state: Some(status.state.as_str().to_string()),
+            healthy: status.healthy,
+            restarts: Some(status.restarts),
+            last_exit: status.last_exit.clone(),
+            pid: status.pid,
+        }
     }
 }

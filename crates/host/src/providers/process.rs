@@ -37,7 +37,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use super::logs::LogBuffer;
-use crate::process;
+use crate::process_group;
 
 /// Longest line kept or passed through; the rest of a longer line is dropped and a
 /// marker says how much.
@@ -187,7 +187,7 @@ impl ProviderProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        process::isolate(&mut cmd);
+        process_group::isolate(&mut cmd);
         let mut child = cmd.spawn()?;
         let pid = child.id().expect("a just-spawned child has a pid");
         let mut stdin = child.stdin.take().expect("stdin is piped");
@@ -240,7 +240,7 @@ impl ProviderProcess {
         };
         self.exit = Some(exit);
         // Grandchildren the provider left behind go with it.
-        let _ = process::signal_group(self.pid, Signal::SIGKILL);
+        let _ = process_group::signal_group(self.pid, Signal::SIGKILL);
         exit
     }
 
@@ -264,11 +264,11 @@ impl ProviderProcess {
             status = self.wait() => return (status, EndedBy::ShutdownRequest),
             _ = asked => {}
         }
-        let _ = process::signal_group(self.pid, Signal::SIGTERM);
+        let _ = process_group::signal_group(self.pid, Signal::SIGTERM);
         if let Ok(status) = tokio::time::timeout(term_grace, self.wait()).await {
             return (status, EndedBy::Sigterm);
         }
-        let _ = process::signal_group(self.pid, Signal::SIGKILL);
+        let _ = process_group::signal_group(self.pid, Signal::SIGKILL);
         (self.wait().await, EndedBy::Sigkill)
     }
 }

@@ -25,23 +25,74 @@ use lattice_proto::events::{
     Event, HealthCheck, ProviderRestarted, ProviderStartFailed, ProviderStarted, ProviderStopped,
 };
 use lattice_proto::provider::{HealthCheckResponse, ShutdownRequest};
-use lattice_proto::subjects::ProviderSubjects;
 use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::env::SupervisorEnv;
 use super::health::{HealthEvent, HealthTracker, Probe};
 use super::host_data::ProviderBootstrap;
+use super::instance::Instance;
 use super::process::{EndedBy, OutputSink, ProcessExit, ProviderProcess, describe};
-use super::reference::{self, LoadSettings, LoadedProvider};
 use super::restart_policy::{RestartDecision, RestartTracker};
-use super::{ProviderSpec, ProviderState, ProviderStatus};
-use crate::HostContext;
+use super::{Ended, ProviderSpec, ProviderState, ProviderStatus};
+use crate::artifacts::{ArtifactError, LoadedProvider};
+use crate::lattice::BootstrapError;
 
 /// Commands a supervisor takes.
 pub(crate) enum SupervisorCommand {
     /// Stop the provider (staged) and end.
     Stop,
+}
+
+/// Why a provider could not be started (the first time) or restarted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error("cannot run {}: {source}", executable.display())]
+    Spawn {
+        executable: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why a provider was restarted (`provider_restarted.reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RestartReason {
+    /// Its process ended on its own.
+    Exited,
+    /// It stopped answering health checks.
+    Unhealthy,
+}
+
+impl RestartReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RestartReason::Exited => "exited",
+            RestartReason::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// Why a provider stopped for good (`provider_stopped.reason`, 1.x's text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopReason {
+    /// A stop was asked for (or the host is stopping).
+    Stop,
+    /// It gave up after the restart limit.
+    Failed,
+}
+
+impl StopReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Stop => "stop",
+            StopReason::Failed => "failed",
+        }
+    }
 }
 
 /// How a process ended, for events.
@@ -63,7 +114,7 @@ impl From<ProcessExit> for Exit {
 }
 
 /// Why watching a running process ended.
-enum Ended {
+enum WatchEnd {
     Exited(ProcessExit),
     Unhealthy,
     Stop,
@@ -76,12 +127,14 @@ type ProbeFuture = Pin<Box<dyn Future<Output = Probe> + Send>>;
 const STARTUP_PROBE_MAX: Duration = Duration::from_millis(25);
 
 pub(crate) struct Supervisor {
-    pub(crate) ctx: Arc<HostContext>,
+    pub(crate) env: SupervisorEnv,
     pub(crate) spec: ProviderSpec,
     pub(crate) xkey_seed: String,
     pub(crate) xkey_public: String,
     pub(crate) status: watch::Sender<ProviderStatus>,
     pub(crate) commands: mpsc::Receiver<SupervisorCommand>,
+    /// Where the supervisor reports its end.
+    pub(crate) ended: mpsc::UnboundedSender<Ended>,
     pub(crate) token: CancellationToken,
     pub(crate) sink: Arc<OutputSink>,
     pub(crate) restarts: RestartTracker,
@@ -99,14 +152,15 @@ impl Supervisor {
         loop {
             self.set(|s| s.state = ProviderState::Starting);
             let state = self
-                .ctx
+                .env
                 .lattice
                 .bootstrap(&self.spec.provider_id, &self.spec.config, &self.xkey_public)
                 .await;
             let spawned = match state {
                 Ok(state) => {
                     let line = self
-                        .ctx
+                        .env
+                        .host_data
                         .host_data(ProviderBootstrap {
                             provider_id: &self.spec.provider_id,
                             provider_xkey_seed: &self.xkey_seed,
@@ -116,47 +170,50 @@ impl Supervisor {
                         .to_stdin_line();
                     self.spawn(&loaded.executable, line).await
                 }
-                Err(error) => Err(error),
+                Err(error) => Err(StartError::from(error)),
             };
-            let mut process = match spawned {
-                Ok(process) => process,
+            let mut instance = match spawned {
+                Ok(instance) => instance,
                 Err(error) if first => return self.start_failed(error).await,
                 Err(error) => {
                     tracing::error!(%error, "cannot restart provider");
                     self.restarts.record_start(Instant::now());
                     let exit = Exit {
-                        text: error,
+                        text: error.to_string(),
                         code: None,
                         signal: None,
                     };
-                    match self.after_exit("exited", exit, Duration::ZERO).await {
+                    match self
+                        .after_exit(RestartReason::Exited, exit, Duration::ZERO)
+                        .await
+                    {
                         true => continue,
                         false => return,
                     }
                 }
             };
             self.restarts.record_start(Instant::now());
-            let pid = process.pid();
+            let pid = instance.pid();
             self.set(|s| {
                 s.state = ProviderState::Running;
-                s.pid = Some(pid);
+                s.pid = pid;
                 s.healthy = None;
             });
             if first {
                 first = false;
                 self.publish_started(&loaded).await;
             }
-            tracing::info!(pid, "provider running");
-            let (reason, exit) = match self.watch(&mut process).await {
-                Ended::Stop => return self.stop(&mut process).await,
-                Ended::Exited(status) => ("exited", Exit::from(status)),
-                Ended::Unhealthy => {
+            tracing::info!(?pid, "provider running");
+            let (reason, exit) = match self.watch(&mut instance).await {
+                WatchEnd::Stop => return self.stop(&mut instance).await,
+                WatchEnd::Exited(status) => (RestartReason::Exited, Exit::from(status)),
+                WatchEnd::Unhealthy => {
                     tracing::warn!("provider stopped answering health checks; restarting it");
-                    let (status, _) = self.staged_stop(&mut process).await;
-                    ("unhealthy", Exit::from(status))
+                    let (status, _) = self.staged_stop(&mut instance).await;
+                    (RestartReason::Unhealthy, Exit::from(status))
                 }
             };
-            if !self.after_exit(reason, exit, process.ran_for()).await {
+            if !self.after_exit(reason, exit, instance.ran_for()).await {
                 return;
             }
         }
@@ -173,7 +230,7 @@ impl Supervisor {
         &self,
         executable: &std::path::Path,
         line: Vec<u8>,
-    ) -> Result<ProviderProcess, String> {
+    ) -> Result<Instance, StartError> {
         const ETXTBSY: i32 = 26;
         let mut attempts = 0;
         loop {
@@ -183,30 +240,29 @@ impl Supervisor {
                     tokio::time::sleep(Duration::from_millis(2 * attempts)).await;
                 }
                 result => {
-                    return result.map_err(|e| format!("cannot run {}: {e}", executable.display()));
+                    return result
+                        .map(Instance::Process)
+                        .map_err(|source| StartError::Spawn {
+                            executable: executable.to_path_buf(),
+                            source,
+                        });
                 }
             }
         }
     }
 
-    async fn prepare(&self) -> Result<LoadedProvider, String> {
-        let settings = LoadSettings {
-            unpack_lock: &self.ctx.providers.unpack_lock,
-            allow_file_load: self.ctx.config.allow_file_load,
-            cache_dir: &self
-                .ctx
-                .config
-                .providers
-                .cache_dir
-                .join(&self.ctx.identity.id),
-        };
-        let loaded = reference::load(&self.spec.provider_ref, &settings).await?;
+    async fn prepare(&self) -> Result<LoadedProvider, StartError> {
+        let loaded = self
+            .env
+            .artifacts
+            .load_provider(&self.spec.provider_ref)
+            .await?;
         if let Some(claims) = &loaded.claims {
             self.set(|s| {
                 s.name = claims.name.clone();
                 s.revision = claims.revision.unwrap_or(0);
             });
-            if let Err(error) = self.ctx.lattice.put_claims(&claims.stored()).await {
+            if let Err(error) = self.env.lattice.put_claims(&claims.stored()).await {
                 tracing::warn!(%error, "cannot store the provider's claims");
             }
         }
@@ -214,16 +270,16 @@ impl Supervisor {
     }
 
     /// Watches a running process until it exits, fails its health checks, or is stopped.
-    async fn watch(&mut self, process: &mut ProviderProcess) -> Ended {
-        let settings = &self.ctx.config.providers;
+    async fn watch(&mut self, instance: &mut Instance) -> WatchEnd {
+        let settings = &self.env.settings;
         let started = Instant::now();
         let mut retry = Duration::from_millis(2);
         let mut probe = self.probe_after(Duration::ZERO);
         loop {
             tokio::select! {
-                status = process.wait() => return Ended::Exited(status),
-                _ = self.commands.recv() => return Ended::Stop,
-                _ = self.token.cancelled() => return Ended::Stop,
+                status = instance.wait() => return WatchEnd::Exited(status),
+                _ = self.commands.recv() => return WatchEnd::Stop,
+                _ = self.token.cancelled() => return WatchEnd::Stop,
                 result = &mut probe => {
                     let answered_before = self.health.answered();
                     let starting = !answered_before && started.elapsed() < settings.health_interval;
@@ -242,12 +298,12 @@ impl Supervisor {
                     }
                     if !answered_before && self.health.answered() {
                         // It is subscribed now: whatever changed while it was spawning.
-                        self.ctx.lattice.resync(&self.spec.provider_id, &self.xkey_public).await;
+                        self.env.lattice.resync(&self.spec.provider_id, &self.xkey_public).await;
                     }
                     let healthy = self.health.healthy();
                     self.set(|s| s.healthy = healthy);
                     if settings.health_failures.is_some_and(|n| self.health.unanswered() >= n) {
-                        return Ended::Unhealthy;
+                        return WatchEnd::Unhealthy;
                     }
                     let jitter = rand::rng().random_range(0.9..1.1);
                     probe = self.probe_after(settings.health_interval.mul_f64(jitter));
@@ -257,9 +313,8 @@ impl Supervisor {
     }
 
     fn probe_after(&self, delay: Duration) -> ProbeFuture {
-        let rpc = self.ctx.rpc.clone();
-        let subject =
-            ProviderSubjects::new(&self.ctx.config.lattice).health(&self.spec.provider_id);
+        let rpc = self.env.rpc.clone();
+        let subject = self.env.subjects.health(&self.spec.provider_id);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             match rpc.request(subject, bytes::Bytes::new()).await {
@@ -276,12 +331,11 @@ impl Supervisor {
     }
 
     /// The staged stop with this host's shutdown request and graces.
-    async fn staged_stop(&mut self, process: &mut ProviderProcess) -> (ProcessExit, EndedBy) {
-        let rpc = self.ctx.rpc.clone();
-        let subject =
-            ProviderSubjects::new(&self.ctx.config.lattice).shutdown(&self.spec.provider_id);
+    async fn staged_stop(&mut self, instance: &mut Instance) -> (ProcessExit, EndedBy) {
+        let rpc = self.env.rpc.clone();
+        let subject = self.env.subjects.shutdown(&self.spec.provider_id);
         let body = serde_json::to_vec(&ShutdownRequest {
-            host_id: self.ctx.identity.id.clone(),
+            host_id: self.env.host_id().to_string(),
         })
         .expect("shutdown requests encode");
         let request = async move {
@@ -289,25 +343,28 @@ impl Supervisor {
                 tracing::debug!(%error, "shutdown request got no answer");
             }
         };
-        let settings = &self.ctx.config.providers;
-        process
+        let settings = &self.env.settings;
+        instance
             .stop(request, settings.shutdown_grace, settings.term_grace)
             .await
     }
 
     /// Stops the process for good and ends the supervisor.
-    async fn stop(mut self, process: &mut ProviderProcess) {
+    async fn stop(mut self, instance: &mut Instance) {
         self.set(|s| s.state = ProviderState::Stopping);
-        let (status, ended_by) = self.staged_stop(process).await;
+        let (status, ended_by) = self.staged_stop(instance).await;
         tracing::info!(exit = %describe(status), ended_by = ended_by.as_str(), "provider stopped");
         // An ordinary stop is not a failed health check: no health event.
-        self.finish("stop", Some((describe(status), ended_by.as_str())))
-            .await;
+        self.finish(
+            StopReason::Stop,
+            Some((describe(status), ended_by.as_str())),
+        )
+        .await;
     }
 
     /// After an unexpected end: back off and return true to start again, or give up.
-    async fn after_exit(&mut self, reason: &str, exit: Exit, ran_for: Duration) -> bool {
-        tracing::warn!(exit = %exit.text, reason, "provider process ended");
+    async fn after_exit(&mut self, reason: RestartReason, exit: Exit, ran_for: Duration) -> bool {
+        tracing::warn!(exit = %exit.text, reason = reason.as_str(), "provider process ended");
         if let Some(event) = self.health.process_ended() {
             self.publish_health(event).await;
         }
@@ -328,12 +385,12 @@ impl Supervisor {
             };
             s.restarts = restarts;
         });
-        self.ctx
+        self.env
             .events
             .publish(Event::ProviderRestarted(ProviderRestarted {
-                host_id: self.ctx.identity.id.clone(),
+                host_id: self.env.host_id().to_string(),
                 provider_id: self.spec.provider_id.clone(),
-                reason: reason.to_string(),
+                reason: reason.as_str().to_string(),
                 exit_status: exit.text,
                 exit_code: exit.code,
                 signal: exit.signal,
@@ -344,11 +401,11 @@ impl Supervisor {
         tokio::select! {
             _ = tokio::time::sleep(delay) => true,
             _ = self.commands.recv() => {
-                self.finish("stop", None).await;
+                self.finish(StopReason::Stop, None).await;
                 false
             }
             _ = self.token.cancelled() => {
-                self.finish("stop", None).await;
+                self.finish(StopReason::Stop, None).await;
                 false
             }
         }
@@ -367,12 +424,12 @@ impl Supervisor {
             exit_status: Some(exit),
             ended_by: Some("exited".to_string()),
             restarts: Some(restarts),
-            ..self.stopped("failed")
+            ..self.stopped(StopReason::Failed)
         };
-        self.ctx.events.publish(Event::ProviderStopped(event)).await;
+        self.env.events.publish(Event::ProviderStopped(event)).await;
     }
 
-    async fn finish(&self, reason: &str, ended: Option<(String, &str)>) {
+    async fn finish(&self, reason: StopReason, ended: Option<(String, &str)>) {
         let (exit_status, ended_by) = match ended {
             Some((exit, by)) => (Some(exit), Some(by.to_string())),
             None => (None, None),
@@ -388,28 +445,28 @@ impl Supervisor {
             ended_by,
             ..self.stopped(reason)
         };
-        self.ctx.events.publish(Event::ProviderStopped(event)).await;
+        self.env.events.publish(Event::ProviderStopped(event)).await;
     }
 
     /// The supervisor ends: this host no longer runs the provider.
     async fn release(&self) {
-        self.ctx
+        self.env
             .lattice
             .forget(&self.spec.provider_id, &self.xkey_public)
             .await;
-        self.ctx
-            .providers
-            .finished(&self.spec.provider_id, self.spec.generation)
-            .await;
+        let _ = self.ended.send(Ended {
+            provider_id: self.spec.provider_id.clone(),
+            generation: self.spec.generation,
+        });
     }
 
     /// `provider_stopped` data with the 1.x fields filled and lattice's extras empty.
-    fn stopped(&self, reason: &str) -> ProviderStopped {
+    fn stopped(&self, reason: StopReason) -> ProviderStopped {
         ProviderStopped {
-            host_id: self.ctx.identity.id.clone(),
+            host_id: self.env.host_id().to_string(),
             provider_id: self.spec.provider_id.clone(),
             annotations: self.spec.annotations.clone(),
-            reason: reason.to_string(),
+            reason: reason.as_str().to_string(),
             instance_id: self.spec.provider_id.clone(),
             public_key: self.spec.provider_id.clone(),
             link_name: DEFAULT_LINK_NAME.to_string(),
@@ -417,16 +474,17 @@ impl Supervisor {
         }
     }
 
-    async fn start_failed(self, error: String) {
+    async fn start_failed(self, error: StartError) {
         tracing::error!(%error, "provider start failed");
+        let error = error.to_string();
         self.set(|s| s.state = ProviderState::Stopped);
         self.release().await;
-        self.ctx
+        self.env
             .events
             .publish(Event::ProviderStartFailed(ProviderStartFailed {
                 provider_ref: self.spec.provider_ref.clone(),
                 provider_id: self.spec.provider_id.clone(),
-                host_id: self.ctx.identity.id.clone(),
+                host_id: self.env.host_id().to_string(),
                 error,
                 link_name: DEFAULT_LINK_NAME.to_string(),
             }))
@@ -435,10 +493,10 @@ impl Supervisor {
 
     async fn publish_started(&self, loaded: &LoadedProvider) {
         let claims = loaded.claims.as_ref();
-        self.ctx
+        self.env
             .events
             .publish(Event::ProviderStarted(ProviderStarted {
-                host_id: self.ctx.identity.id.clone(),
+                host_id: self.env.host_id().to_string(),
                 image_ref: lattice_proto::reference::without_scheme(&self.spec.provider_ref)
                     .to_string(),
                 provider_id: self.spec.provider_id.clone(),
@@ -453,7 +511,7 @@ impl Supervisor {
 
     async fn publish_health(&self, event: HealthEvent) {
         let data = HealthCheck {
-            host_id: self.ctx.identity.id.clone(),
+            host_id: self.env.host_id().to_string(),
             provider_id: self.spec.provider_id.clone(),
         };
         let event = match event {
@@ -461,6 +519,6 @@ impl Supervisor {
             HealthEvent::Failed => Event::HealthCheckFailed(data),
             HealthEvent::Status => Event::HealthCheckStatus(data),
         };
-        self.ctx.events.publish(event).await;
+        self.env.events.publish(event).await;
     }
 }

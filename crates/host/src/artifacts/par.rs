@@ -119,7 +119,7 @@ fn hex_upper(bytes: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::providers::claims::tests::jwt;
+    use crate::artifacts::claims::tests::jwt;
 
     /// Builds an archive with the given binary for the native target and the claimed hash.
     pub(crate) fn archive(binary: &[u8], claimed_hash: Option<String>, gzip: bool) -> Vec<u8> {

@@ -9,7 +9,7 @@ use super::LatticeState;
 
 /// Why a config operation failed; `Display` is the reply text.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub(crate) enum NamedConfigError {
     #[error(
         "invalid config name `{0}`: it must be one NATS subject token (no `.`, `*`, `>` or spaces)"
     )]
@@ -23,15 +23,19 @@ pub(crate) enum ConfigError {
 impl LatticeState {
     /// Stores config `name`. Every host sees the write and re-delivers what changed to
     /// its providers (merged configs, and links that use it, as re-puts).
-    pub(crate) async fn put_config(&self, name: &str, payload: &[u8]) -> Result<(), ConfigError> {
+    pub(crate) async fn put_config(
+        &self,
+        name: &str,
+        payload: &[u8],
+    ) -> Result<(), NamedConfigError> {
         check_name(name)?;
         let _: BTreeMap<String, String> =
-            serde_json::from_slice(payload).map_err(ConfigError::NotAStringMap)?;
+            serde_json::from_slice(payload).map_err(NamedConfigError::NotAStringMap)?;
         self.buckets
             .config
             .put(name, payload.to_vec().into())
             .await
-            .map_err(|e| ConfigError::Store(e.to_string()))?;
+            .map_err(|e| NamedConfigError::Store(e.to_string()))?;
         Ok(())
     }
 
@@ -39,39 +43,39 @@ impl LatticeState {
     pub(crate) async fn get_config(
         &self,
         name: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    ) -> Result<Option<BTreeMap<String, String>>, NamedConfigError> {
         check_name(name)?;
         let bytes = self.stored(name).await?;
         bytes
             .map(|b| {
                 serde_json::from_slice(&b).map_err(|e| {
-                    ConfigError::Store(format!("`{name}` holds an undecodable config: {e}"))
+                    NamedConfigError::Store(format!("`{name}` holds an undecodable config: {e}"))
                 })
             })
             .transpose()
     }
 
     /// Deletes (purges) config `name`; it then counts as empty wherever it is used.
-    pub(crate) async fn delete_config(&self, name: &str) -> Result<(), ConfigError> {
+    pub(crate) async fn delete_config(&self, name: &str) -> Result<(), NamedConfigError> {
         check_name(name)?;
         self.buckets
             .config
             .purge(name)
             .await
-            .map_err(|e| ConfigError::Store(e.to_string()))
+            .map_err(|e| NamedConfigError::Store(e.to_string()))
     }
 
     /// The stored bytes of config `name`, if any.
-    async fn stored(&self, name: &str) -> Result<Option<bytes::Bytes>, ConfigError> {
+    async fn stored(&self, name: &str) -> Result<Option<bytes::Bytes>, NamedConfigError> {
         let stored = self.buckets.config.get(name).await;
-        stored.map_err(|e| ConfigError::Store(e.to_string()))
+        stored.map_err(|e| NamedConfigError::Store(e.to_string()))
     }
 }
 
-fn check_name(name: &str) -> Result<(), ConfigError> {
+fn check_name(name: &str) -> Result<(), NamedConfigError> {
     if is_subject_token(name) {
         Ok(())
     } else {
-        Err(ConfigError::Name(name.to_string()))
+        Err(NamedConfigError::Name(name.to_string()))
     }
 }

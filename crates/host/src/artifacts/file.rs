@@ -1,4 +1,5 @@
-//! Turning a start command's `provider_ref` into an executable on disk.
+//! `file://` references: turning a start command's `provider_ref` into an executable
+//! on disk.
 //!
 //! `file:///abs/path` names either a native executable (run in place) or a provider
 //! archive (its native binary is checked, then written to the cache directory and run
@@ -13,6 +14,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::claims::ProviderClaims;
 use super::par;
+use super::{ArtifactError, ArtifactErrorKind as Kind};
 
 /// A provider ready to spawn.
 #[derive(Clone, Debug)]
@@ -34,15 +36,19 @@ pub(crate) struct LoadSettings<'a> {
 /// Whether this host can load `reference` at all (its scheme, and `--allow-file-load`
 /// for files), without touching it: what an auction bid promises. Returns the path of
 /// a file reference.
-pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, String> {
+pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, ArtifactError> {
     let Some(path) = reference.strip_prefix("file://") else {
-        return Err(format!(
-            "cannot load `{reference}`: this host loads providers from file:// references only (OCI registries are not supported)"
+        return Err(ArtifactError::new(
+            reference,
+            Kind::Unsupported,
+            "this host loads providers from file:// references only (OCI registries are not supported)",
         ));
     };
     if !allow_file_load {
-        return Err(format!(
-            "cannot load `{reference}`: file:// references are refused unless the host runs with --allow-file-load (WASMCLOUD_ALLOW_FILE_LOAD=true)"
+        return Err(ArtifactError::new(
+            reference,
+            Kind::Refused,
+            "file:// references are refused unless the host runs with --allow-file-load (WASMCLOUD_ALLOW_FILE_LOAD=true)",
         ));
     }
     Ok(path)
@@ -52,40 +58,36 @@ pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, S
 pub(crate) async fn load(
     reference: &str,
     settings: &LoadSettings<'_>,
-) -> Result<LoadedProvider, String> {
+) -> Result<LoadedProvider, ArtifactError> {
+    let fail = |kind, reason: String| ArtifactError::new(reference, kind, reason);
     let path = Path::new(can_load(reference, settings.allow_file_load)?);
     if !path.is_absolute() {
-        return Err(format!(
-            "cannot load `{reference}`: the path must be absolute (file:///…)"
+        return Err(fail(
+            Kind::Refused,
+            "the path must be absolute (file:///…)".into(),
         ));
     }
-    let meta = tokio::fs::metadata(path).await.map_err(|e| {
-        format!(
-            "cannot load `{reference}`: {} {}",
-            path.display(),
-            describe_io(&e)
+    let unreadable = |e: std::io::Error| {
+        fail(
+            Kind::Missing,
+            format!("{} {}", path.display(), describe_io(&e)),
         )
-    })?;
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(unreadable)?;
     if !meta.is_file() {
-        return Err(format!(
-            "cannot load `{reference}`: {} is not a regular file",
-            path.display()
+        return Err(fail(
+            Kind::NotRunnable,
+            format!("{} is not a regular file", path.display()),
         ));
     }
     let mut head = Vec::with_capacity(512);
     tokio::fs::File::open(path)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot load `{reference}`: {} {}",
-                path.display(),
-                describe_io(&e)
-            )
-        })?
+        .map_err(unreadable)?
         .take(512)
         .read_to_end(&mut head)
         .await
-        .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
+        .map_err(|e| fail(Kind::Io, format!("reading {}: {e}", path.display())))?;
     if par::looks_like_archive(&head) {
         let executable = settings.cache_dir.join(normalize(reference));
         let stamp = stamp_of(&meta);
@@ -95,18 +97,13 @@ pub(crate) async fn load(
         }
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|e| format!("cannot load `{reference}`: reading {}: {e}", path.display()))?;
+            .map_err(|e| fail(Kind::Io, format!("reading {}: {e}", path.display())))?;
         let contents = tokio::task::spawn_blocking(move || par::read(&bytes))
             .await
-            .map_err(|e| format!("cannot load `{reference}`: {e}"))?
-            .map_err(|e| format!("cannot load `{reference}`: {e}"))?;
+            .map_err(|e| fail(Kind::Io, e.to_string()))?
+            .map_err(|e| fail(Kind::BadArchive, e))?;
         let written = write_executable(&executable, &contents.binary).await;
-        written.map_err(|e| {
-            format!(
-                "cannot load `{reference}`: writing {}: {e}",
-                executable.display()
-            )
-        })?;
+        written.map_err(|e| fail(Kind::Io, format!("writing {}: {e}", executable.display())))?;
         // Written after the binary: a stamp always describes a complete, checked binary.
         let record = format!("{stamp}\n{}", contents.jwt);
         if let Err(error) = write_atomically(&stamp_path(&executable), record.as_bytes()).await {
@@ -119,10 +116,13 @@ pub(crate) async fn load(
     }
     let mode = meta.permissions().mode();
     if mode & 0o111 == 0 {
-        return Err(format!(
-            "cannot load `{reference}`: {} is not executable (mode {:o}); chmod +x it, or give a provider archive",
-            path.display(),
-            mode & 0o7777
+        return Err(fail(
+            Kind::NotRunnable,
+            format!(
+                "{} is not executable (mode {:o}); chmod +x it, or give a provider archive",
+                path.display(),
+                mode & 0o7777
+            ),
         ));
     }
     Ok(LoadedProvider {
@@ -212,7 +212,7 @@ async fn write_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::par::tests::{archive, sha};
+    use crate::artifacts::par::tests::{archive, sha};
 
     static UNPACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -267,7 +267,7 @@ mod tests {
         ];
         for (reference, allow, expected) in cases {
             let err = load(&reference, &settings(d, allow)).await.unwrap_err();
-            assert!(err.contains(expected), "{reference}: {err}");
+            assert!(err.to_string().contains(expected), "{reference}: {err}");
         }
     }
 

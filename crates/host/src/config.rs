@@ -249,6 +249,8 @@ pub struct HostConfig {
     pub structured_logging: bool,
     /// Whether `file://` provider references may be loaded (default false, as in 1.x).
     pub allow_file_load: bool,
+    /// Serve `/livez`, `/readyz` and `/metrics` on this address (`--http-admin`).
+    pub http_admin: Option<std::net::SocketAddr>,
     /// Whether this host answers `provider.auction` (default true, as in 1.x).
     pub provider_auction: bool,
     /// Whether this host answers `component.auction` (default true, as in 1.x; lattice
@@ -279,6 +281,7 @@ impl HostConfig {
             log_level: Level::Info,
             structured_logging: false,
             allow_file_load: false,
+            http_admin: None,
             provider_auction: true,
             component_auction: true,
             providers: ProviderSettings::default(),

@@ -42,6 +42,14 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// The admin endpoint (`--http-admin`) cannot listen.
+    #[error("cannot serve the admin endpoint on {addr}: {reason}")]
+    Admin {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
     /// The host's state owner task is gone (the host is shutting down).
     #[error("the host is shutting down")]
     ShuttingDown,

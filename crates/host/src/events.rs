@@ -5,20 +5,24 @@ use async_nats::Client;
 use lattice_proto::events::{CloudEvent, Event};
 use lattice_proto::subjects::EventSubjects;
 
+use crate::metrics::Metrics;
+
 /// Publishes events from one host.
 #[derive(Clone)]
 pub(crate) struct EventPublisher {
     client: Client,
     subjects: EventSubjects,
     source: String,
+    metrics: Metrics,
 }
 
 impl EventPublisher {
-    pub(crate) fn new(client: Client, lattice: &str, host_id: &str) -> Self {
+    pub(crate) fn new(client: Client, lattice: &str, host_id: &str, metrics: Metrics) -> Self {
         EventPublisher {
             client,
             subjects: EventSubjects::new(lattice),
             source: host_id.to_string(),
+            metrics,
         }
     }
 
@@ -42,8 +46,9 @@ impl EventPublisher {
             );
         }
         let subject = self.subjects.event(event.name());
-        if let Err(error) = self.client.publish(subject, body.into()).await {
-            tracing::warn!(event = event.name(), %error, "cannot publish event");
+        match self.client.publish(subject, body.into()).await {
+            Ok(()) => self.metrics.event_published(event.name()),
+            Err(error) => tracing::warn!(event = event.name(), %error, "cannot publish event"),
         }
     }
 

@@ -18,6 +18,7 @@
 //! drained.
 
 mod actor;
+mod admin;
 mod artifacts;
 mod config;
 mod ctl;
@@ -27,6 +28,7 @@ mod heartbeat;
 mod identity;
 mod labels;
 mod lattice;
+mod metrics;
 pub mod nats;
 pub mod nats_server;
 mod process_group;
@@ -55,6 +57,7 @@ use crate::events::EventPublisher;
 use crate::identity::HostIdentity;
 use crate::labels::LabelsHandle;
 use crate::lattice::LatticeState;
+use crate::metrics::Metrics;
 use crate::providers::{HostDataTemplate, ProviderManager, SupervisorEnv, SupervisorEnvParts};
 
 /// What every part of a running host shares. Immutable but for the handles inside.
@@ -71,6 +74,7 @@ pub(crate) struct HostContext {
     pub(crate) lattice: LatticeState,
     /// Loads what start commands name.
     pub(crate) artifacts: Artifacts,
+    pub(crate) metrics: Metrics,
     started: Instant,
     stop_tx: watch::Sender<Option<Duration>>,
 }
@@ -137,6 +141,11 @@ pub struct Host {
     token: CancellationToken,
     /// Stops the providers (after `host_stopped` is out).
     providers_token: CancellationToken,
+    /// `/readyz`: true once the host serves, false from the moment it begins to stop.
+    ready: watch::Sender<bool>,
+    /// Stops the admin endpoint, last.
+    admin_token: CancellationToken,
+    admin_addr: Option<std::net::SocketAddr>,
     tracker: TaskTracker,
     stop_rx: watch::Receiver<Option<Duration>>,
 }
@@ -164,7 +173,14 @@ impl Host {
         let token = CancellationToken::new();
         let providers_token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let events = EventPublisher::new(ctl.clone(), &config.lattice, &identity.id);
+        let metrics = Metrics::default();
+        let events =
+            EventPublisher::new(ctl.clone(), &config.lattice, &identity.id, metrics.clone());
+        let admin_listener = match config.http_admin {
+            Some(addr) => Some(admin::bind(addr).await?),
+            None => None,
+        };
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let artifacts = Artifacts::new(
             config.allow_file_load,
             config.providers.cache_dir.join(&identity.id),
@@ -173,6 +189,7 @@ impl Host {
             rpc: rpc.clone(),
             ctl: ctl.clone(),
             events: events.clone(),
+            metrics: metrics.clone(),
             lattice: lattice.clone(),
             artifacts: artifacts.clone(),
             settings: config.providers.clone(),
@@ -193,6 +210,7 @@ impl Host {
             providers: ProviderManager::spawn(env, tracker.clone(), providers_token.clone()),
             lattice,
             artifacts,
+            metrics,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
             events,
             labels: LabelsHandle::spawn(labels.clone()),
@@ -204,6 +222,17 @@ impl Host {
             stop_tx,
         });
 
+        let (ready, ready_rx) = watch::channel(false);
+        let admin_token = CancellationToken::new();
+        if let Some(listener) = admin_listener {
+            let admin = Arc::new(admin::Admin {
+                ready: ready_rx,
+                metrics: ctx.metrics.clone(),
+                providers: ctx.providers.clone(),
+                connections: [("ctl", ctx.ctl.clone()), ("rpc", ctx.rpc.clone())],
+            });
+            tokio::spawn(admin::serve(listener, admin, admin_token.clone()));
+        }
         let subscribers = ctl::subscribe(&ctx).await?;
         tracker.spawn(ctl::serve(
             ctx.clone(),
@@ -221,6 +250,8 @@ impl Host {
             }))
             .await;
         tracker.spawn(heartbeat::run(ctx.clone(), token.child_token()));
+        // The subscriptions exist and the lattice state is read.
+        ready.send_replace(true);
         tracing::info!(
             host_id = %ctx.identity.id,
             friendly_name = %ctx.identity.friendly_name,
@@ -231,6 +262,9 @@ impl Host {
             ctx,
             token,
             providers_token,
+            ready,
+            admin_token,
+            admin_addr,
             tracker,
             stop_rx,
         })
@@ -239,6 +273,11 @@ impl Host {
     /// The host ID (its public server nkey, `N…`).
     pub fn id(&self) -> &str {
         &self.ctx.identity.id
+    }
+
+    /// Where the admin endpoint listens (`--http-admin`), if it does.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_addr
     }
 
     /// The host's friendly name.
@@ -275,6 +314,7 @@ impl Host {
     /// connections are drained.
     pub async fn shutdown(self, deadline: Duration) {
         tracing::info!(host_id = %self.ctx.identity.id, ?deadline, "host stopping");
+        self.ready.send_replace(false);
         let labels = self.ctx.labels.labels().await.unwrap_or_default();
         self.token.cancel();
         self.ctx
@@ -295,6 +335,7 @@ impl Host {
                 tracing::debug!(which, %error, "cannot drain NATS connection");
             }
         }
+        self.admin_token.cancel();
         tracing::info!(host_id = %self.ctx.identity.id, "host stopped");
     }
 }

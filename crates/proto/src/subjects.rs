@@ -93,6 +93,33 @@ pub enum CtlOp {
     ClaimsGet,
 }
 
+impl CtlOp {
+    /// The operation's name, e.g. `host.ping` or `config.put` (config names and host
+    /// IDs left out), for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CtlOp::HostPing => "host.ping",
+            CtlOp::HostGet => "host.get",
+            CtlOp::HostStop => "host.stop",
+            CtlOp::LabelPut => "label.put",
+            CtlOp::LabelDel => "label.del",
+            CtlOp::ProviderStart => "provider.start",
+            CtlOp::ProviderStop => "provider.stop",
+            CtlOp::ProviderLogs => "provider.logs",
+            CtlOp::ProviderAuction => "provider.auction",
+            CtlOp::ComponentAuction => "component.auction",
+            CtlOp::Component { .. } => "component",
+            CtlOp::LinkPut => "link.put",
+            CtlOp::LinkDel => "link.del",
+            CtlOp::LinkGet => "link.get",
+            CtlOp::ConfigPut { .. } => "config.put",
+            CtlOp::ConfigGet { .. } => "config.get",
+            CtlOp::ConfigDel { .. } => "config.del",
+            CtlOp::ClaimsGet => "claims.get",
+        }
+    }
+}
+
 /// A control subject that names no operation this host knows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unsupported subject")]

@@ -127,17 +127,24 @@ pub(crate) async fn serve(
 
 #[tracing::instrument(skip_all, fields(subject = %message.subject))]
 async fn handle(ctx: &Arc<HostContext>, message: Message) {
-    let outcome = if message.payload.len() > ctx.config.max_ctl_payload {
-        Err(CtlError::TooLarge {
+    let started = std::time::Instant::now();
+    let (op, outcome) = if message.payload.len() > ctx.config.max_ctl_payload {
+        let too_large = CtlError::TooLarge {
             size: message.payload.len(),
             limit: ctx.config.max_ctl_payload,
-        })
+        };
+        ("too_large", Err(too_large))
     } else {
         match ctx.ctl_subjects.parse(&message.subject) {
-            Ok(op) => handlers::dispatch(ctx, op, &message.payload).await,
-            Err(_) => Err(CtlError::Unsupported),
+            Ok(op) => (
+                op.name(),
+                handlers::dispatch(ctx, op, &message.payload).await,
+            ),
+            Err(_) => ("unsupported", Err(CtlError::Unsupported)),
         }
     };
+    ctx.metrics
+        .ctl_request(op, outcome.is_ok(), started.elapsed());
     let (body, after) = match outcome {
         Ok((body, after)) => (body, after),
         Err(error) => {

@@ -11,6 +11,7 @@ use super::host_data::HostDataTemplate;
 use crate::artifacts::Artifacts;
 use crate::events::EventPublisher;
 use crate::lattice::LatticeState;
+use crate::metrics::Metrics;
 
 /// The narrow environment of every provider supervisor on one host. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub(crate) struct Inner {
     /// The ctl connection: the live log subject.
     pub(crate) ctl: async_nats::Client,
     pub(crate) events: EventPublisher,
+    pub(crate) metrics: Metrics,
     pub(crate) lattice: LatticeState,
     pub(crate) artifacts: Artifacts,
     pub(crate) settings: ProviderSettings,

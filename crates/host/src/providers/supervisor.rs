@@ -315,11 +315,16 @@ impl Supervisor {
     fn probe_after(&self, delay: Duration) -> ProbeFuture {
         let rpc = self.env.rpc.clone();
         let subject = self.env.subjects.health(&self.spec.provider_id);
+        let metrics = self.env.metrics.clone();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            let asked = Instant::now();
             match rpc.request(subject, bytes::Bytes::new()).await {
                 Ok(reply) => match serde_json::from_slice::<HealthCheckResponse>(&reply.payload) {
-                    Ok(answer) => Probe::Answer(answer),
+                    Ok(answer) => {
+                        metrics.health_answered(asked.elapsed());
+                        Probe::Answer(answer)
+                    }
                     Err(e) => Probe::NoAnswer(format!("undecodable health answer: {e}")),
                 },
                 Err(_) if rpc.connection_state() != async_nats::connection::State::Connected => {
@@ -385,6 +390,7 @@ impl Supervisor {
             };
             s.restarts = restarts;
         });
+        self.env.metrics.provider_restarted();
         self.env
             .events
             .publish(Event::ProviderRestarted(ProviderRestarted {

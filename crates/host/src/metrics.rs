@@ -1,0 +1,221 @@
+//! The host's metrics, served on `/metrics` of `--http-admin` in the OpenMetrics text
+//! format (which Prometheus scrapes): what a supervisor of programs should expose.
+//!
+//! - `lattice_providers{state}`: providers by supervision state (at scrape time);
+//! - `lattice_provider_restarts_total`: provider restarts;
+//! - `lattice_health_check_duration_seconds`: health-check round trips that got an answer;
+//! - `lattice_ctl_requests_total{op,outcome}` and `lattice_ctl_request_duration_seconds{op}`:
+//!   control requests by operation;
+//! - `lattice_events_published_total{event}`: lattice events;
+//! - `lattice_nats_reconnects_total{connection}`: reconnects of the ctl and rpc connections
+//!   (at scrape time).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CtlLabels {
+    op: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabel {
+    connection: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~6.5 s.
+    Histogram::new(exponential_buckets(0.0001, 3.0, 11))
+}
+
+/// The host's metrics. Cheap to clone; recording never blocks.
+#[derive(Clone)]
+pub(crate) struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    providers: Family<StateLabel, Gauge>,
+    restarts: Counter,
+    health_latency: Histogram,
+    ctl_requests: Family<CtlLabels, Counter>,
+    ctl_latency: Family<OpLabel, Histogram, fn() -> Histogram>,
+    events: Family<EventLabel, Counter>,
+    reconnects: Family<ConnectionLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("lattice");
+        let providers = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "providers",
+            "Providers by supervision state",
+            providers.clone(),
+        );
+        let restarts = Counter::default();
+        registry.register("provider_restarts", "Provider restarts", restarts.clone());
+        let health_latency = latency_histogram();
+        registry.register(
+            "health_check_duration_seconds",
+            "Round trip of answered provider health checks",
+            health_latency.clone(),
+        );
+        let ctl_requests = Family::<CtlLabels, Counter>::default();
+        registry.register(
+            "ctl_requests",
+            "Control requests by operation and outcome",
+            ctl_requests.clone(),
+        );
+        let ctl_latency = Family::<OpLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "ctl_request_duration_seconds",
+            "Time to handle a control request, by operation",
+            ctl_latency.clone(),
+        );
+        let events = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "events_published",
+            "Lattice events published",
+            events.clone(),
+        );
+        let reconnects = Family::<ConnectionLabel, Gauge>::default();
+        registry.register(
+            "nats_reconnects",
+            "Reconnects of the host's NATS connections",
+            reconnects.clone(),
+        );
+        Metrics(Arc::new(Inner {
+            registry,
+            providers,
+            restarts,
+            health_latency,
+            ctl_requests,
+            ctl_latency,
+            events,
+            reconnects,
+        }))
+    }
+}
+
+impl Metrics {
+    /// A provider was restarted.
+    pub(crate) fn provider_restarted(&self) {
+        self.0.restarts.inc();
+    }
+
+    /// A health check got an answer after `took`.
+    pub(crate) fn health_answered(&self, took: Duration) {
+        self.0.health_latency.observe(took.as_secs_f64());
+    }
+
+    /// A control request `op` was handled in `took`; `ok` says how.
+    pub(crate) fn ctl_request(&self, op: &str, ok: bool, took: Duration) {
+        let outcome = if ok { "success" } else { "error" };
+        self.0
+            .ctl_requests
+            .get_or_create(&CtlLabels {
+                op: op.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.0
+            .ctl_latency
+            .get_or_create(&OpLabel { op: op.to_string() })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Event `name` was published.
+    pub(crate) fn event_published(&self, name: &str) {
+        self.0
+            .events
+            .get_or_create(&EventLabel {
+                event: name.to_string(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text, with the gauges read now: `providers` by state and the
+    /// reconnect counts of `connections`.
+    pub(crate) fn render(
+        &self,
+        providers: &[(&str, i64)],
+        connections: &[(&str, &async_nats::Client)],
+    ) -> String {
+        self.0.providers.clear();
+        for (state, count) in providers {
+            self.0
+                .providers
+                .get_or_create(&StateLabel {
+                    state: state.to_string(),
+                })
+                .set(*count);
+        }
+        for (name, client) in connections {
+            let connects = client
+                .statistics()
+                .connects
+                .load(std::sync::atomic::Ordering::Relaxed);
+            self.0
+                .reconnects
+                .get_or_create(&ConnectionLabel {
+                    connection: name.to_string(),
+                })
+                .set(connects.saturating_sub(1) as i64);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.0.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_values_are_rendered() {
+        let metrics = Metrics::default();
+        metrics.provider_restarted();
+        metrics.ctl_request("host.ping", true, Duration::from_millis(2));
+        metrics.event_published("host_started");
+        metrics.health_answered(Duration::from_millis(1));
+        let text = metrics.render(&[("running", 2), ("crash_loop", 1)], &[]);
+        for expected in [
+            "lattice_provider_restarts_total 1",
+            r#"lattice_ctl_requests_total{op="host.ping",outcome="success"} 1"#,
+            r#"lattice_events_published_total{event="host_started"} 1"#,
+            r#"lattice_providers{state="running"} 2"#,
+            r#"lattice_providers{state="crash_loop"} 1"#,
+            "lattice_health_check_duration_seconds_count 1",
+            "# EOF",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in:\n{text}");
+        }
+    }
+}

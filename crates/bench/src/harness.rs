@@ -7,21 +7,26 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use futures::StreamExt as _;
+use lattice_client::{ClientError, ClientOptions, CtlClient, EventStream};
 use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
+use lattice_proto::ctl::StartProviderCommand;
 use lattice_proto::events::CloudEvent;
-use lattice_proto::subjects::{CtlSubjects, EventSubjects};
-use serde_json::{Value, json};
+use lattice_proto::subjects::CtlSubjects;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 pub(crate) const LATTICE: &str = "bench";
+
+/// How long any one control request may take.
+const CTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) struct HostUnderTest {
     pub(crate) nats: async_nats::Client,
     pub(crate) subjects: CtlSubjects,
     pub(crate) host_id: String,
     pub(crate) pid: u32,
-    pub(crate) events: async_nats::Subscriber,
+    pub(crate) events: EventStream,
+    client: CtlClient,
     child: Child,
     _server: NatsServer,
     _store: tempfile::TempDir,
@@ -37,10 +42,7 @@ impl HostUnderTest {
         ))
         .await?;
         let nats = async_nats::connect(server.url()).await?;
-        let events = nats.subscribe(EventSubjects::new(LATTICE).all()).await?;
-        lattice_host::nats::server_round_trip(&nats)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let events = EventStream::subscribe(&nats, LATTICE).await?;
         let child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec {command}"))
@@ -57,22 +59,39 @@ impl HostUnderTest {
             .spawn()
             .with_context(|| format!("cannot run `{command}`"))?;
         let pid = child.id().context("the host has a pid")?;
-        let subjects = CtlSubjects::new("wasmbus.ctl", LATTICE);
+        let options = ClientOptions {
+            lattice: LATTICE.to_string(),
+            timeout: CTL_TIMEOUT,
+            ..ClientOptions::new(server.url())
+        };
+        let client = CtlClient::new(nats.clone(), &options);
+        let subjects = client.subjects().clone();
         let deadline = Instant::now() + Duration::from_secs(60);
         let host_id = loop {
             if Instant::now() > deadline {
                 bail!("`{command}` did not answer a ping within 60 s");
             }
-            let request = async_nats::Request::new().timeout(Some(Duration::from_millis(500)));
-            if let Ok(reply) = nats.send_request(subjects.host_ping(), request).await {
-                let reply: Value = serde_json::from_slice(&reply.payload)?;
-                break reply["response"]["id"]
-                    .as_str()
-                    .context("ping names the host")?
-                    .to_string();
+            let ping = lattice_client::request::<Value>(
+                &nats,
+                subjects.host_ping(),
+                Vec::new(),
+                Duration::from_millis(500),
+            );
+            match ping.await {
+                Ok(reply) => {
+                    break reply
+                        .response
+                        .as_ref()
+                        .and_then(|r| r["id"].as_str())
+                        .context("ping names the host")?
+                        .to_string();
+                }
+                Err(ClientError::Undecodable { reason, .. }) => {
+                    bail!("`{command}` answered a ping with an undecodable reply: {reason}")
+                }
+                // No responders (or no reply) yet: the host is still starting.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
-            // No responders yet: the host is still starting. Retry shortly.
-            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         Ok(HostUnderTest {
             nats,
@@ -80,6 +99,7 @@ impl HostUnderTest {
             host_id,
             pid,
             events,
+            client,
             child,
             _server: server,
             _store: store,
@@ -93,19 +113,14 @@ impl HostUnderTest {
         } else {
             serde_json::to_vec(&body)?
         };
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .timeout(Some(Duration::from_secs(60)));
-        let reply = self
-            .nats
-            .send_request(subject.clone(), request)
-            .await
-            .with_context(|| format!("no reply on {subject}"))?;
-        let reply: Value = serde_json::from_slice(&reply.payload)?;
-        if reply["success"] != true {
-            bail!("{subject}: {}", reply["message"]);
+        let reply =
+            lattice_client::request::<Value>(&self.nats, subject.clone(), payload, CTL_TIMEOUT)
+                .await
+                .with_context(|| format!("no reply on {subject}"))?;
+        if !reply.success {
+            bail!("{subject}: {:?}", reply.message);
         }
-        Ok(reply)
+        Ok(serde_json::to_value(reply)?)
     }
 
     pub(crate) async fn start_provider(
@@ -114,17 +129,20 @@ impl HostUnderTest {
         par: &Path,
         config: &[&str],
     ) -> anyhow::Result<()> {
-        let body = json!({"provider_id": id, "provider_ref": format!("file://{}", par.display()), "host_id": self.host_id, "config": config});
-        self.ctl(self.subjects.provider_start(&self.host_id), body)
-            .await
-            .map(|_| ())
+        let command = StartProviderCommand {
+            provider_id: id.to_string(),
+            provider_ref: format!("file://{}", par.display()),
+            host_id: self.host_id.clone(),
+            config: config.iter().map(|c| c.to_string()).collect(),
+            annotations: None,
+        };
+        self.client.start_provider(&command).await?;
+        Ok(())
     }
 
     pub(crate) async fn stop_provider(&self, id: &str) -> anyhow::Result<()> {
-        let body = json!({"provider_id": id, "host_id": self.host_id});
-        self.ctl(self.subjects.provider_stop(&self.host_id), body)
-            .await
-            .map(|_| ())
+        self.client.stop_provider(&self.host_id, id).await?;
+        Ok(())
     }
 
     /// Waits for the next event named `name` for provider `id`.
@@ -134,19 +152,11 @@ impl HostUnderTest {
         id: &str,
         timeout: Duration,
     ) -> anyhow::Result<CloudEvent> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let message = tokio::time::timeout_at(deadline, self.events.next())
-                .await
-                .with_context(|| format!("no {name} for {id} within {timeout:?}"))?
-                .context("event subscription ended")?;
-            let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else {
-                continue;
-            };
-            if event.event_name() == name && event.data["provider_id"] == id {
-                return Ok(event);
-            }
-        }
+        let for_id = |event: &CloudEvent| event.data["provider_id"] == id;
+        self.events
+            .wait_for(name, for_id, timeout)
+            .await
+            .with_context(|| format!("no {name} for {id} within {timeout:?}"))
     }
 
     /// Resident memory of the host process, in bytes.

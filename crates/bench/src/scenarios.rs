@@ -102,7 +102,7 @@ pub(crate) async fn propagation(
     host.start_provider("prop", par, &["benchcfg"]).await?;
     host.event_for("health_check_passed", "prop", WAIT).await?;
     let mut seen = host.nats.subscribe("oracle.prop.seen").await?;
-    lattice_host::nats::server_round_trip(&host.nats)
+    lattice_nats::server_round_trip(&host.nats)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut next_seen = async |want: &dyn Fn(&serde_json::Value) -> bool| -> anyhow::Result<()> {
@@ -176,13 +176,9 @@ pub(crate) async fn scale(
     let mut failed = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120 + n as u64 / 5);
     while healthy.len() + failed.len() < n {
-        let Ok(Some(message)) = tokio::time::timeout_at(deadline, host.events.next()).await else {
-            break;
-        };
-        let Ok(event) =
-            serde_json::from_slice::<lattice_proto::events::CloudEvent>(&message.payload)
+        let Ok(Ok(event)) = tokio::time::timeout_at(deadline, host.events.next_event()).await
         else {
-            continue;
+            break;
         };
         let id = event.data["provider_id"]
             .as_str()

@@ -1,17 +1,38 @@
 //! The client commands: each connects, does one thing over the control interface (or
 //! follows events) and prints the result.
 
-use anyhow::Context as _;
-use futures::StreamExt as _;
+use lattice_client::{ClientError, ClientOptions, CtlClient};
+use lattice_nats::{NatsConnectConfig, NatsError};
 use lattice_proto::events::CloudEvent;
 use lattice_proto::subjects::EventSubjects;
 
 use crate::args::{Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, StopCommand};
-use crate::ctl_client::CtlClient;
 use crate::{output, provider_commands, state_commands};
 
+/// The default NATS URL of client commands.
+const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// A control client for the global options.
+async fn connect(global: &GlobalArgs) -> anyhow::Result<CtlClient> {
+    let url = global.nats_url.as_deref().unwrap_or(DEFAULT_URL);
+    let options = ClientOptions {
+        nats: NatsConnectConfig::anonymous(url),
+        lattice: global.lattice.clone(),
+        ctl_prefix: global.ctl_topic_prefix.clone(),
+        timeout: global.timeout,
+    };
+    CtlClient::connect(options)
+        .await
+        .map_err(|error| match error {
+            ClientError::Nats(NatsError::Connect { url, reason, .. }) => anyhow::anyhow!(
+                "cannot connect to NATS at {url} (is a lattice host up? see --nats-url): {reason}"
+            ),
+            other => other.into(),
+        })
+}
+
 pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
-    let client = CtlClient::connect(global).await?;
+    let client = connect(global).await?;
     let format = global.output;
     let message = match command {
         Command::Up(_) => unreachable!("`up` is not a client command"),
@@ -69,18 +90,14 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
 }
 
 async fn follow_events(client: &CtlClient, global: &GlobalArgs) -> anyhow::Result<()> {
-    let subject = EventSubjects::new(&global.lattice).all();
-    let mut events = client
-        .nats
-        .subscribe(subject.clone())
-        .await
-        .with_context(|| format!("cannot subscribe to {subject}"))?;
+    let subject = EventSubjects::new(client.lattice()).all();
+    let mut events = client.events().await?;
     eprintln!("following {subject} (Ctrl-C to stop)");
     loop {
         let message = tokio::select! {
-            message = events.next() => match message {
-                Some(message) => message,
-                None => return Ok(()),
+            message = events.next_message() => match message {
+                Ok(message) => message,
+                Err(_) => return Ok(()),
             },
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };

@@ -9,7 +9,6 @@ use clap::Parser as _;
 
 mod args;
 mod commands;
-mod ctl_client;
 mod output;
 mod provider_commands;
 mod state_commands;

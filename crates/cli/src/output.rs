@@ -169,6 +169,13 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
         ) => {
             format!("{} on {}", d.provider_id, d.host_id)
         }
+        Ok(Event::ComponentScaled(d)) => format!(
+            "{} from {} on {}: max {} instances",
+            d.component_id, d.image_ref, d.host_id, d.max_instances
+        ),
+        Ok(Event::ComponentScaleFailed(d)) => {
+            format!("{} on {}: {}", d.component_id, d.host_id, d.error)
+        }
         Ok(Event::Other { data, .. }) => data.to_string(),
         Err(e) => format!("(undecodable data: {e}) {}", event.data),
     };

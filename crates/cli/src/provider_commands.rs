@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
+use lattice_client::{ClientError, CtlClient};
 use lattice_proto::ctl::{LogLine, ProviderAuctionRequest, StartProviderCommand};
-use lattice_proto::events::{CloudEvent, Event};
-use lattice_proto::subjects::{EventSubjects, is_subject_token};
+use lattice_proto::events::Event;
+use lattice_proto::subjects::is_subject_token;
 
 use crate::args::{GlobalArgs, OutputFormat, StartCommand};
-use crate::ctl_client::CtlClient;
 use crate::output;
 
 /// A plain path becomes an absolute `file://` reference.
@@ -59,13 +59,7 @@ pub(crate) async fn start(
         }
     };
     // Follow events before starting, so none is missed.
-    let mut events = client
-        .nats
-        .subscribe(EventSubjects::new(&global.lattice).all())
-        .await?;
-    lattice_host::nats::server_round_trip(&client.nats)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
+    let mut events = client.events().await?;
     let sent = Instant::now();
     let message = client
         .start_provider(&StartProviderCommand {
@@ -84,13 +78,9 @@ pub(crate) async fn start(
     }
     let deadline = tokio::time::Instant::now() + wait_timeout;
     loop {
-        let message = tokio::time::timeout_at(deadline, events.next())
+        let event = tokio::time::timeout_at(deadline, events.next_event())
             .await
-            .with_context(|| format!("provider `{provider_id}` is not healthy after {wait_timeout:?}; see `lattice logs {provider_id}`"))?
-            .context("the event subscription ended")?;
-        let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else {
-            continue;
-        };
+            .with_context(|| format!("provider `{provider_id}` is not healthy after {wait_timeout:?}; see `lattice logs {provider_id}`"))??;
         if event.source != host_id || event.data["provider_id"] != provider_id.as_str() {
             continue;
         }
@@ -146,43 +136,46 @@ pub(crate) async fn stop(
 ) -> anyhow::Result<String> {
     let host_id = match host {
         Some(host) => host,
-        None => client.host_running(provider_id).await?,
+        None => host_running(client, provider_id).await?,
     };
     // The host replies when the stop is under way and reports its end with
     // `provider_stopped`: follow events first, so that is not missed.
-    let mut events = client
-        .nats
-        .subscribe(EventSubjects::new(&client.lattice).event("provider_stopped"))
-        .await?;
-    lattice_host::nats::server_round_trip(&client.nats)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
+    let mut events = client.events().await?;
     client.stop_provider(&host_id, provider_id).await?;
-    let wait = client.timeout.max(Duration::from_secs(30));
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let message = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .with_context(|| {
-                format!("provider `{provider_id}` on {host_id} has not stopped after {wait:?}")
-            })?
-            .context("the event subscription ended")?;
-        let Ok(event) = serde_json::from_slice::<CloudEvent>(&message.payload) else {
-            continue;
-        };
-        if event.source != host_id || event.data["provider_id"] != provider_id {
-            continue;
+    let wait = client.timeout().max(Duration::from_secs(30));
+    let stopped = |event: &lattice_proto::events::CloudEvent| {
+        event.source == host_id
+            && event.data["provider_id"] == provider_id
+            && matches!(event.decode(), Ok(Event::ProviderStopped(_)))
+    };
+    let event = match events.wait_for("provider_stopped", stopped, wait).await {
+        Err(ClientError::NoEvent { .. }) => {
+            bail!("provider `{provider_id}` on {host_id} has not stopped after {wait:?}")
         }
-        if let Ok(Event::ProviderStopped(d)) = event.decode() {
-            let how = match (d.exit_status, d.ended_by) {
-                (Some(exit), Some(by)) => format!(" ({exit}, ended by {by})"),
-                _ => String::new(),
-            };
-            return Ok(format!(
-                "stopped provider `{provider_id}` on {host_id}{how}"
-            ));
-        }
-    }
+        other => other?,
+    };
+    let how = match event.decode() {
+        Ok(Event::ProviderStopped(d)) => match (d.exit_status, d.ended_by) {
+            (Some(exit), Some(by)) => format!(" ({exit}, ended by {by})"),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    Ok(format!(
+        "stopped provider `{provider_id}` on {host_id}{how}"
+    ))
+}
+
+/// The host whose inventory lists `provider_id`.
+async fn host_running(client: &CtlClient, provider_id: &str) -> anyhow::Result<String> {
+    client
+        .find_provider_host(provider_id)
+        .await?
+        .with_context(|| {
+            format!(
+                "no host of the lattice runs a provider `{provider_id}` (see `lattice get inventory`)"
+            )
+        })
 }
 
 pub(crate) async fn logs(
@@ -195,7 +188,7 @@ pub(crate) async fn logs(
 ) -> anyhow::Result<()> {
     let host_id = match host {
         Some(host) => host,
-        None => client.host_running(provider_id).await?,
+        None => host_running(client, provider_id).await?,
     };
     let print = |line: &LogLine| match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string(line).expect("lines encode")),
@@ -218,8 +211,8 @@ pub(crate) async fn logs(
             "host {host_id} offers no live output for `{provider_id}` (follow subject {subject:?})"
         );
     }
-    let mut live = client.nats.subscribe(subject).await?;
-    lattice_host::nats::server_round_trip(&client.nats)
+    let mut live = client.nats().subscribe(subject).await?;
+    lattice_nats::server_round_trip(client.nats())
         .await
         .map_err(|e| anyhow::anyhow!("cannot sync with NATS: {e}"))?;
     for line in client

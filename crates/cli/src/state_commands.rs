@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use lattice_client::CtlClient;
 use lattice_proto::Link;
 use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
 
 use crate::args::{ConfigCommand, GlobalArgs, LinkCommand, OutputFormat};
-use crate::ctl_client::CtlClient;
 use crate::output;
 
 fn done(global: &GlobalArgs, message: &str) {

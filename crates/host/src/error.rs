@@ -50,6 +50,9 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// The component engine cannot be built (for example, its pool cannot be reserved).
+    #[error("cannot build the component engine: {0}")]
+    Runtime(String),
     /// The host's state owner task is gone (the host is shutting down).
     #[error("the host is shutting down")]
     ShuttingDown,

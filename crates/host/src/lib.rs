@@ -20,6 +20,7 @@
 mod actor;
 mod admin;
 mod artifacts;
+mod components;
 mod config;
 mod ctl;
 mod error;
@@ -53,6 +54,7 @@ pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
 pub use providers::{ProviderSettings, RestartPolicy};
 
 use crate::artifacts::Artifacts;
+use crate::components::{ComponentEnv, ComponentManager, EnvInner as ComponentEnvParts};
 use crate::events::EventPublisher;
 use crate::identity::HostIdentity;
 use crate::labels::LabelsHandle;
@@ -74,6 +76,7 @@ pub(crate) struct HostContext {
     pub(crate) lattice: LatticeState,
     /// Loads what start commands name.
     pub(crate) artifacts: Artifacts,
+    pub(crate) components: ComponentManager,
     pub(crate) metrics: Metrics,
     started: Instant,
     stop_tx: watch::Sender<Option<Duration>>,
@@ -110,7 +113,7 @@ impl HostContext {
     pub(crate) async fn inventory(&self) -> Result<HostInventory, HostError> {
         let (uptime_seconds, uptime_human) = self.uptime();
         Ok(HostInventory {
-            components: Vec::new(),
+            components: self.components.inventory().await,
             providers: self.providers.inventory().await,
             host_id: self.identity.id.clone(),
             friendly_name: self.identity.friendly_name.clone(),
@@ -206,7 +209,29 @@ impl Host {
             subjects: ProviderSubjects::new(&config.lattice),
             ctl_prefix: config.ctl_prefix.clone(),
         });
+        let runtime = lattice_runtime::Runtime::new(config.runtime.clone())
+            .map_err(|e| HostError::Runtime(e.to_string()))?;
+        if let lattice_runtime::AllocatorChoice::OnDemand { reason, .. } = runtime.allocator() {
+            tracing::warn!(%reason, "components use on-demand allocation, not the pool");
+        }
+        let wrpc = lattice_wrpc::WrpcClient::new(rpc.clone())
+            .await
+            .map_err(|e| HostError::Runtime(format!("cannot open the wRPC inbox: {e}")))?;
+        let components = ComponentManager::spawn(
+            ComponentEnv::new(ComponentEnvParts {
+                runtime,
+                wrpc,
+                events: events.clone(),
+                lattice: lattice.clone(),
+                artifacts: artifacts.clone(),
+                host_id: identity.id.clone(),
+                lattice_name: config.lattice.clone(),
+                drain: config.default_stop_timeout,
+            }),
+            tracker.clone(),
+        );
         let ctx = Arc::new(HostContext {
+            components,
             providers: ProviderManager::spawn(env, tracker.clone(), providers_token.clone()),
             lattice,
             artifacts,
@@ -322,6 +347,8 @@ impl Host {
             .publish(Event::HostStopped(HostStopped { labels }))
             .await;
         self.providers_token.cancel();
+        let components = self.ctx.components.clone();
+        self.tracker.spawn(async move { components.stop_all().await });
         self.tracker.close();
         if tokio::time::timeout(deadline, self.tracker.wait())
             .await

@@ -112,7 +112,7 @@ pub struct HostInventory {
     pub uptime_seconds: u64,
 }
 
-/// A component in an inventory (lattice hosts run providers only; kept for decoding).
+/// A component in an inventory and in heartbeats.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentDescription {
     /// Component ID.
@@ -133,9 +133,83 @@ pub struct ComponentDescription {
     /// Maximum concurrent instances.
     #[serde(default)]
     pub max_instances: u32,
-    /// Resource limits (wasmCloud 1.9+).
+    /// Resource limits (wasmCloud 1.9+); always written, `null` when unset.
     #[serde(default)]
     pub limits: Option<BTreeMap<String, String>>,
+}
+
+/// Body of `component.scale.{host_id}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleComponentCommand {
+    /// The reference to run.
+    #[serde(default)]
+    pub component_ref: String,
+    /// The component ID.
+    pub component_id: String,
+    /// Annotations describing the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Maximum concurrent invocations; `0` stops the component.
+    #[serde(default, alias = "count", rename = "count")]
+    pub max_instances: u32,
+    /// Per-component limits: `max_memory_limit` (bytes), `max_execution_time` (s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_limits: Option<BTreeMap<String, String>>,
+    /// The host to scale on.
+    #[serde(default)]
+    pub host_id: String,
+    /// Named configs (merged left to right) and secret references.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Whether a different reference for a running ID updates it.
+    #[serde(default)]
+    pub allow_update: bool,
+}
+
+/// Body of `component.update.{host_id}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateComponentCommand {
+    /// The component ID.
+    #[serde(default)]
+    pub component_id: String,
+    /// Annotations of the instances to update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// The host.
+    #[serde(default)]
+    pub host_id: String,
+    /// The new reference.
+    #[serde(default)]
+    pub new_component_ref: String,
+}
+
+/// Body of `component.auction`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentAuctionRequest {
+    /// The reference to run.
+    #[serde(default)]
+    pub component_ref: String,
+    /// The component ID.
+    pub component_id: String,
+    /// Labels a host must have.
+    pub constraints: BTreeMap<String, String>,
+}
+
+/// Reply data of `component.auction` from a host that can run the component.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentAuctionAck {
+    /// The reference from the request.
+    #[serde(default)]
+    pub component_ref: String,
+    /// The component ID from the request.
+    #[serde(default)]
+    pub component_id: String,
+    /// The bidding host.
+    #[serde(default)]
+    pub host_id: String,
+    /// The constraints from the request.
+    #[serde(default)]
+    pub constraints: BTreeMap<String, String>,
 }
 
 /// A provider in an inventory.

@@ -81,6 +81,10 @@ pub enum Event {
     ProviderStarted(ProviderStarted),
     /// A provider could not be started.
     ProviderStartFailed(ProviderStartFailed),
+    /// `component_scaled`
+    ComponentScaled(ComponentScaled),
+    /// `component_scale_failed`
+    ComponentScaleFailed(ComponentScaleFailed),
     /// A provider was stopped (or, with `reason: "failed"`, gave up restarting).
     ProviderStopped(ProviderStopped),
     /// A provider is being restarted (lattice extension).
@@ -120,6 +124,8 @@ impl Event {
             Event::LabelsChanged(_) => "labels_changed",
             Event::ProviderStarted(_) => "provider_started",
             Event::ProviderStartFailed(_) => "provider_start_failed",
+            Event::ComponentScaled(_) => "component_scaled",
+            Event::ComponentScaleFailed(_) => "component_scale_failed",
             Event::ProviderStopped(_) => "provider_stopped",
             Event::ProviderRestarted(_) => "provider_restarted",
             Event::LinkdefSet(_) => "linkdef_set",
@@ -143,6 +149,8 @@ impl Event {
             Event::LabelsChanged(d) => serde_json::to_value(d),
             Event::ProviderStarted(d) => serde_json::to_value(d),
             Event::ProviderStartFailed(d) => serde_json::to_value(d),
+            Event::ComponentScaled(d) => serde_json::to_value(d),
+            Event::ComponentScaleFailed(d) => serde_json::to_value(d),
             Event::ProviderStopped(d) => serde_json::to_value(d),
             Event::ProviderRestarted(d) => serde_json::to_value(d),
             Event::LinkdefSet(d) => serde_json::to_value(d),
@@ -166,6 +174,10 @@ impl Event {
             "labels_changed" => Event::LabelsChanged(serde_json::from_value(data)?),
             "provider_started" => Event::ProviderStarted(serde_json::from_value(data)?),
             "provider_start_failed" => Event::ProviderStartFailed(serde_json::from_value(data)?),
+            "component_scaled" => Event::ComponentScaled(serde_json::from_value(data)?),
+            "component_scale_failed" => {
+                Event::ComponentScaleFailed(serde_json::from_value(data)?)
+            }
             "provider_stopped" => Event::ProviderStopped(serde_json::from_value(data)?),
             "provider_restarted" => Event::ProviderRestarted(serde_json::from_value(data)?),
             "linkdef_set" => Event::LinkdefSet(serde_json::from_value(data)?),
@@ -230,6 +242,75 @@ pub struct ProviderClaimsSummary {
     pub not_before_human: String,
     /// Epoch seconds as a string, or `"never"`.
     pub expires_human: String,
+}
+
+/// The claims summary in `component_scaled` (only for signed components).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentClaimsSummary {
+    /// Call alias, if any.
+    #[serde(default)]
+    pub call_alias: Option<String>,
+    /// Issuer (account key).
+    pub issuer: String,
+    /// Tags, if any.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Name, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Version, if any.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Revision, if any.
+    #[serde(default)]
+    pub revision: Option<i32>,
+    /// `nbf` as epoch seconds, or `never`.
+    pub not_before_human: String,
+    /// `exp` as epoch seconds, or `never`.
+    pub expires_human: String,
+}
+
+/// Data of `component_scaled`: once per change of a component's scale on a host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentScaled {
+    /// The component's subject key, when it is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Its claims, when it is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ComponentClaimsSummary>,
+    /// Annotations of the scale request.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Host ID.
+    pub host_id: String,
+    /// The reference as sent (scheme kept).
+    pub image_ref: String,
+    /// The new concurrency cap (0: stopped).
+    pub max_instances: u32,
+    /// Component ID.
+    pub component_id: String,
+}
+
+/// Data of `component_scale_failed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentScaleFailed {
+    /// The component's subject key, when known and signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// Component ID.
+    pub component_id: String,
+    /// Annotations of the scale request.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Host ID.
+    pub host_id: String,
+    /// The reference as sent.
+    pub image_ref: String,
+    /// The concurrency cap asked for.
+    pub max_instances: u32,
+    /// What went wrong, naming the cause.
+    pub error: String,
 }
 
 /// Data of `provider_started`.

@@ -63,7 +63,11 @@ pub enum CtlOp {
     ProviderAuction,
     /// `component.auction`
     ComponentAuction,
-    /// `component.{op}.{host_id}`: components are not run by lattice hosts.
+    /// `component.scale.{host_id}`
+    ComponentScale,
+    /// `component.update.{host_id}`
+    ComponentUpdate,
+    /// `component.{op}.{host_id}` for any other `op`: unsupported.
     Component {
         /// The operation token (`scale`, `update`, …).
         op: String,
@@ -108,6 +112,8 @@ impl CtlOp {
             CtlOp::ProviderLogs => "provider.logs",
             CtlOp::ProviderAuction => "provider.auction",
             CtlOp::ComponentAuction => "component.auction",
+            CtlOp::ComponentScale => "component.scale",
+            CtlOp::ComponentUpdate => "component.update",
             CtlOp::Component { .. } => "component",
             CtlOp::LinkPut => "link.put",
             CtlOp::LinkDel => "link.del",
@@ -203,6 +209,8 @@ impl CtlSubjects {
             ["provider", "logs", _] => CtlOp::ProviderLogs,
             ["provider", "auction"] => CtlOp::ProviderAuction,
             ["component", "auction"] => CtlOp::ComponentAuction,
+            ["component", "scale", _] => CtlOp::ComponentScale,
+            ["component", "update", _] => CtlOp::ComponentUpdate,
             ["component", op, _] => CtlOp::Component { op: op.to_string() },
             ["link", "put"] => CtlOp::LinkPut,
             ["link", "del"] => CtlOp::LinkDel,
@@ -291,6 +299,16 @@ impl CtlSubjects {
     /// `provider.auction`: every host may bid.
     pub fn provider_auction(&self) -> String {
         self.subject("provider.auction")
+    }
+
+    /// `component.scale.{host_id}`
+    pub fn component_scale(&self, host_id: &str) -> String {
+        self.subject(&format!("component.scale.{host_id}"))
+    }
+
+    /// `component.update.{host_id}`
+    pub fn component_update(&self, host_id: &str) -> String {
+        self.subject(&format!("component.update.{host_id}"))
     }
 
     /// `component.auction`
@@ -420,6 +438,8 @@ mod tests {
             (s.provider_logs(HOST), CtlOp::ProviderLogs),
             (s.provider_auction(), CtlOp::ProviderAuction),
             (s.component_auction(), CtlOp::ComponentAuction),
+            (s.component_scale(HOST), CtlOp::ComponentScale),
+            (s.component_update(HOST), CtlOp::ComponentUpdate),
             (s.claims_get(), CtlOp::ClaimsGet),
         ];
         for (subject, op) in cases {

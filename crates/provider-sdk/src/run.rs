@@ -6,6 +6,7 @@ use std::io::BufRead as _;
 
 use async_nats::{Client, ConnectOptions, Message};
 use futures::StreamExt as _;
+use lattice_nats::{NatsAuth, NatsConnectConfig, NatsError};
 use lattice_proto::provider::{
     LINK_DELETE_REASON_HEADER, LinkDeleteReason, SHUTDOWN_REPLY, ShutdownRequest,
 };
@@ -65,25 +66,13 @@ pub async fn run_provider_with<P: Provider>(
     let mut link_put = subscribe(subjects.link_put(&put_id)).await?;
     let mut link_del = subscribe(subjects.link_del(&id)).await?;
     let mut config = subscribe(subjects.config_update(&id)).await?;
-    // `init` runs once the server has the subscriptions: a message to our own inbox
-    // comes back only after it has processed everything sent before it.
-    let inbox = nats.new_inbox();
-    let mut echo = subscribe(inbox.clone()).await?;
-    let echoed = async {
-        nats.publish(inbox, bytes::Bytes::new()).await.ok()?;
-        echo.next().await
-    };
-    if tokio::time::timeout(std::time::Duration::from_secs(10), echoed)
+    // `init` runs once the server has the subscriptions.
+    lattice_nats::server_round_trip(&nats)
         .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        return Err(ProviderError::Connect {
-            url: url_of(&host_data).to_string(),
-            reason: "no round trip through the server within 10s".into(),
-        });
-    }
+        .map_err(|e| ProviderError::Connect {
+            url: nats_config(&host_data).display_url(),
+            reason: e.to_string(),
+        })?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(ProviderError::Stdin)?;
 
     let ctx = ProviderContext {
@@ -180,30 +169,37 @@ fn xkeys(host_data: &HostData) -> Result<Option<(XKey, XKey)>, ProviderError> {
     Ok(Some((provider_key, host_key)))
 }
 
-async fn connect(host_data: &HostData) -> Result<Client, ProviderError> {
-    let url = url_of(host_data).to_string();
-    let fail = |reason: String| ProviderError::Connect {
-        url: url.clone(),
-        reason,
-    };
-    let mut options = ConnectOptions::new().name(host_data.provider_key.clone());
+/// The rpc server and credentials in HostData: a user JWT and seed, or none.
+fn nats_config(host_data: &HostData) -> NatsConnectConfig {
     let (jwt, seed) = (
         host_data.lattice_rpc_user_jwt.trim(),
         host_data.lattice_rpc_user_seed.trim(),
     );
-    if !(jwt.is_empty() && seed.is_empty()) {
-        let key = std::sync::Arc::new(
-            nkeys::KeyPair::from_seed(seed).map_err(|e| fail(format!("invalid user seed: {e}")))?,
-        );
-        options = options.jwt(jwt.to_string(), move |nonce| {
-            let key = key.clone();
-            async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
-        });
+    NatsConnectConfig {
+        url: url_of(host_data).to_string(),
+        auth: if jwt.is_empty() && seed.is_empty() {
+            NatsAuth::Anonymous
+        } else {
+            NatsAuth::Jwt {
+                jwt: jwt.to_string(),
+                seed: seed.to_string(),
+            }
+        },
     }
-    options
-        .connect(url.as_str())
+}
+
+async fn connect(host_data: &HostData) -> Result<Client, ProviderError> {
+    let config = nats_config(host_data);
+    let options = ConnectOptions::new().name(host_data.provider_key.clone());
+    lattice_nats::connect_with("rpc", &config, options)
         .await
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|error| ProviderError::Connect {
+            url: config.display_url(),
+            reason: match error {
+                NatsError::Connect { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })
 }
 
 async fn answer_health<P: Provider>(provider: &P, nats: &Client, msg: Message) {
@@ -302,5 +298,22 @@ mod tests {
     #[test]
     fn empty_url_falls_back_to_the_default() {
         assert_eq!(url_of(&HostData::default()), DEFAULT_NATS_URL);
+    }
+
+    #[test]
+    fn host_data_credentials_become_nats_auth() {
+        let mut data = HostData::default();
+        assert_eq!(nats_config(&data).auth, NatsAuth::Anonymous);
+        data.lattice_rpc_url = "nats://u:pw@h:4222".into();
+        assert_eq!(nats_config(&data).display_url(), "nats://u:***@h:4222");
+        data.lattice_rpc_user_jwt = " eyJ.a.b ".into();
+        data.lattice_rpc_user_seed = "SUAXYZ\n".into();
+        assert_eq!(
+            nats_config(&data).auth,
+            NatsAuth::Jwt {
+                jwt: "eyJ.a.b".into(),
+                seed: "SUAXYZ".into()
+            }
+        );
     }
 }

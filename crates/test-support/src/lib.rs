@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
+use lattice_client::{ClientError, EventStream};
 use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
 use lattice_host::{Host, HostConfig};
 use lattice_proto::events::CloudEvent;
-use lattice_proto::subjects::EventSubjects;
 use tokio::sync::Mutex;
 
 /// How long a test waits for any one reply or event before failing.
@@ -80,7 +80,11 @@ impl TestNats {
 
     /// A host config for this server (the library defaults), ready to adjust.
     pub fn host_config(&self) -> HostConfig {
-        HostConfig::new(self.url())
+        let mut config = HostConfig::new(self.url());
+        // Tests run many hosts side by side: a small component pool each.
+        config.runtime.max_components = 16;
+        config.runtime.max_linear_memory_bytes = 64 << 20;
+        config
     }
 
     /// Starts a host on this server after `adjust` has changed its config.
@@ -91,29 +95,27 @@ impl TestNats {
     }
 }
 
-/// Follows every event of a lattice from the moment it is created.
+/// Follows every event of a lattice from the moment it is created (a
+/// [`lattice_client::EventStream`] shared by `&self` callers). Stricter than the stream's
+/// own `wait_for`: an event that is not a CloudEvent fails the wait.
 pub struct EventWatcher {
-    subscriber: Mutex<async_nats::Subscriber>,
+    stream: Mutex<EventStream>,
 }
 
 impl EventWatcher {
     /// Subscribes to `wasmbus.evt.{lattice}.>` (and waits until the server knows it).
     pub async fn new(client: &async_nats::Client, lattice: &str) -> anyhow::Result<Self> {
-        let subscriber = client.subscribe(EventSubjects::new(lattice).all()).await?;
-        lattice_host::nats::server_round_trip(client)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot sync with the NATS server: {e}"))?;
+        let stream = EventStream::subscribe(client, lattice).await?;
         Ok(EventWatcher {
-            subscriber: Mutex::new(subscriber),
+            stream: Mutex::new(stream),
         })
     }
 
     /// The next event of any kind, as raw message payload.
     pub async fn next_raw(&self) -> anyhow::Result<async_nats::Message> {
-        let mut subscriber = self.subscriber.lock().await;
-        match tokio::time::timeout(WAIT, subscriber.next()).await {
-            Ok(Some(message)) => Ok(message),
-            Ok(None) => bail!("the event subscription ended"),
+        let mut stream = self.stream.lock().await;
+        match tokio::time::timeout(WAIT, stream.next_message()).await {
+            Ok(message) => Ok(message?),
             Err(_) => bail!("no event within {WAIT:?}"),
         }
     }
@@ -207,7 +209,8 @@ pub fn wrapper_script(
 }
 
 /// Sends a control request with a JSON body (`null` sends an empty payload) and decodes
-/// the reply; panics with the subject if no reply comes within [`WAIT`].
+/// the reply (whatever its `success`); panics with the subject if no reply comes within
+/// [`WAIT`].
 pub async fn ctl_request(
     client: &async_nats::Client,
     subject: String,
@@ -217,12 +220,14 @@ pub async fn ctl_request(
         serde_json::Value::Null => Vec::new(),
         body => serde_json::to_vec(&body).expect("JSON encodes"),
     };
-    let reply = tokio::time::timeout(WAIT, client.request(subject.clone(), payload.into()))
-        .await
-        .unwrap_or_else(|_| panic!("no reply on {subject} within {WAIT:?}"))
-        .unwrap_or_else(|e| panic!("request on {subject}: {e}"));
-    serde_json::from_slice(&reply.payload)
-        .unwrap_or_else(|e| panic!("reply on {subject} is not a CtlResponse: {e}"))
+    match lattice_client::request(client, subject.clone(), payload, WAIT).await {
+        Ok(reply) => reply,
+        Err(ClientError::TimedOut { .. }) => panic!("no reply on {subject} within {WAIT:?}"),
+        Err(ClientError::Undecodable { reason, .. }) => {
+            panic!("reply on {subject} is not a CtlResponse: {reason}")
+        }
+        Err(e) => panic!("request on {subject}: {e}"),
+    }
 }
 
 /// What a test provider reports on `lattice.test.{id}.seen` (link puts and deletes,
@@ -237,7 +242,7 @@ impl ProviderReports {
         let subscriber = client
             .subscribe(format!("lattice.test.{provider_id}.seen"))
             .await?;
-        lattice_host::nats::server_round_trip(client)
+        lattice_nats::server_round_trip(client)
             .await
             .map_err(|e| anyhow::anyhow!("cannot sync with the NATS server: {e}"))?;
         Ok(ProviderReports {

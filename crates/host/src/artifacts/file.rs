@@ -41,7 +41,7 @@ pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, A
         return Err(ArtifactError::new(
             reference,
             Kind::Unsupported,
-            "this host loads providers from file:// references only (OCI registries are not supported)",
+            "this host loads artifacts from file:// references only (OCI registries are not supported yet)",
         ));
     };
     if !allow_file_load {

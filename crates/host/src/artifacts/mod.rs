@@ -80,6 +80,30 @@ impl Artifacts {
         file::can_load(reference, self.allow_file_load).map(|_| ())
     }
 
+    /// The bytes of the component `reference` names (a `file://` wasm file).
+    pub(crate) async fn load_component_bytes(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<u8>, ArtifactError> {
+        let path = std::path::Path::new(file::can_load(reference, self.allow_file_load)?);
+        if !path.is_absolute() {
+            return Err(ArtifactError::new(
+                reference,
+                ArtifactErrorKind::Refused,
+                "the path must be absolute (file:///…)",
+            ));
+        }
+        tokio::fs::read(path).await.map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                    ArtifactErrorKind::Missing
+                }
+                _ => ArtifactErrorKind::Io,
+            };
+            ArtifactError::new(reference, kind, format!("reading {}: {e}", path.display()))
+        })
+    }
+
     /// Makes the provider `reference` names ready to spawn.
     pub(crate) async fn load_provider(
         &self,

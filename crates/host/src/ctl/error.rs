@@ -34,9 +34,12 @@ pub(crate) enum CtlError {
     /// A label key is empty.
     #[error("invalid label: the key must not be empty")]
     EmptyLabelKey,
-    /// lattice hosts run capability providers, not components.
+    /// A request that is well formed but cannot be carried out.
+    #[error("invalid {op} request: {reason}")]
+    Invalid { op: &'static str, reason: String },
+    /// An unknown `component.{op}`.
     #[error(
-        "this is a lattice host: it runs capability providers only, so component.{0} is not supported"
+        "component.{0} is not a control operation (expected component.scale, component.update or component.auction)"
     )]
     ComponentsUnsupported(String),
     /// The host is shutting down.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use lattice_proto::CtlResponse;
 use lattice_proto::Link;
 use lattice_proto::ctl::{
+    ComponentAuctionAck, ComponentAuctionRequest, ScaleComponentCommand, UpdateComponentCommand,
     HostLabel, HostLabelIdentifier, ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs,
     ProviderLogsRequest, StartProviderCommand, StopHostCommand, StopProviderCommand,
 };
@@ -19,6 +20,7 @@ use super::error::decode;
 use super::{AfterReply, CtlError};
 use crate::HostContext;
 use crate::identity::is_reserved_label;
+use crate::components::ComponentSpec;
 use crate::providers::ProviderSpec;
 
 /// The reply body (`None`: no reply, as for an auction this host does not bid in) and
@@ -41,8 +43,9 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         CtlOp::ProviderStop => stop_provider(ctx, payload).await,
         CtlOp::ProviderLogs => provider_logs(ctx, payload).await,
         CtlOp::ProviderAuction => provider_auction(ctx, payload).await,
-        // Lattice hosts do not run components yet: they never bid for one.
-        CtlOp::ComponentAuction => Ok((None, AfterReply::Nothing)),
+        CtlOp::ComponentAuction => component_auction(ctx, payload).await,
+        CtlOp::ComponentScale => scale_component(ctx, payload).await,
+        CtlOp::ComponentUpdate => update_component(ctx, payload).await,
         CtlOp::Component { op } => Err(CtlError::ComponentsUnsupported(op)),
         CtlOp::LinkPut => put_link(ctx, payload).await,
         CtlOp::LinkDel => del_link(ctx, payload).await,
@@ -285,4 +288,81 @@ async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
         provider_id: request.provider_id,
         constraints: request.constraints,
     }))
+}
+
+/// Acknowledges at once (with a warning text when the reference differs from the
+/// running one); loading, compiling and serving continue in the component table, which
+/// reports `component_scaled` or `component_scale_failed`.
+async fn scale_component(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let command: ScaleComponentCommand =
+        decode("component.scale", "a ScaleComponentCommand", payload)?;
+    check_host(ctx, &command.host_id)?;
+    check_component_id(&command.component_id)?;
+    if command.max_instances > 0 && command.component_ref.is_empty() {
+        return Err(CtlError::MissingField {
+            op: "component.scale",
+            field: "component_ref",
+        });
+    }
+    let allow_update = command.allow_update;
+    let spec = ComponentSpec::from_scale(command).map_err(|e| CtlError::Invalid {
+        op: "component.scale",
+        reason: e.to_string(),
+    })?;
+    let message = ctx.components.scale(spec, allow_update).await;
+    reply(&CtlResponse::<()>::success(&message))
+}
+
+async fn update_component(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let command: UpdateComponentCommand =
+        decode("component.update", "an UpdateComponentCommand", payload)?;
+    check_host(ctx, &command.host_id)?;
+    check_component_id(&command.component_id)?;
+    match ctx.components.update(command).await {
+        Ok(message) => reply(&CtlResponse::<()>::success(&message)),
+        Err(reason) => Err(CtlError::Invalid {
+            op: "component.update",
+            reason,
+        }),
+    }
+}
+
+/// Bids like the provider auction: the labels fit, the ID does not run here and this
+/// host can load the reference.
+async fn component_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let request: ComponentAuctionRequest =
+        decode("component.auction", "a ComponentAuctionRequest", payload)?;
+    if ctx.artifacts.can_load(&request.component_ref).is_err() {
+        return Ok((None, AfterReply::Nothing));
+    }
+    let labels = ctx.labels.labels().await?;
+    let fits = request
+        .constraints
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    if !fits || ctx.components.is_running(&request.component_id).await {
+        return Ok((None, AfterReply::Nothing));
+    }
+    reply(&CtlResponse::ok(ComponentAuctionAck {
+        component_ref: request.component_ref,
+        component_id: request.component_id,
+        host_id: ctx.identity.id.clone(),
+        constraints: request.constraints,
+    }))
+}
+
+fn check_component_id(id: &str) -> Result<(), CtlError> {
+    if id.is_empty() {
+        return Err(CtlError::MissingField {
+            op: "component.scale",
+            field: "component_id",
+        });
+    }
+    if !is_subject_token(id) {
+        return Err(CtlError::Invalid {
+            op: "component.scale",
+            reason: format!("component ID `{id}` must be one NATS subject token"),
+        });
+    }
+    Ok(())
 }

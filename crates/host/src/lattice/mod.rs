@@ -72,6 +72,15 @@ enum Command {
         xkey_public: String,
         reply: oneshot::Sender<Result<Bootstrap, BootstrapError>>,
     },
+    /// Where a link of `source` for `namespace:package/interface` under `name` points.
+    LinkTarget {
+        source: String,
+        namespace: String,
+        package: String,
+        interface: String,
+        name: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
     /// The provider now listens: send what changed since its bootstrap.
     Resync {
         provider_id: String,
@@ -169,6 +178,27 @@ impl LatticeState {
             reply,
         };
         self.ask(request).await?
+    }
+
+    /// The target of `source`'s link for `namespace:package/interface` named `name`
+    /// (components' outgoing calls are routed by it), if there is one.
+    pub(crate) async fn link_target(
+        &self,
+        source: &str,
+        namespace: &str,
+        package: &str,
+        interface: &str,
+        name: &str,
+    ) -> Option<String> {
+        let request = |reply| Command::LinkTarget {
+            source: source.to_string(),
+            namespace: namespace.to_string(),
+            package: package.to_string(),
+            interface: interface.to_string(),
+            name: name.to_string(),
+            reply,
+        };
+        self.ask(request).await.ok().flatten()
     }
 
     /// The provider instance with `xkey_public` answers now: send it what changed
@@ -390,6 +420,24 @@ impl Owner {
                 provider_id,
                 xkey_public,
             } => self.resync(&provider_id, &xkey_public).await,
+            Command::LinkTarget {
+                source,
+                namespace,
+                package,
+                interface,
+                name,
+                reply,
+            } => {
+                let target = self.links.get(&source).and_then(|links| {
+                    links.iter().find(|l| {
+                        l.name == name
+                            && l.wit_namespace == namespace
+                            && l.wit_package == package
+                            && l.interfaces.contains(&interface)
+                    })
+                });
+                let _ = reply.send(target.map(|l| l.target.clone()));
+            }
             Command::Forget {
                 provider_id,
                 xkey_public,

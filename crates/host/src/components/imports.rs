@@ -1,0 +1,151 @@
+//! A component's imports that the host does not implement itself become wRPC calls,
+//! routed by the component's links: the import `ns:pkg/iface@ver` `func` goes to the
+//! target of the component's link for `ns:pkg` interface `iface` under the invocation's
+//! link name (`default`), on `{lattice}.{target}.wrpc.0.0.1.ns:pkg/iface@ver.func`, with
+//! the headers `source-id` and `link-name`. A call without a link fails with "link not
+//! found" naming the interface (a trap in the guest).
+
+use bytes::BytesMut;
+use lattice_runtime::wasmtime;
+use lattice_runtime::wasmtime::component::Linker;
+use lattice_runtime::{ComponentSignatures, StoreState};
+use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+use lattice_wrpc::value::encode_tuple;
+use lattice_wrpc::{InvocationHeaders, WrpcClient};
+
+use super::InvocationState;
+use super::glue::{to_val, to_value, wrpc_type};
+use crate::lattice::LatticeState;
+
+/// The default link name.
+const DEFAULT_LINK: &str = "default";
+
+/// What an outgoing call needs.
+#[derive(Clone)]
+pub(crate) struct Router {
+    pub(crate) component_id: String,
+    pub(crate) lattice_name: String,
+    pub(crate) lattice: LatticeState,
+    pub(crate) wrpc: WrpcClient,
+}
+
+/// `ns:pkg/iface@ver` → (`ns`, `pkg`, `iface`).
+pub(crate) fn split_interface(instance: &str) -> Option<(&str, &str, &str)> {
+    let unversioned = instance.split('@').next()?;
+    let (namespace, rest) = unversioned.split_once(':')?;
+    let (package, interface) = rest.split_once('/')?;
+    Some((namespace, package, interface))
+}
+
+/// Whether the host implements `instance` itself (WASI 0.2).
+pub(crate) fn host_implemented(instance: &str) -> bool {
+    instance.starts_with("wasi:")
+}
+
+/// Defines every import of `signatures` that the host does not implement as a wRPC call.
+pub(crate) fn polyfill(
+    linker: &mut Linker<StoreState<InvocationState>>,
+    signatures: &ComponentSignatures,
+    router: &Router,
+) -> wasmtime::Result<()> {
+    for import in signatures.import_funcs() {
+        let Some(instance) = import.instance.clone() else {
+            continue;
+        };
+        if host_implemented(&instance) {
+            continue;
+        }
+        let Some((namespace, package, interface)) = split_interface(&instance) else {
+            continue;
+        };
+        let (namespace, package, interface) = (
+            namespace.to_string(),
+            package.to_string(),
+            interface.to_string(),
+        );
+        let func_name = import.name.clone();
+        let router = router.clone();
+        linker.instance(&instance)?.func_new_async(
+            &func_name.clone(),
+            move |_store, ty, params, results| {
+                let router = router.clone();
+                let (namespace, package, interface) =
+                    (namespace.clone(), package.clone(), interface.clone());
+                let instance = instance.clone();
+                let func_name = func_name.clone();
+                Box::new(async move {
+                    let target = router
+                        .lattice
+                        .link_target(
+                            &router.component_id,
+                            &namespace,
+                            &package,
+                            &interface,
+                            DEFAULT_LINK,
+                        )
+                        .await
+                        .ok_or_else(|| {
+                            wasmtime::format_err!(
+                                "link not found: {} has no `{DEFAULT_LINK}` link for {namespace}:{package}/{interface}",
+                                router.component_id
+                            )
+                        })?;
+                    let param_types: Vec<_> =
+                        ty.params().map(|(_, t)| t).collect();
+                    let result_types: Vec<_> = ty.results().collect();
+                    let wrpc_params = param_types
+                        .iter()
+                        .map(wrpc_type)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let wrpc_results = result_types
+                        .iter()
+                        .map(wrpc_type)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let values = params
+                        .iter()
+                        .zip(&param_types)
+                        .map(|(v, t)| to_value(v, t))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut body = BytesMut::new();
+                    encode_tuple(&values, &wrpc_params, &mut body)?;
+                    let subject = InvocationSubject::new(
+                        SubjectPrefix::target(&router.lattice_name, &target),
+                        instance.as_str(),
+                        func_name.as_str(),
+                    );
+                    let headers = InvocationHeaders::new()
+                        .with_source_id(&router.component_id)
+                        .with_link_name(DEFAULT_LINK);
+                    let mut invocation = router
+                        .wrpc
+                        .invoke(&subject, &headers, body.freeze())
+                        .await?;
+                    let returned = invocation.read_results(&wrpc_results).await?;
+                    for ((slot, value), ty) in results.iter_mut().zip(returned).zip(&result_types) {
+                        *slot = to_val(value, ty)?;
+                    }
+                    Ok(())
+                }) as Box<dyn Future<Output = wasmtime::Result<()>> + Send>
+            },
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_split_without_their_version() {
+        assert_eq!(
+            split_interface("local:test/math@0.1.0"),
+            Some(("local", "test", "math"))
+        );
+        assert_eq!(
+            split_interface("wasi:keyvalue/store@0.2.0-draft"),
+            Some(("wasi", "keyvalue", "store"))
+        );
+        assert_eq!(split_interface("plain"), None);
+    }
+}

@@ -1,0 +1,238 @@
+//! One runner per component on this host. It loads the component (compile cache
+//! first), links it (WASI 0.2, every other import a wRPC call through its links),
+//! serves each export function on wRPC (`{lattice}.{id}.wrpc.0.0.1.{instance}.{func}`,
+//! queue group `{lattice}.{id}`), one fresh instance per invocation from one pre-linked
+//! component, at most `count` at a time.
+//!
+//! A rescale or an update swaps in a new [`Serving`] while invocations that started on
+//! the old one finish on it: drained, never cut. A stop ends the subscriptions first,
+//! then waits (up to the deadline) for invocations in flight.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lattice_runtime::wasmtime::component::types;
+use lattice_runtime::{PrepareOptions, Prepared};
+use lattice_wrpc::IncomingInvocation;
+use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+use lattice_wrpc::value::Type;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::glue::{to_val, to_value, wrpc_type};
+use super::imports::{self, Router};
+use super::{ComponentEnv, ComponentSpec, InvocationState, ScaleError};
+
+/// What serves invocations now: the pre-linked component and its export types.
+pub(crate) struct Serving {
+    pub(crate) prepared: Prepared<InvocationState>,
+    pub(crate) spec: ComponentSpec,
+    /// The component's claims name and revision, for inventory.
+    pub(crate) name: Option<String>,
+}
+
+/// One exported function, typed for wRPC.
+#[derive(Clone)]
+struct Export {
+    instance: Option<String>,
+    func: String,
+    params: Vec<(Type, types::Type)>,
+    results: Vec<(Type, types::Type)>,
+}
+
+/// Loads and links `spec`'s component, ready to serve `spec.count` at a time.
+pub(crate) async fn prepare(
+    env: &ComponentEnv,
+    spec: &ComponentSpec,
+) -> Result<Serving, ScaleError> {
+    let bytes = env.artifacts.load_component_bytes(&spec.reference).await?;
+    let loaded = env.runtime.load(bytes).await?;
+    let component = loaded.component;
+    let signatures = env.runtime.signatures(&component);
+    let mut linker = env.runtime.linker_with_wasi::<InvocationState>()?;
+    let router = Router {
+        component_id: spec.id.clone(),
+        lattice_name: env.lattice_name.clone(),
+        lattice: env.lattice.clone(),
+        wrpc: env.wrpc.clone(),
+    };
+    imports::polyfill(&mut linker, &signatures, &router)
+        .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
+    let count = NonZeroU32::new(spec.count).ok_or(ScaleError::ZeroCount)?;
+    let options = PrepareOptions {
+        count,
+        limits: spec.limits,
+    };
+    let prepared = env.runtime.prepare(&linker, &component, options)?;
+    Ok(Serving {
+        prepared,
+        spec: spec.clone(),
+        name: None,
+    })
+}
+
+/// The export functions of `serving` that can be served over wRPC; the others are
+/// logged and skipped.
+fn exports(serving: &Serving) -> Vec<Export> {
+    let mut out = Vec::new();
+    for item in serving.prepared.signatures().export_funcs() {
+        let typed =
+            |types: Vec<types::Type>| -> Result<Vec<(Type, types::Type)>, super::glue::GlueError> {
+                types.into_iter().map(|t| Ok((wrpc_type(&t)?, t))).collect()
+            };
+        let params = item
+            .params()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let results = item.results().unwrap_or_default();
+        match (typed(params), typed(results)) {
+            (Ok(params), Ok(results)) => out.push(Export {
+                instance: item.instance.clone(),
+                func: item.name.clone(),
+                params,
+                results,
+            }),
+            (Err(error), _) | (_, Err(error)) => tracing::warn!(
+                instance = item.instance.as_deref().unwrap_or(""),
+                func = %item.name,
+                %error,
+                "export not served over wRPC"
+            ),
+        }
+    }
+    out
+}
+
+/// The serving side of one component: its subscriptions, and the invocations in flight.
+pub(crate) struct Server {
+    current: watch::Sender<Arc<Serving>>,
+    subscriptions: CancellationToken,
+    invocations: TaskTracker,
+}
+
+impl Server {
+    /// Subscribes every export of `serving`; returns once the server knows of them.
+    pub(crate) async fn start(env: &ComponentEnv, serving: Serving) -> Result<Self, ScaleError> {
+        let exports = exports(&serving);
+        let id = serving.spec.id.clone();
+        let (current, _) = watch::channel(Arc::new(serving));
+        let subscriptions = CancellationToken::new();
+        let invocations = TaskTracker::new();
+        for export in exports {
+            let subject = InvocationSubject::new(
+                SubjectPrefix::target(&env.lattice_name, &id),
+                export.instance.clone().unwrap_or_default(),
+                export.func.clone(),
+            );
+            let mut incoming = env
+                .wrpc
+                .serve(&subject)
+                .await
+                .map_err(|e| ScaleError::Serve(e.to_string()))?;
+            let current = current.subscribe();
+            let token = subscriptions.clone();
+            let tracker = invocations.clone();
+            tokio::spawn(async move {
+                loop {
+                    let invocation = tokio::select! {
+                        _ = token.cancelled() => return,
+                        next = incoming.next() => match next {
+                            Some(Ok(invocation)) => invocation,
+                            Some(Err(error)) => {
+                                tracing::warn!(%error, "cannot accept an invocation");
+                                continue;
+                            }
+                            None => return,
+                        },
+                    };
+                    let serving = current.borrow().clone();
+                    tracker.spawn(invoke(serving, export.clone(), invocation));
+                }
+            });
+        }
+        Ok(Server {
+            current,
+            subscriptions,
+            invocations,
+        })
+    }
+
+    /// New invocations go to `serving`; those in flight finish on what they started on.
+    pub(crate) fn swap(&self, serving: Serving) -> Arc<Serving> {
+        self.current.send_replace(Arc::new(serving))
+    }
+
+    /// What serves now.
+    pub(crate) fn current(&self) -> Arc<Serving> {
+        self.current.borrow().clone()
+    }
+
+    /// Stops taking invocations, then waits up to `deadline` for those in flight.
+    pub(crate) async fn stop(self, deadline: Duration) -> bool {
+        self.subscriptions.cancel();
+        self.invocations.close();
+        tokio::time::timeout(deadline, self.invocations.wait())
+            .await
+            .is_ok()
+    }
+}
+
+/// Runs one invocation: decode, a fresh instance, call, encode.
+#[tracing::instrument(skip_all, fields(component_id = %serving.spec.id, func = %export.func))]
+async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingInvocation) {
+    let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
+    let params = match invocation.read_params(&param_types).await {
+        Ok(params) => params,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the invocation's parameters");
+            return;
+        }
+    };
+    let vals = match params
+        .into_iter()
+        .zip(&export.params)
+        .map(|(v, (_, t))| to_val(v, t))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(vals) => vals,
+        Err(error) => {
+            tracing::warn!(%error, "parameters do not fit the export");
+            return;
+        }
+    };
+    let state = InvocationState::new();
+    let returned = serving
+        .prepared
+        .call(state, export.instance.as_deref(), &export.func, &vals)
+        .await;
+    let returned = match returned {
+        Ok(returned) => returned,
+        Err(error) => {
+            tracing::warn!(%error, "invocation failed");
+            // Closing the results channel without a value tells the caller it failed.
+            let _ = invocation.results().close().await;
+            return;
+        }
+    };
+    let values = returned
+        .iter()
+        .zip(&export.results)
+        .map(|(v, (_, t))| to_value(v, t))
+        .collect::<Result<Vec<_>, _>>();
+    let result_types: Vec<Type> = export.results.iter().map(|(w, _)| w.clone()).collect();
+    match values {
+        Ok(values) => {
+            if let Err(error) = invocation.write_results(&values, &result_types).await {
+                tracing::warn!(%error, "cannot send the results");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "results do not fit the export's type");
+            let _ = invocation.results().close().await;
+        }
+    }
+}

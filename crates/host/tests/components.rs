@@ -1,0 +1,254 @@
+//! Components end to end: real `nats-server`, real hosts, components written in the
+//! component text format, invoked over wRPC by lattice's own client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use lattice_host::HostConfig;
+use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::{EventWatcher, TestNats, ctl_request};
+use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+use lattice_wrpc::value::{Type, Value, encode_tuple};
+use lattice_wrpc::{InvocationHeaders, WrpcClient};
+use serde_json::{Value as Json, json};
+
+/// Exports `local:test/math@0.1.0` `add(a, b) -> u32` and a root `spin` that never ends.
+const MATH: &str = r#"
+(component
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32)
+      local.get 0 local.get 1 i32.add)
+    (func (export "spin") (loop $forever (br $forever))))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (func $spin (canon lift (core func $i "spin")))
+  (instance $math (export "add" (func $add)))
+  (export "local:test/math@0.1.0" (instance $math))
+  (export "spin" (func $spin))
+)
+"#;
+
+/// Imports `local:test/math@0.1.0` `add` and exports `local:test/calc@0.1.0`
+/// `double(x) = add(x, x)`.
+const CALC: &str = r#"
+(component
+  (import "local:test/math@0.1.0" (instance $math
+    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
+  (core func $add (canon lower (func $math "add")))
+  (core module $m
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (func (export "double") (param i32) (result i32)
+      local.get 0 local.get 0 call $add))
+  (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
+  (func $double (param "x" u32) (result u32) (canon lift (core func $i "double")))
+  (instance $calc (export "double" (func $double)))
+  (export "local:test/calc@0.1.0" (instance $calc))
+)
+"#;
+
+fn write_component(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, wat::parse_str(text).expect("valid component text")).unwrap();
+    path
+}
+
+fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
+    move |c: &mut HostConfig| {
+        c.allow_file_load = true;
+        c.runtime.max_execution_time = Duration::from_secs(1);
+        c.runtime.epoch_tick = Duration::from_millis(10);
+        c.runtime.cache_dir = Some(dir.join("compiled"));
+    }
+}
+
+fn subjects() -> CtlSubjects {
+    CtlSubjects::new("wasmbus.ctl", "default")
+}
+
+async fn scale(client: &async_nats::Client, host: &str, id: &str, path: &Path, count: u32) -> Json {
+    let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": count, "host_id": host});
+    let reply = ctl_request(client, subjects().component_scale(host), body).await;
+    assert!(reply.success, "{}", reply.message);
+    json!(reply.message)
+}
+
+async fn call_u32s(
+    wrpc: &WrpcClient,
+    target: &str,
+    instance: &str,
+    func: &str,
+    args: &[u32],
+) -> Result<u32, String> {
+    let types: Vec<Type> = args.iter().map(|_| Type::U32).collect();
+    let values: Vec<Value> = args.iter().map(|a| Value::U32(*a)).collect();
+    let mut body = BytesMut::new();
+    encode_tuple(&values, &types, &mut body).unwrap();
+    let subject = InvocationSubject::new(SubjectPrefix::target("default", target), instance, func);
+    let mut invocation = wrpc
+        .invoke(&subject, &InvocationHeaders::new(), body.freeze())
+        .await
+        .map_err(|e| e.to_string())?;
+    match invocation
+        .read_results(&[Type::U32])
+        .await
+        .map_err(|e| e.to_string())?
+        .as_slice()
+    {
+        [Value::U32(n)] => Ok(*n),
+        other => Err(format!("unexpected results {other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn a_component_is_scaled_invoked_over_wrpc_rescaled_and_stopped() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let math = write_component(dir.path(), "math.wasm", MATH);
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    let id = host.id().to_string();
+
+    scale(&client, &id, "math", &math, 1).await;
+    let scaled = events.next_named("component_scaled").await.unwrap();
+    assert_eq!(scaled.data["component_id"], "math");
+    assert_eq!(scaled.data["max_instances"], 1);
+    assert_eq!(
+        scaled.data["image_ref"],
+        format!("file://{}", math.display()),
+        "as sent"
+    );
+    let inventory = ctl_request(&client, subjects().host_get(&id), Json::Null).await;
+    let listed = &inventory.response.unwrap()["components"][0];
+    assert_eq!(
+        (listed["id"].as_str(), listed["max_instances"].as_u64()),
+        (Some("math"), Some(1))
+    );
+    assert!(
+        listed.as_object().unwrap().contains_key("limits"),
+        "always written"
+    );
+
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    assert_eq!(
+        call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[2, 3]).await,
+        Ok(5)
+    );
+    assert_eq!(
+        call_u32s(
+            &wrpc,
+            "math",
+            "local:test/math@0.1.0",
+            "add",
+            &[u32::MAX, 1]
+        )
+        .await,
+        Ok(0)
+    );
+
+    // An endless loop stops at the execution deadline; the caller gets an error and the
+    // component keeps serving.
+    let spun = tokio::time::timeout(
+        Duration::from_secs(10),
+        call_u32s(&wrpc, "math", "", "spin", &[]),
+    )
+    .await
+    .expect("the deadline stops it");
+    assert!(spun.is_err(), "{spun:?}");
+    assert_eq!(
+        call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[40, 2]).await,
+        Ok(42)
+    );
+
+    // Rescale: one event for the change.
+    scale(&client, &id, "math", &math, 4).await;
+    let rescaled = events.next_named("component_scaled").await.unwrap();
+    assert_eq!(rescaled.data["max_instances"], 4);
+    assert_eq!(
+        call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[1, 1]).await,
+        Ok(2)
+    );
+
+    // Stop.
+    scale(&client, &id, "math", &math, 0).await;
+    let stopped = events.next_named("component_scaled").await.unwrap();
+    assert_eq!(stopped.data["max_instances"], 0);
+    let inventory = ctl_request(&client, subjects().host_get(&id), Json::Null).await;
+    assert_eq!(inventory.response.unwrap()["components"], json!([]));
+    let gone = call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[1, 1]).await;
+    assert!(gone.is_err(), "{gone:?}");
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_component_calls_a_linked_component_on_another_host() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let math = write_component(dir.path(), "math.wasm", MATH);
+    let calc = write_component(dir.path(), "calc.wasm", CALC);
+    let a = nats.start_host(components(dir.path())).await.unwrap();
+    let b = nats.start_host(components(dir.path())).await.unwrap();
+    scale(&client, a.id(), "math", &math, 2).await;
+    events.next_named("component_scaled").await.unwrap();
+    scale(&client, b.id(), "calc", &calc, 2).await;
+    events.next_named("component_scaled").await.unwrap();
+
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    let unlinked = call_u32s(&wrpc, "calc", "local:test/calc@0.1.0", "double", &[21]).await;
+    assert!(unlinked.is_err(), "no link yet: {unlinked:?}");
+
+    let link = json!({"source_id": "calc", "target": "math", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    assert!(
+        ctl_request(&client, subjects().link_put(), link)
+            .await
+            .success
+    );
+    // Links reach running components without a rescale.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match call_u32s(&wrpc, "calc", "local:test/calc@0.1.0", "double", &[21]).await {
+            Ok(n) => {
+                assert_eq!(n, 42);
+                break;
+            }
+            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
+        }
+    }
+    for host in [a, b] {
+        host.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_components_fail_with_the_cause_and_the_host_keeps_serving() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    let id = host.id().to_string();
+    for (cid, path, expected) in [
+        ("garbage", garbage.clone(), "compile"),
+        ("missing", dir.path().join("missing.wasm"), "missing.wasm"),
+    ] {
+        scale(&client, &id, cid, &path, 1).await;
+        let failed = events.next_named("component_scale_failed").await.unwrap();
+        assert_eq!(failed.data["component_id"], cid);
+        let error = failed.data["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{cid}: {error}");
+    }
+    let inventory = ctl_request(&client, subjects().host_get(&id), Json::Null).await;
+    assert_eq!(inventory.response.unwrap()["components"], json!([]));
+    assert!(
+        ctl_request(&client, subjects().host_ping(), Json::Null)
+            .await
+            .success
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}

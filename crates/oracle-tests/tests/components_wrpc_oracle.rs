@@ -1,0 +1,146 @@
+//! Components on lattice hosts against the official wRPC crates of wasmCloud 1.9.2
+//! (`wrpc-transport-nats` 0.29.0 on async-nats 0.39): the official client invokes an
+//! export of a lattice-hosted component, and a lattice-hosted component's import is
+//! served by the official server through a link.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats_039 as nats039;
+use futures::StreamExt as _;
+use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::{EventWatcher, TestNats, ctl_request};
+use serde_json::json;
+use wrpc_transport::{InvokeExt as _, ServeExt as _};
+
+const MATH: &str = r#"
+(component
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (instance $math (export "add" (func $add)))
+  (export "local:test/math@0.1.0" (instance $math))
+)
+"#;
+
+const CALC: &str = r#"
+(component
+  (import "local:test/math@0.1.0" (instance $math
+    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
+  (core func $add (canon lower (func $math "add")))
+  (core module $m
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (func (export "double") (param i32) (result i32) local.get 0 local.get 0 call $add))
+  (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
+  (func $double (param "x" u32) (result u32) (canon lift (core func $i "double")))
+  (instance $calc (export "double" (func $double)))
+  (export "local:test/calc@0.1.0" (instance $calc))
+)
+"#;
+
+#[tokio::test]
+async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
+-> anyhow::Result<()> {
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let events = EventWatcher::new(&client, "default").await?;
+    let dir = tempfile::tempdir()?;
+    let host = nats.start_host(|c| c.allow_file_load = true).await?;
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    for (id, text) in [("math", MATH), ("calc", CALC)] {
+        let path = dir.path().join(format!("{id}.wasm"));
+        std::fs::write(&path, wat::parse_str(text)?)?;
+        let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": 4});
+        assert!(
+            ctl_request(&client, subjects.component_scale(host.id()), body)
+                .await
+                .success
+        );
+        events
+            .next_matching("component_scaled", |e| e.data["component_id"] == id)
+            .await?;
+    }
+
+    // The official client calls the lattice-hosted `math`.
+    let official =
+        wrpc_transport_nats::Client::new(nats039::connect(nats.url()).await?, "default.math", None)
+            .await?;
+    let (sum,): (u32,) = official
+        .invoke_values_blocking(
+            None,
+            "local:test/math@0.1.0",
+            "add",
+            (40u32, 2u32),
+            [[None::<usize>; 0].as_slice(); 0],
+        )
+        .await?;
+    assert_eq!(sum, 42);
+
+    // The official server answers `calc`'s import through a link to `official-math`.
+    let server = wrpc_transport_nats::Client::new(
+        nats039::connect(nats.url()).await?,
+        "default.official-math",
+        Some(Arc::from("default.official-math")),
+    )
+    .await?;
+    let served = server
+        .serve_values::<(u32, u32), (u32,)>(
+            "local:test/math@0.1.0",
+            "add",
+            Vec::<Box<[Option<usize>]>>::new(),
+        )
+        .await?;
+    let (headers_tx, mut headers_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut served = std::pin::pin!(served);
+        while let Some(item) = served.next().await {
+            let Ok((cx, (a, b), _rx, tx)) = item else {
+                continue;
+            };
+            let _ = headers_tx.send(cx);
+            let _ = tx((a + b + 1000,)).await;
+        }
+    });
+    let link = json!({"source_id": "calc", "target": "official-math", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    assert!(
+        ctl_request(&client, subjects.link_put(), link)
+            .await
+            .success
+    );
+    let caller =
+        wrpc_transport_nats::Client::new(nats039::connect(nats.url()).await?, "default.calc", None)
+            .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let doubled = loop {
+        match caller
+            .invoke_values_blocking::<_, (u32,), (u32,)>(
+                None,
+                "local:test/calc@0.1.0",
+                "double",
+                (21u32,),
+                [[None::<usize>; 0].as_slice(); 0],
+            )
+            .await
+        {
+            Ok((n,)) => break n,
+            Err(error) => anyhow::ensure!(tokio::time::Instant::now() < deadline, "{error:#}"),
+        }
+    };
+    assert_eq!(
+        doubled, 1042,
+        "21 + 21 through the official server's add (+1000)"
+    );
+    let headers = tokio::time::timeout(Duration::from_secs(5), headers_rx.recv())
+        .await?
+        .expect("the official server saw the call");
+    let headers = headers.expect("the host sends headers");
+    assert_eq!(headers.get("source-id").map(|v| v.as_str()), Some("calc"));
+    assert_eq!(
+        headers.get("link-name").map(|v| v.as_str()),
+        Some("default")
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Shared pieces: the store data, a small engine config, the test components.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lattice_runtime::wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+use lattice_runtime::{Runtime, RuntimeConfig};
+
+pub(crate) const MIB: u64 = 1 << 20;
+
+/// The store data of the tests: WASI plus a probe for host calls.
+pub(crate) struct Host {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    pub(crate) probe: Arc<Probe>,
+}
+
+impl Host {
+    pub(crate) fn new() -> Self {
+        Self::with_probe(Arc::default())
+    }
+
+    pub(crate) fn with_probe(probe: Arc<Probe>) -> Self {
+        Self {
+            ctx: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            probe,
+        }
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Counts host calls in flight and the most seen at once.
+#[derive(Default)]
+pub(crate) struct Probe {
+    current: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Probe {
+    pub(crate) fn enter(&self) {
+        let now = self.current.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    pub(crate) fn exit(&self) {
+        self.current.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+/// A small pool (tests run side by side), 16 MiB memories, a fine epoch tick.
+pub(crate) fn small_config() -> RuntimeConfig {
+    RuntimeConfig {
+        max_components: 8,
+        max_linear_memory_bytes: 16 * MIB,
+        max_execution_time: Duration::from_secs(20),
+        epoch_tick: Duration::from_millis(10),
+        ..RuntimeConfig::default()
+    }
+}
+
+pub(crate) fn small_runtime() -> Runtime {
+    Runtime::new(small_config()).expect("runtime")
+}
+
+pub(crate) fn wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).expect("valid component text")
+}
+
+/// `add(a, b)` at the top level and in `test:math/ops@0.1.0`; `spin` loops forever.
+pub(crate) const ARITH: &str = r#"
+(component
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32)
+      local.get 0
+      local.get 1
+      i32.add)
+    (func (export "spin")
+      (loop $forever (br $forever))))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (func $spin (canon lift (core func $i "spin")))
+  (instance $ops (export "add" (func $add)))
+  (export "test:math/ops@0.1.0" (instance $ops))
+  (export "add" (func $add))
+  (export "spin" (func $spin))
+)
+"#;
+
+/// `hog` grows memory until refused, then traps; `pages` grows until refused and
+/// returns the size it reached, in pages.
+pub(crate) const MEMORY: &str = r#"
+(component
+  (core module $m
+    (memory 1)
+    (func (export "hog") (result i32)
+      (loop $more
+        (if (i32.eq (memory.grow (i32.const 16)) (i32.const -1))
+          (then unreachable))
+        (br $more))
+      (i32.const 0))
+    (func (export "pages") (result i32)
+      (block $done
+        (loop $more
+          (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+          (br $more)))
+      (memory.size)))
+  (core instance $i (instantiate $m))
+  (func (export "hog") (result u32) (canon lift (core func $i "hog")))
+  (func (export "pages") (result u32) (canon lift (core func $i "pages")))
+)
+"#;
+
+/// `run(ms)` calls the host's `wait(ms)`.
+pub(crate) const WAITER: &str = r#"
+(component
+  (import "wait" (func $wait (param "ms" u32)))
+  (core func $wait_lowered (canon lower (func $wait)))
+  (core module $m
+    (import "host" "wait" (func $wait (param i32)))
+    (func (export "run") (param i32)
+      (call $wait (local.get 0))))
+  (core instance $i
+    (instantiate $m (with "host" (instance (export "wait" (func $wait_lowered))))))
+  (func (export "run") (param "ms" u32) (canon lift (core func $i "run")))
+)
+"#;
+
+/// `roll()` returns `wasi:random/random@{version}#get-random-u64`.
+pub(crate) fn random_component(version: &str) -> String {
+    format!(
+        r#"
+(component
+  (import "wasi:random/random@{version}" (instance $random
+    (export "get-random-u64" (func (result u64)))))
+  (core func $get (canon lower (func $random "get-random-u64")))
+  (core module $m
+    (import "wasi" "get" (func $get (result i64)))
+    (func (export "roll") (result i64) (call $get)))
+  (core instance $i (instantiate $m (with "wasi" (instance (export "get" (func $get))))))
+  (func (export "roll") (result u64) (canon lift (core func $i "roll")))
+)
+"#
+    )
+}

@@ -348,7 +348,8 @@ impl Host {
             .await;
         self.providers_token.cancel();
         let components = self.ctx.components.clone();
-        self.tracker.spawn(async move { components.stop_all().await });
+        self.tracker
+            .spawn(async move { components.stop_all().await });
         self.tracker.close();
         if tokio::time::timeout(deadline, self.tracker.wait())
             .await

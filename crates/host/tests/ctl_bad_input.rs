@@ -104,7 +104,22 @@ async fn bad_input_on_every_subject_gets_an_error_and_the_host_keeps_serving() -
     .await;
     assert!(!reply.success);
     assert!(
-        reply.message.contains("capability providers only"),
+        reply.message.contains("invalid component.scale request")
+            && reply.message.contains("component_id"),
+        "{}",
+        reply.message
+    );
+    let reply = request(
+        &client,
+        format!("{base}.component.frobnicate.{id}"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert!(
+        !reply.success
+            && reply
+                .message
+                .contains("component.frobnicate is not a control operation"),
         "{}",
         reply.message
     );

@@ -175,9 +175,7 @@ impl Event {
             "provider_started" => Event::ProviderStarted(serde_json::from_value(data)?),
             "provider_start_failed" => Event::ProviderStartFailed(serde_json::from_value(data)?),
             "component_scaled" => Event::ComponentScaled(serde_json::from_value(data)?),
-            "component_scale_failed" => {
-                Event::ComponentScaleFailed(serde_json::from_value(data)?)
-            }
+            "component_scale_failed" => Event::ComponentScaleFailed(serde_json::from_value(data)?),
             "provider_stopped" => Event::ProviderStopped(serde_json::from_value(data)?),
             "provider_restarted" => Event::ProviderRestarted(serde_json::from_value(data)?),
             "linkdef_set" => Event::LinkdefSet(serde_json::from_value(data)?),

@@ -247,7 +247,10 @@ async fn pending_streams_use_indexed_channels() -> anyhow::Result<()> {
         .invoke(
             &reverse,
             &InvocationHeaders::new(),
-            params(&[Value::Stream(Async::Pending)], std::slice::from_ref(&stream_u8)),
+            params(
+                &[Value::Stream(Async::Pending)],
+                std::slice::from_ref(&stream_u8),
+            ),
         )
         .await?;
     let mut data = call.param_channel(&[0]);

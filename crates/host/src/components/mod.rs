@@ -219,7 +219,8 @@ impl ComponentManager {
             entries: HashMap::new(),
             tx: tx.clone(),
         };
-        tracker.spawn(table.run(rx));
+        // As the provider table: untracked; the changes it runs are tracked.
+        tokio::spawn(table.run(rx));
         ComponentManager { tx }
     }
 

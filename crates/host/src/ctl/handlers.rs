@@ -5,9 +5,10 @@ use std::sync::Arc;
 use lattice_proto::CtlResponse;
 use lattice_proto::Link;
 use lattice_proto::ctl::{
-    ComponentAuctionAck, ComponentAuctionRequest, ScaleComponentCommand, UpdateComponentCommand,
-    HostLabel, HostLabelIdentifier, ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs,
-    ProviderLogsRequest, StartProviderCommand, StopHostCommand, StopProviderCommand,
+    ComponentAuctionAck, ComponentAuctionRequest, HostLabel, HostLabelIdentifier,
+    ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs, ProviderLogsRequest,
+    ScaleComponentCommand, StartProviderCommand, StopHostCommand, StopProviderCommand,
+    UpdateComponentCommand,
 };
 use lattice_proto::events::{
     ConfigChanged, Event, LabelsChanged, LinkdefDeleted, LinkdefSetFailed,
@@ -19,8 +20,8 @@ use serde::Serialize;
 use super::error::decode;
 use super::{AfterReply, CtlError};
 use crate::HostContext;
-use crate::identity::is_reserved_label;
 use crate::components::ComponentSpec;
+use crate::identity::is_reserved_label;
 use crate::providers::ProviderSpec;
 
 /// The reply body (`None`: no reply, as for an auction this host does not bid in) and

@@ -191,7 +191,10 @@ impl ProviderManager {
             entries: HashMap::new(),
             generation: 0,
         };
-        tracker.spawn(table.run(rx));
+        // The table lives as long as a handle does (inventory is read while the host
+        // stops), so it is not on the tracker that shutdown waits for; the
+        // supervisors it launches are.
+        tokio::spawn(table.run(rx));
         ProviderManager { tx }
     }
 

@@ -2,13 +2,13 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
-use lattice_runtime::wasmtime::StoreContextMut;
 use lattice_runtime::wasmtime::component::{Val, types::Type};
-use lattice_runtime::{InvokeError, LoadError, PrepareError, PrepareOptions, StoreState, WasmKind};
+use lattice_runtime::{InvokeError, LoadError, PrepareError, PrepareOptions, WasmKind};
 
-use crate::support::{ARITH, Host, Probe, WAITER, random_component, small_runtime, wasm};
+use crate::support::{
+    ARITH, Host, Probe, WAITER, random_component, small_runtime, waiting_linker, wasm,
+};
 
 #[tokio::test]
 async fn add_is_called_dynamically_at_the_top_level_and_in_an_instance() {
@@ -172,22 +172,7 @@ async fn bad_bytes_give_typed_errors() {
 async fn count_caps_how_many_invocations_run_at_once() {
     let runtime = small_runtime();
     let loaded = runtime.load(wasm(WAITER)).await.expect("load");
-    let mut linker = runtime.linker_with_wasi::<Host>().expect("linker");
-    linker
-        .root()
-        .func_wrap_async(
-            "wait",
-            |store: StoreContextMut<'_, StoreState<Host>>, (ms,): (u32,)| {
-                let probe = Arc::clone(&store.data().data().probe);
-                Box::new(async move {
-                    probe.enter();
-                    tokio::time::sleep(Duration::from_millis(ms.into())).await;
-                    probe.exit();
-                    Ok(())
-                })
-            },
-        )
-        .expect("host function");
+    let linker = waiting_linker(&runtime);
     let options = PrepareOptions {
         count: NonZeroU32::new(2).unwrap(),
         ..PrepareOptions::default()

@@ -7,7 +7,9 @@ use lattice_runtime::{
     ComponentLimits, InvokeError, PrepareError, PrepareOptions, Runtime, RuntimeConfig,
 };
 
-use crate::support::{ARITH, Host, MEMORY, MIB, small_config, small_runtime, wasm};
+use crate::support::{
+    ARITH, Host, MEMORY, MIB, WAITER, small_config, small_runtime, waiting_linker, wasm,
+};
 
 #[tokio::test]
 async fn an_endless_loop_is_stopped_at_the_engine_deadline() {
@@ -234,4 +236,32 @@ async fn a_full_pool_is_reported_as_such() {
         .instantiate(Host::new())
         .await
         .expect("the slot is free again");
+}
+
+#[tokio::test]
+async fn a_guest_blocked_in_a_host_call_is_stopped_at_the_deadline_too() {
+    let runtime = small_runtime();
+    let loaded = runtime.load(wasm(WAITER)).await.expect("load");
+    let options = PrepareOptions {
+        limits: ComponentLimits {
+            max_execution_time: Some(Duration::from_millis(200)),
+            ..ComponentLimits::default()
+        },
+        ..PrepareOptions::default()
+    };
+    let prepared = runtime
+        .prepare(&waiting_linker(&runtime), &loaded.component, options)
+        .expect("prepare");
+    let started = Instant::now();
+    let err = prepared
+        .call(Host::new(), None, "run", &[Val::U32(60_000)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvokeError::DeadlineExceeded { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(prepared.available(), 1, "the slot is given back");
 }

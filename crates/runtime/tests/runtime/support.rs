@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use lattice_runtime::wasmtime::StoreContextMut;
+use lattice_runtime::wasmtime::component::Linker;
 use lattice_runtime::wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
-use lattice_runtime::{Runtime, RuntimeConfig};
+use lattice_runtime::{Runtime, RuntimeConfig, StoreState};
 
 pub(crate) const MIB: u64 = 1 << 20;
 
@@ -123,6 +125,28 @@ pub(crate) const MEMORY: &str = r#"
   (func (export "pages") (result u32) (canon lift (core func $i "pages")))
 )
 "#;
+
+/// WASI plus the host function `wait(ms)` of [`WAITER`], which sleeps (asynchronously)
+/// inside the test's [`Probe`].
+pub(crate) fn waiting_linker(runtime: &Runtime) -> Linker<StoreState<Host>> {
+    let mut linker = runtime.linker_with_wasi::<Host>().expect("linker");
+    linker
+        .root()
+        .func_wrap_async(
+            "wait",
+            |store: StoreContextMut<'_, StoreState<Host>>, (ms,): (u32,)| {
+                let probe = Arc::clone(&store.data().data().probe);
+                Box::new(async move {
+                    probe.enter();
+                    tokio::time::sleep(Duration::from_millis(ms.into())).await;
+                    probe.exit();
+                    Ok(())
+                })
+            },
+        )
+        .expect("host function");
+    linker
+}
 
 /// `run(ms)` calls the host's `wait(ms)`.
 pub(crate) const WAITER: &str = r#"

@@ -47,6 +47,49 @@ const CALC: &str = r#"
 )
 "#;
 
+/// Imports `wasi:config/store@0.2.0-draft` and exports `local:test/cfg@0.1.0`
+/// `lookup(key) -> string`: the config value, or `""` when there is none.
+const CONFIG: &str = r#"
+(component
+  (import "wasi:config/store@0.2.0-draft" (instance $store
+    (type $e (variant (case "upstream" string) (case "io" string)))
+    (export "error" (type $err (eq $e)))
+    (export "get" (func (param "key" string) (result (result (option string) (error $err)))))))
+  (core module $memory
+    (memory (export "mem") 1)
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      (local.get $p)))
+  (core instance $mi (instantiate $memory))
+  (alias core export $mi "mem" (core memory $mem))
+  (alias core export $mi "realloc" (core func $realloc))
+  (core func $get (canon lower (func $store "get") (memory $mem) (realloc $realloc)))
+  (core module $main
+    (import "env" "mem" (memory 1))
+    (import "env" "get" (func $get (param i32 i32 i32)))
+    (func (export "lookup") (param $kp i32) (param $kl i32) (result i32)
+      (call $get (local.get $kp) (local.get $kl) (i32.const 64))
+      (if (result i32)
+        (i32.and
+          (i32.eqz (i32.load8_u (i32.const 64)))
+          (i32.eq (i32.load8_u (i32.const 68)) (i32.const 1)))
+        (then (i32.const 72))
+        (else
+          (i32.store (i32.const 128) (i32.const 0))
+          (i32.store (i32.const 132) (i32.const 0))
+          (i32.const 128)))))
+  (core instance $i (instantiate $main
+    (with "env" (instance (export "mem" (memory $mem)) (export "get" (func $get))))))
+  (func $lookup (param "key" string) (result string)
+    (canon lift (core func $i "lookup") (memory $mem) (realloc $realloc)))
+  (instance $cfg (export "lookup" (func $lookup)))
+  (export "local:test/cfg@0.1.0" (instance $cfg))
+)
+"#;
+
 fn write_component(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, wat::parse_str(text).expect("valid component text")).unwrap();
@@ -250,5 +293,94 @@ async fn bad_components_fail_with_the_cause_and_the_host_keeps_serving() {
             .await
             .success
     );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn lookup(wrpc: &WrpcClient, key: &str) -> Result<String, String> {
+    let mut body = BytesMut::new();
+    encode_tuple(&[Value::String(key.into())], &[Type::String], &mut body).unwrap();
+    let subject = InvocationSubject::new(
+        SubjectPrefix::target("default", "cfg"),
+        "local:test/cfg@0.1.0",
+        "lookup",
+    );
+    let mut invocation = wrpc
+        .invoke(&subject, &InvocationHeaders::new(), body.freeze())
+        .await
+        .map_err(|e| e.to_string())?;
+    match invocation
+        .read_results(&[Type::String])
+        .await
+        .map_err(|e| e.to_string())?
+        .as_slice()
+    {
+        [Value::String(s)] => Ok(s.clone()),
+        other => Err(format!("unexpected results {other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn wasi_config_values_follow_config_changes_without_a_rescale() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_component(dir.path(), "cfg.wasm", CONFIG);
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    let id = host.id().to_string();
+
+    // A named config that does not exist fails the scale, naming it.
+    let body = json!({"component_id": "cfg", "component_ref": format!("file://{}", cfg.display()), "count": 1, "config": ["greetings"]});
+    assert!(
+        ctl_request(&client, subjects().component_scale(&id), body.clone())
+            .await
+            .success
+    );
+    let failed = events.next_named("component_scale_failed").await.unwrap();
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("`greetings` does not exist"),
+        "{}",
+        failed.data
+    );
+
+    assert!(
+        ctl_request(
+            &client,
+            subjects().config_put("greetings"),
+            json!({"greeting": "hello"})
+        )
+        .await
+        .success
+    );
+    assert!(
+        ctl_request(&client, subjects().component_scale(&id), body)
+            .await
+            .success
+    );
+    events.next_named("component_scaled").await.unwrap();
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    assert_eq!(lookup(&wrpc, "greeting").await, Ok("hello".to_string()));
+    assert_eq!(lookup(&wrpc, "absent").await, Ok(String::new()));
+
+    assert!(
+        ctl_request(
+            &client,
+            subjects().config_put("greetings"),
+            json!({"greeting": "hi there"})
+        )
+        .await
+        .success
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = lookup(&wrpc, "greeting").await.unwrap();
+        if value == "hi there" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {value}");
+    }
     host.shutdown(Duration::from_secs(5)).await;
 }

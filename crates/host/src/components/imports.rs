@@ -37,9 +37,11 @@ pub(crate) fn split_interface(instance: &str) -> Option<(&str, &str, &str)> {
     Some((namespace, package, interface))
 }
 
-/// Whether the host implements `instance` itself (WASI 0.2).
+/// Whether `instance` is WASI 0.2 proper, which the runtime links.
 pub(crate) fn host_implemented(instance: &str) -> bool {
-    instance.starts_with("wasi:")
+    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/"]
+        .iter()
+        .any(|prefix| instance.starts_with(prefix))
 }
 
 /// Defines every import of `signatures` that the host does not implement as a wRPC call.
@@ -52,7 +54,7 @@ pub(crate) fn polyfill(
         let Some(instance) = import.instance.clone() else {
             continue;
         };
-        if host_implemented(&instance) {
+        if host_implemented(&instance) || super::host_interfaces::implements(&instance) {
             continue;
         }
         let Some((namespace, package, interface)) = split_interface(&instance) else {

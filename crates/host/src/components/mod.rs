@@ -13,6 +13,7 @@
 //! - inventory and heartbeats list every component with its `limits`.
 
 mod glue;
+mod host_interfaces;
 mod imports;
 mod runner;
 
@@ -37,13 +38,16 @@ use runner::{Server, Serving};
 pub(crate) struct InvocationState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The merged named config when the invocation started (`wasi:config`).
+    config: Arc<crate::lattice::ConfigMap>,
 }
 
 impl InvocationState {
-    fn new() -> Self {
+    fn new(config: Arc<crate::lattice::ConfigMap>) -> Self {
         InvocationState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            config,
         }
     }
 }
@@ -63,6 +67,8 @@ impl WasiView for InvocationState {
 pub(crate) enum ScaleError {
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Config(#[from] crate::lattice::BootstrapError),
     #[error("cannot compile the component: {0}")]
     Load(#[from] lattice_runtime::LoadError),
     #[error("cannot link the component: {0}")]
@@ -496,6 +502,7 @@ fn clone_serving(server: &Server) -> Serving {
     Serving {
         prepared: current.prepared.clone(),
         spec: current.spec.clone(),
+        lattice: current.lattice.clone(),
         name: current.name.clone(),
     }
 }

@@ -29,6 +29,8 @@ use super::{ComponentEnv, ComponentSpec, InvocationState, ScaleError};
 pub(crate) struct Serving {
     pub(crate) prepared: Prepared<InvocationState>,
     pub(crate) spec: ComponentSpec,
+    /// Where the named config is read at each invocation.
+    pub(crate) lattice: crate::lattice::LatticeState,
     /// The component's claims name and revision, for inventory.
     pub(crate) name: Option<String>,
 }
@@ -47,6 +49,8 @@ pub(crate) async fn prepare(
     env: &ComponentEnv,
     spec: &ComponentSpec,
 ) -> Result<Serving, ScaleError> {
+    // Every named config must exist (a missing one fails the scale, as for providers).
+    env.lattice.merged_config(&spec.config).await?;
     let bytes = env.artifacts.load_component_bytes(&spec.reference).await?;
     let loaded = env.runtime.load(bytes).await?;
     let component = loaded.component;
@@ -58,6 +62,8 @@ pub(crate) async fn prepare(
         lattice: env.lattice.clone(),
         wrpc: env.wrpc.clone(),
     };
+    super::host_interfaces::link(&mut linker, &signatures, &spec.id)
+        .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
     imports::polyfill(&mut linker, &signatures, &router)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
     let count = NonZeroU32::new(spec.count).ok_or(ScaleError::ZeroCount)?;
@@ -69,6 +75,7 @@ pub(crate) async fn prepare(
     Ok(Serving {
         prepared,
         spec: spec.clone(),
+        lattice: env.lattice.clone(),
         name: None,
     })
 }
@@ -204,7 +211,12 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
             return;
         }
     };
-    let state = InvocationState::new();
+    let config = serving
+        .lattice
+        .merged_config(&serving.spec.config)
+        .await
+        .unwrap_or_default();
+    let state = InvocationState::new(std::sync::Arc::new(config));
     let returned = serving
         .prepared
         .call(state, export.instance.as_deref(), &export.func, &vals)

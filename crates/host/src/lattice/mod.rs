@@ -39,7 +39,7 @@ use tracing::Instrument as _;
 
 pub(crate) use kv::Buckets;
 use kv::{COMPONENT_PREFIX, ComponentSpecification};
-use resolve::ConfigMap;
+pub(crate) use resolve::ConfigMap;
 
 use crate::error::HostError;
 
@@ -80,6 +80,11 @@ enum Command {
         interface: String,
         name: String,
         reply: oneshot::Sender<Option<String>>,
+    },
+    /// The merged named configs `names` (a missing one: `Err` with its name).
+    MergedConfig {
+        names: Vec<String>,
+        reply: oneshot::Sender<Result<ConfigMap, String>>,
     },
     /// The provider now listens: send what changed since its bootstrap.
     Resync {
@@ -199,6 +204,15 @@ impl LatticeState {
             reply,
         };
         self.ask(request).await.ok().flatten()
+    }
+
+    /// The named configs `names` merged in order (later wins; secret references
+    /// skipped), or the name of the first that does not exist.
+    pub(crate) async fn merged_config(&self, names: &[String]) -> Result<ConfigMap, BootstrapError> {
+        let names = names.to_vec();
+        self.ask(|reply| Command::MergedConfig { names, reply })
+            .await?
+            .map_err(BootstrapError::MissingConfig)
     }
 
     /// The provider instance with `xkey_public` answers now: send it what changed
@@ -420,6 +434,15 @@ impl Owner {
                 provider_id,
                 xkey_public,
             } => self.resync(&provider_id, &xkey_public).await,
+            Command::MergedConfig { names, reply } => {
+                let missing = names.iter().find(|n| {
+                    !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
+                });
+                let _ = reply.send(match missing {
+                    Some(name) => Err(name.clone()),
+                    None => Ok(resolve::merge(&self.configs, &names)),
+                });
+            }
             Command::LinkTarget {
                 source,
                 namespace,

@@ -1,0 +1,88 @@
+//! Interfaces the host implements for components beyond WASI 0.2, linked by the names
+//! the component actually imports (so any version of them links):
+//!
+//! - `wasi:config/store` and `wasi:config/runtime` (`get`, `get-all`): the merged named
+//!   config of the scale request, read when the invocation starts, so a `config.put`
+//!   reaches the next invocation without a rescale;
+//! - `wasi:logging/logging` (`log`): into the host's log (target `lattice::component`,
+//!   with the component ID), `critical` as error.
+
+use lattice_runtime::wasmtime;
+use lattice_runtime::wasmtime::component::{Linker, Val};
+use lattice_runtime::{ComponentSignatures, StoreState};
+
+use super::InvocationState;
+
+/// Whether the host implements this import itself.
+pub(crate) fn implements(instance: &str) -> bool {
+    let name = instance.split('@').next().unwrap_or(instance);
+    matches!(
+        name,
+        "wasi:config/store" | "wasi:config/runtime" | "wasi:logging/logging"
+    )
+}
+
+/// Links every import of `signatures` that this module implements.
+pub(crate) fn link(
+    linker: &mut Linker<StoreState<InvocationState>>,
+    signatures: &ComponentSignatures,
+    component_id: &str,
+) -> wasmtime::Result<()> {
+    for import in signatures.import_funcs() {
+        let Some(instance) = import.instance.as_deref() else {
+            continue;
+        };
+        let name = instance.split('@').next().unwrap_or(instance);
+        match (name, import.name.as_str()) {
+            ("wasi:config/store" | "wasi:config/runtime", "get") => {
+                linker.instance(instance)?.func_new_async("get", |store, _ty, params, results| {
+                    let key = match params.first() {
+                        Some(Val::String(key)) => key.clone(),
+                        _ => String::new(),
+                    };
+                    let value = store.data().data().config.get(&key).cloned();
+                    results[0] = Val::Result(Ok(Some(Box::new(Val::Option(
+                        value.map(|v| Box::new(Val::String(v))),
+                    )))));
+                    Box::new(async { Ok(()) })
+                })?;
+            }
+            ("wasi:config/store" | "wasi:config/runtime", "get-all") => {
+                linker.instance(instance)?.func_new_async("get-all", |store, _ty, _params, results| {
+                    let pairs = store
+                        .data()
+                        .data()
+                        .config
+                        .iter()
+                        .map(|(k, v)| Val::Tuple(vec![Val::String(k.clone()), Val::String(v.clone())]))
+                        .collect();
+                    results[0] = Val::Result(Ok(Some(Box::new(Val::List(pairs)))));
+                    Box::new(async { Ok(()) })
+                })?;
+            }
+            ("wasi:logging/logging", "log") => {
+                let component_id = component_id.to_string();
+                linker.instance(instance)?.func_new_async("log", move |_store, _ty, params, _results| {
+                    let text = |i: usize| match params.get(i) {
+                        Some(Val::String(s)) => s.as_str(),
+                        _ => "",
+                    };
+                    let (context, message) = (text(1), text(2));
+                    match params.first() {
+                        Some(Val::Enum(level)) => match level.as_str() {
+                            "trace" => tracing::trace!(target: "lattice::component", component_id, context, "{message}"),
+                            "debug" => tracing::debug!(target: "lattice::component", component_id, context, "{message}"),
+                            "info" => tracing::info!(target: "lattice::component", component_id, context, "{message}"),
+                            "warn" => tracing::warn!(target: "lattice::component", component_id, context, "{message}"),
+                            _ => tracing::error!(target: "lattice::component", component_id, context, "{message}"),
+                        },
+                        _ => tracing::info!(target: "lattice::component", component_id, context, "{message}"),
+                    }
+                    Box::new(async { Ok(()) })
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -73,9 +73,34 @@ pub(crate) enum Command {
     /// Set or remove a host label.
     #[command(subcommand)]
     Label(LabelCommand),
-    /// Start a provider.
+    /// Start a provider or a component.
     #[command(subcommand)]
     Start(StartCommand),
+    /// Change how many invocations of a component may run at once.
+    #[command(subcommand)]
+    Scale(ScaleCommand),
+    /// Call an exported function of a running component over wRPC.
+    ///
+    /// Arguments are typed from the function's real signature (asked of the host that
+    /// runs the component), one per parameter, as JSON: `5`, `"text"` (or text that is
+    /// not JSON), `[1,2]` for lists and tuples, `{"field": …}` for records, `"case"` or
+    /// `{"case": payload}` for variants, `null` for an empty option, `{"ok": …}` /
+    /// `{"err": …}` for results, `["flag"]` for flags. Results print as JSON.
+    ///
+    /// Example: `lattice call math local:test/math@0.1.0.add 2 3`
+    #[command(verbatim_doc_comment)]
+    Call {
+        /// Component ID.
+        component_id: String,
+        /// `INSTANCE.FUNCTION` (e.g. `local:test/math@0.1.0.add`) or a top-level `FUNCTION`.
+        function: String,
+        /// One JSON value per parameter (negative numbers welcome).
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// How long to wait for the results.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        call_timeout: Duration,
+    },
     /// Put, delete or list links (stored in the lattice, delivered to providers).
     #[command(subcommand)]
     Link(LinkCommand),
@@ -201,6 +226,35 @@ pub(crate) enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum StartCommand {
+    /// Start a component and wait until it serves (`component_scaled`) or failed.
+    ///
+    /// REF is `file:///abs/path.wasm` (the host needs --allow-file-load); a plain path is
+    /// turned into a file:// reference. Other references are passed to the host untouched.
+    #[command(verbatim_doc_comment)]
+    Component {
+        /// Component reference.
+        component_ref: String,
+        /// Component ID (one subject token); its exports are served under it.
+        component_id: String,
+        /// How many invocations may run at once.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Named config for `wasi:config`, merged in order (repeatable).
+        #[arg(long = "config")]
+        config: Vec<String>,
+        /// An annotation `KEY=VALUE` (repeatable).
+        #[arg(long = "annotation", value_parser = parse_key_value)]
+        annotations: Vec<(String, String)>,
+        /// The host to start it on; without it, hosts bid and the first bid wins.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only require labels `KEY=VALUE` of bidding hosts (repeatable).
+        #[arg(long = "constraint", value_parser = parse_key_value, conflicts_with = "host")]
+        constraints: Vec<(String, String)>,
+        /// How long to wait (the first compile of a large component takes a while).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
+        wait_timeout: Duration,
+    },
     /// Start a provider and wait until it runs and is healthy (or failed).
     ///
     /// REF is `file:///abs/path` to an executable or a provider archive (the host needs
@@ -233,7 +287,33 @@ pub(crate) enum StartCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ScaleCommand {
+    /// Rescale a running component (a new serving state; running invocations finish).
+    Component {
+        /// Component ID.
+        component_id: String,
+        /// The new concurrency cap (0 stops it).
+        #[arg(long)]
+        count: u32,
+        /// The host running it; found by asking every host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+        /// How long to wait for `component_scaled`.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        wait_timeout: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum StopCommand {
+    /// Stop a component (scale to 0): invocations in flight finish first.
+    Component {
+        /// Component ID.
+        component_id: String,
+        /// The host running it; found by asking every host when omitted.
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Stop a provider: shutdown request, then SIGTERM, then SIGKILL.
     Provider {
         /// Provider ID.

@@ -6,8 +6,49 @@ use lattice_nats::{NatsConnectConfig, NatsError};
 use lattice_proto::events::CloudEvent;
 use lattice_proto::subjects::EventSubjects;
 
-use crate::args::{Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, StopCommand};
-use crate::{output, provider_commands, state_commands};
+use std::time::Duration;
+
+use crate::args::{
+    Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, ScaleCommand, StartCommand,
+    StopCommand,
+};
+use crate::{component_commands, output, provider_commands, state_commands};
+
+/// A scale of the component `component_id` as it runs now (its reference and config),
+/// to `count`.
+async fn running_component(
+    client: &CtlClient,
+    component_id: &str,
+    host: Option<String>,
+    count: u32,
+    wait_timeout: Duration,
+) -> anyhow::Result<component_commands::Scale> {
+    let host = match host {
+        Some(host) => host,
+        None => client
+            .find_component_host(component_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no host runs component `{component_id}`"))?,
+    };
+    let inventory = client.inventory(&host).await?;
+    let running = inventory
+        .components
+        .iter()
+        .find(|c| c.id == component_id)
+        .ok_or_else(|| anyhow::anyhow!("component `{component_id}` does not run on {host}"))?;
+    // A scale request names its config; send the running one again so it is kept.
+    let config = client.describe_component(&host, component_id).await?.config;
+    Ok(component_commands::Scale {
+        component_ref: running.image_ref.clone(),
+        component_id: component_id.to_string(),
+        count,
+        config,
+        annotations: running.annotations.clone().unwrap_or_default(),
+        host: Some(host),
+        constraints: Default::default(),
+        wait_timeout,
+    })
+}
 
 /// The default NATS URL of client commands.
 const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -65,6 +106,59 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
         }) => client.stop_host(&host_id, host_timeout).await?,
         Command::Stop(StopCommand::Provider { provider_id, host }) => {
             provider_commands::stop(&client, &provider_id, host).await?
+        }
+        Command::Start(StartCommand::Component {
+            component_ref,
+            component_id,
+            count,
+            config,
+            annotations,
+            host,
+            constraints,
+            wait_timeout,
+        }) => {
+            let scale = component_commands::Scale {
+                component_ref: component_commands::reference(&component_ref)?,
+                component_id,
+                count,
+                config,
+                annotations: annotations.into_iter().collect(),
+                host,
+                constraints: constraints.into_iter().collect(),
+                wait_timeout,
+            };
+            return component_commands::scale(&client, global, scale).await;
+        }
+        Command::Scale(ScaleCommand::Component {
+            component_id,
+            count,
+            host,
+            wait_timeout,
+        }) => {
+            let scale =
+                running_component(&client, &component_id, host, count, wait_timeout).await?;
+            return component_commands::scale(&client, global, scale).await;
+        }
+        Command::Stop(StopCommand::Component { component_id, host }) => {
+            let scale =
+                running_component(&client, &component_id, host, 0, Duration::from_secs(60)).await?;
+            return component_commands::scale(&client, global, scale).await;
+        }
+        Command::Call {
+            component_id,
+            function,
+            args,
+            call_timeout,
+        } => {
+            return component_commands::call(
+                &client,
+                global,
+                &component_id,
+                &function,
+                &args,
+                call_timeout,
+            )
+            .await;
         }
         Command::Start(start) => return provider_commands::start(&client, global, start).await,
         Command::Link(command) => return state_commands::link(&client, global, command).await,

@@ -9,6 +9,7 @@ use clap::Parser as _;
 
 mod args;
 mod commands;
+mod component_commands;
 mod output;
 mod provider_commands;
 mod state_commands;

@@ -70,6 +70,14 @@ pub(crate) fn inventories(format: OutputFormat, inventories: &[HostInventory]) {
         println!("Host {} ({})", inv.host_id, inv.friendly_name);
         println!("  version {}, up {}", inv.version, inv.uptime_human);
         println!("  labels  {}", labels_text(&inv.labels));
+        if inv.components.is_empty() {
+            println!("  no components");
+        } else {
+            println!("  {:<20} {:>9}  REFERENCE", "COMPONENT ID", "MAX");
+            for c in &inv.components {
+                println!("  {:<20} {:>9}  {}", c.id, c.max_instances, c.image_ref);
+            }
+        }
         if inv.providers.is_empty() {
             println!("  no providers");
             continue;

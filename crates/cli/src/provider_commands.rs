@@ -37,7 +37,10 @@ pub(crate) async fn start(
         constraints,
         no_wait,
         wait_timeout,
-    } = command;
+    } = command
+    else {
+        unreachable!("components are started by component_commands");
+    };
     let provider_ref = normalize_reference(&provider_ref)?;
     let text = global.output == OutputFormat::Text;
     let host_id = match host {

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+use common::{LATTICE, host_id_of, lattice};
 
 /// Starts `lattice up` with `args` and waits for its "is up" line; returns the line.
 async fn lattice_up(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
@@ -24,29 +24,12 @@ async fn lattice_up(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
     common::spawn_until_up(command).await
 }
 
-async fn lattice(args: &[&str]) -> std::process::Output {
-    Command::new(LATTICE)
-        .args(args)
-        .env_remove("LATTICE_NATS_URL")
-        .output()
-        .await
-        .expect("lattice runs")
-}
-
 async fn stop_with_sigterm(mut child: Child) -> std::process::ExitStatus {
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
     tokio::time::timeout(WAIT, child.wait())
         .await
         .expect("exits after SIGTERM")
         .unwrap()
-}
-
-fn host_id_of(up_line: &str) -> String {
-    up_line
-        .split_whitespace()
-        .find(|w| w.starts_with('N') && w.len() == 56)
-        .expect("the line names the host")
-        .to_string()
 }
 
 #[tokio::test]

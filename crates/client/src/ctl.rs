@@ -6,9 +6,10 @@ use std::time::Duration;
 use async_nats::{Client, ConnectOptions};
 use lattice_nats::NatsConnectConfig;
 use lattice_proto::ctl::{
-    Host, HostInventory, HostLabel, HostLabelIdentifier, ProviderAuctionAck,
-    ProviderAuctionRequest, ProviderLogs, ProviderLogsRequest, StartProviderCommand,
-    StopHostCommand, StopProviderCommand,
+    ComponentAuctionAck, ComponentAuctionRequest, Host, HostInventory, HostLabel,
+    HostLabelIdentifier, ProviderAuctionAck, ProviderAuctionRequest, ProviderLogs,
+    ProviderLogsRequest, ScaleComponentCommand, StartProviderCommand, StopHostCommand,
+    StopProviderCommand,
 };
 use lattice_proto::link::DeleteInterfaceLinkDefinitionRequest;
 use lattice_proto::subjects::{CtlSubjects, DEFAULT_CTL_PREFIX};
@@ -347,6 +348,63 @@ impl CtlClient {
         let what = format!("logs of {provider_id} on {host_id}");
         let reply = self
             .request(&what, self.subjects.provider_logs(host_id), body)
+            .await?;
+        required(&what, reply)
+    }
+
+    /// Starts, rescales or (with `count: 0`) stops a component; returns at the host's
+    /// acknowledgement (follow [`CtlClient::events`] for `component_scaled`).
+    pub async fn scale_component(
+        &self,
+        command: &ScaleComponentCommand,
+    ) -> Result<String, ClientError> {
+        let what = format!(
+            "scale component {} on {}",
+            command.component_id, command.host_id
+        );
+        let subject = self.subjects.component_scale(&command.host_id);
+        self.command(&what, subject, command, self.timeout).await
+    }
+
+    /// Asks every host to bid for a component; the first bid (within the timeout) wins.
+    pub async fn component_auction(
+        &self,
+        request: &ComponentAuctionRequest,
+    ) -> Result<Option<ComponentAuctionAck>, ClientError> {
+        let body = serde_json::to_vec(request).expect("requests encode");
+        let subject = self.subjects.component_auction();
+        let bids: Vec<ComponentAuctionAck> =
+            gather(&self.nats, subject, body, self.timeout, true).await?;
+        Ok(bids.into_iter().next())
+    }
+
+    /// The host whose inventory lists component `component_id`, if any answers.
+    pub async fn find_component_host(
+        &self,
+        component_id: &str,
+    ) -> Result<Option<String>, ClientError> {
+        for host in self.hosts().await? {
+            let inventory = self.inventory(&host.id).await?;
+            if inventory.components.iter().any(|c| c.id == component_id) {
+                return Ok(Some(host.id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The exported functions of a component running on `host_id` (lattice extension).
+    pub async fn describe_component(
+        &self,
+        host_id: &str,
+        component_id: &str,
+    ) -> Result<lattice_proto::wit::ComponentExports, ClientError> {
+        let body = serde_json::to_vec(&lattice_proto::wit::DescribeComponentRequest {
+            component_id: component_id.to_string(),
+        })
+        .expect("requests encode");
+        let what = format!("describe component {component_id} on {host_id}");
+        let reply = self
+            .request(&what, self.subjects.component_describe(host_id), body)
             .await?;
         required(&what, reply)
     }

@@ -12,6 +12,7 @@
 //! - [`provider`]: documents a host exchanges with a running provider (health, shutdown).
 //! - [`events`]: CloudEvents 1.0 envelope and the payload of every lattice event.
 //! - [`reference`]: artifact references as events and inventory report them.
+//! - [`wit`]: component function signatures (the lattice extension `component.describe`).
 //! - [`subjects`]: typed subject builders and the parsed control operation enum.
 
 pub mod claims;
@@ -22,6 +23,7 @@ pub mod link;
 pub mod provider;
 pub mod reference;
 pub mod subjects;
+pub mod wit;
 
 pub use ctl::CtlResponse;
 pub use host_data::{HostData, Level, OtelConfig, OtelProtocol, SecretValue};

@@ -67,6 +67,8 @@ pub enum CtlOp {
     ComponentScale,
     /// `component.update.{host_id}`
     ComponentUpdate,
+    /// `component.describe.{host_id}` (lattice extension): a running component's exports.
+    ComponentDescribe,
     /// `component.{op}.{host_id}` for any other `op`: unsupported.
     Component {
         /// The operation token (`scale`, `update`, …).
@@ -114,6 +116,7 @@ impl CtlOp {
             CtlOp::ComponentAuction => "component.auction",
             CtlOp::ComponentScale => "component.scale",
             CtlOp::ComponentUpdate => "component.update",
+            CtlOp::ComponentDescribe => "component.describe",
             CtlOp::Component { .. } => "component",
             CtlOp::LinkPut => "link.put",
             CtlOp::LinkDel => "link.del",
@@ -211,6 +214,7 @@ impl CtlSubjects {
             ["component", "auction"] => CtlOp::ComponentAuction,
             ["component", "scale", _] => CtlOp::ComponentScale,
             ["component", "update", _] => CtlOp::ComponentUpdate,
+            ["component", "describe", _] => CtlOp::ComponentDescribe,
             ["component", op, _] => CtlOp::Component { op: op.to_string() },
             ["link", "put"] => CtlOp::LinkPut,
             ["link", "del"] => CtlOp::LinkDel,
@@ -309,6 +313,11 @@ impl CtlSubjects {
     /// `component.update.{host_id}`
     pub fn component_update(&self, host_id: &str) -> String {
         self.subject(&format!("component.update.{host_id}"))
+    }
+
+    /// `component.describe.{host_id}` (lattice extension)
+    pub fn component_describe(&self, host_id: &str) -> String {
+        self.subject(&format!("component.describe.{host_id}"))
     }
 
     /// `component.auction`
@@ -440,6 +449,7 @@ mod tests {
             (s.component_auction(), CtlOp::ComponentAuction),
             (s.component_scale(HOST), CtlOp::ComponentScale),
             (s.component_update(HOST), CtlOp::ComponentUpdate),
+            (s.component_describe(HOST), CtlOp::ComponentDescribe),
             (s.claims_get(), CtlOp::ClaimsGet),
         ];
         for (subject, op) in cases {

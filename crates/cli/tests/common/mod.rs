@@ -32,3 +32,27 @@ pub(crate) async fn spawn_until_up(mut command: Command) -> (Child, String) {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, up_line)
 }
+
+/// The `lattice` binary under test.
+pub(crate) const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+
+/// Runs a `lattice` client command to its end.
+#[allow(dead_code)]
+pub(crate) async fn lattice(args: &[&str]) -> std::process::Output {
+    Command::new(LATTICE)
+        .args(args)
+        .env_remove("LATTICE_NATS_URL")
+        .output()
+        .await
+        .expect("lattice runs")
+}
+
+/// The host ID in `lattice up`'s "is up" line.
+#[allow(dead_code)]
+pub(crate) fn host_id_of(up_line: &str) -> String {
+    up_line
+        .split_whitespace()
+        .find(|w| w.starts_with('N') && w.len() == 56)
+        .expect("the line names the host")
+        .to_string()
+}

@@ -260,3 +260,70 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
         _ => return Err(wrong()),
     })
 }
+
+/// A component type as clients see it (`component.describe`).
+pub(crate) fn wit_type(ty: &types::Type) -> lattice_proto::wit::WitType {
+    use lattice_proto::wit::{WitCase, WitField, WitType as W};
+    use types::Type as T;
+    let unsupported = |name: &str| W::Unsupported {
+        name: name.to_string(),
+    };
+    match ty {
+        T::Bool => W::Bool,
+        T::S8 => W::S8,
+        T::U8 => W::U8,
+        T::S16 => W::S16,
+        T::U16 => W::U16,
+        T::S32 => W::S32,
+        T::U32 => W::U32,
+        T::S64 => W::S64,
+        T::U64 => W::U64,
+        T::Float32 => W::F32,
+        T::Float64 => W::F64,
+        T::Char => W::Char,
+        T::String => W::String,
+        T::List(list) => W::List {
+            element: Box::new(wit_type(&list.ty())),
+        },
+        T::Record(record) => W::Record {
+            fields: record
+                .fields()
+                .map(|f| WitField {
+                    name: f.name.to_string(),
+                    ty: wit_type(&f.ty),
+                })
+                .collect(),
+        },
+        T::Tuple(tuple) => W::Tuple {
+            types: tuple.types().map(|t| wit_type(&t)).collect(),
+        },
+        T::Variant(variant) => W::Variant {
+            cases: variant
+                .cases()
+                .map(|c| WitCase {
+                    name: c.name.to_string(),
+                    ty: c.ty.as_ref().map(wit_type),
+                })
+                .collect(),
+        },
+        T::Enum(e) => W::Enum {
+            cases: e.names().map(str::to_string).collect(),
+        },
+        T::Option(option) => W::Option {
+            some: Box::new(wit_type(&option.ty())),
+        },
+        T::Result(result) => W::Result {
+            ok: result.ok().as_ref().map(|t| Box::new(wit_type(t))),
+            err: result.err().as_ref().map(|t| Box::new(wit_type(t))),
+        },
+        T::Flags(flags) => W::Flags {
+            flags: flags.names().map(str::to_string).collect(),
+        },
+        T::Map(_) => unsupported("map"),
+        T::Own(_) | T::Borrow(_) => unsupported("resource"),
+        T::Future(_) => unsupported("future"),
+        T::Stream(_) => unsupported("stream"),
+        T::ErrorContext => unsupported("error-context"),
+        T::FixedLengthList(_) => unsupported("fixed-length list"),
+    }
+}

@@ -35,30 +35,38 @@ pub(crate) fn link(
         let name = instance.split('@').next().unwrap_or(instance);
         match (name, import.name.as_str()) {
             ("wasi:config/store" | "wasi:config/runtime", "get") => {
-                linker.instance(instance)?.func_new_async("get", |store, _ty, params, results| {
-                    let key = match params.first() {
-                        Some(Val::String(key)) => key.clone(),
-                        _ => String::new(),
-                    };
-                    let value = store.data().data().config.get(&key).cloned();
-                    results[0] = Val::Result(Ok(Some(Box::new(Val::Option(
-                        value.map(|v| Box::new(Val::String(v))),
-                    )))));
-                    Box::new(async { Ok(()) })
-                })?;
+                linker.instance(instance)?.func_new_async(
+                    "get",
+                    |store, _ty, params, results| {
+                        let key = match params.first() {
+                            Some(Val::String(key)) => key.clone(),
+                            _ => String::new(),
+                        };
+                        let value = store.data().data().config.get(&key).cloned();
+                        results[0] = Val::Result(Ok(Some(Box::new(Val::Option(
+                            value.map(|v| Box::new(Val::String(v))),
+                        )))));
+                        Box::new(async { Ok(()) })
+                    },
+                )?;
             }
             ("wasi:config/store" | "wasi:config/runtime", "get-all") => {
-                linker.instance(instance)?.func_new_async("get-all", |store, _ty, _params, results| {
-                    let pairs = store
-                        .data()
-                        .data()
-                        .config
-                        .iter()
-                        .map(|(k, v)| Val::Tuple(vec![Val::String(k.clone()), Val::String(v.clone())]))
-                        .collect();
-                    results[0] = Val::Result(Ok(Some(Box::new(Val::List(pairs)))));
-                    Box::new(async { Ok(()) })
-                })?;
+                linker.instance(instance)?.func_new_async(
+                    "get-all",
+                    |store, _ty, _params, results| {
+                        let pairs = store
+                            .data()
+                            .data()
+                            .config
+                            .iter()
+                            .map(|(k, v)| {
+                                Val::Tuple(vec![Val::String(k.clone()), Val::String(v.clone())])
+                            })
+                            .collect();
+                        results[0] = Val::Result(Ok(Some(Box::new(Val::List(pairs)))));
+                        Box::new(async { Ok(()) })
+                    },
+                )?;
             }
             ("wasi:logging/logging", "log") => {
                 let component_id = component_id.to_string();

@@ -39,9 +39,16 @@ pub(crate) fn split_interface(instance: &str) -> Option<(&str, &str, &str)> {
 
 /// Whether `instance` is WASI 0.2 proper, which the runtime links.
 pub(crate) fn host_implemented(instance: &str) -> bool {
-    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/"]
-        .iter()
-        .any(|prefix| instance.starts_with(prefix))
+    [
+        "wasi:cli/",
+        "wasi:clocks/",
+        "wasi:filesystem/",
+        "wasi:io/",
+        "wasi:random/",
+        "wasi:sockets/",
+    ]
+    .iter()
+    .any(|prefix| instance.starts_with(prefix))
 }
 
 /// Defines every import of `signatures` that the host does not implement as a wRPC call.

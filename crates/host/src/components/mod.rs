@@ -185,6 +185,10 @@ enum Command {
     Inventory {
         reply: oneshot::Sender<Vec<ComponentDescription>>,
     },
+    Describe {
+        id: String,
+        reply: oneshot::Sender<Option<lattice_proto::wit::ComponentExports>>,
+    },
     /// A change finished (or failed) for this component.
     Settled {
         id: String,
@@ -260,6 +264,14 @@ impl ComponentManager {
             .unwrap_or_default()
     }
 
+    /// The exported functions of a running component.
+    pub(crate) async fn describe(&self, id: &str) -> Option<lattice_proto::wit::ComponentExports> {
+        let id = id.to_string();
+        self.ask(|reply| Command::Describe { id, reply })
+            .await
+            .flatten()
+    }
+
     /// Whether a component with this ID runs here.
     pub(crate) async fn is_running(&self, id: &str) -> bool {
         self.inventory().await.iter().any(|c| c.id == id)
@@ -298,6 +310,14 @@ impl Table {
                     let mut list: Vec<_> = self.entries.values().map(describe).collect();
                     list.sort_by(|a, b| a.id.cmp(&b.id));
                     let _ = reply.send(list);
+                }
+                Command::Describe { id, reply } => {
+                    let exports = self
+                        .entries
+                        .get(&id)
+                        .and_then(|e| e.server.as_ref())
+                        .map(|server| runner::describe(&id, &server.current()));
+                    let _ = reply.send(exports);
                 }
                 Command::Settled { id, outcome } => self.settled(id, outcome),
                 Command::StopAll { reply } => {

@@ -248,3 +248,37 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         }
     }
 }
+
+/// The exported functions of what serves now, typed for clients.
+pub(crate) fn describe(id: &str, serving: &Serving) -> lattice_proto::wit::ComponentExports {
+    use lattice_proto::wit::{ExportedFunction, WitField};
+    let exports = serving
+        .prepared
+        .signatures()
+        .export_funcs()
+        .map(|item| ExportedFunction {
+            instance: item.instance.clone(),
+            name: item.name.clone(),
+            params: item
+                .params()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, ty)| WitField {
+                    name,
+                    ty: super::glue::wit_type(&ty),
+                })
+                .collect(),
+            results: item
+                .results()
+                .unwrap_or_default()
+                .iter()
+                .map(super::glue::wit_type)
+                .collect(),
+        })
+        .collect();
+    lattice_proto::wit::ComponentExports {
+        component_id: id.to_string(),
+        config: serving.spec.config.clone(),
+        exports,
+    }
+}

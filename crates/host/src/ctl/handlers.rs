@@ -47,6 +47,23 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         CtlOp::ComponentAuction => component_auction(ctx, payload).await,
         CtlOp::ComponentScale => scale_component(ctx, payload).await,
         CtlOp::ComponentUpdate => update_component(ctx, payload).await,
+        CtlOp::ComponentDescribe => {
+            let request: lattice_proto::wit::DescribeComponentRequest = decode(
+                "component.describe",
+                "a DescribeComponentRequest {\"component_id\"}",
+                payload,
+            )?;
+            match ctx.components.describe(&request.component_id).await {
+                Some(exports) => reply(&CtlResponse::ok(exports)),
+                None => Err(CtlError::Invalid {
+                    op: "component.describe",
+                    reason: format!(
+                        "component {} does not run on this host",
+                        request.component_id
+                    ),
+                }),
+            }
+        }
         CtlOp::Component { op } => Err(CtlError::ComponentsUnsupported(op)),
         CtlOp::LinkPut => put_link(ctx, payload).await,
         CtlOp::LinkDel => del_link(ctx, payload).await,

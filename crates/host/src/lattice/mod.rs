@@ -208,7 +208,10 @@ impl LatticeState {
 
     /// The named configs `names` merged in order (later wins; secret references
     /// skipped), or the name of the first that does not exist.
-    pub(crate) async fn merged_config(&self, names: &[String]) -> Result<ConfigMap, BootstrapError> {
+    pub(crate) async fn merged_config(
+        &self,
+        names: &[String],
+    ) -> Result<ConfigMap, BootstrapError> {
         let names = names.to_vec();
         self.ask(|reply| Command::MergedConfig { names, reply })
             .await?

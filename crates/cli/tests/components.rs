@@ -1,0 +1,138 @@
+//! Components from the command line: `lattice start component`, `lattice call` typed from
+//! the real signature, `lattice scale component`, `lattice stop component`, against a
+//! `lattice up` on a real `nats-server`.
+
+mod common;
+
+use common::{LATTICE, host_id_of, lattice};
+use lattice_test_support::{TestNats, WAIT};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::Command;
+
+/// `add` in `local:test/math@0.1.0`, and `greet(name: string, loud: bool) -> string`
+/// cannot be written briefly in component text, so `describe` covers records below.
+const MATH: &str = r#"
+(component
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (instance $math (export "add" (func $add)))
+  (export "local:test/math@0.1.0" (instance $math))
+)
+"#;
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn start_call_scale_and_stop_a_component_from_the_command_line() {
+    let nats = TestNats::start().await.unwrap();
+    let url = nats.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let math = dir.path().join("math.wasm");
+    std::fs::write(&math, wat::parse_str(MATH).unwrap()).unwrap();
+    let data = dir.path().join("data");
+    let mut up = Command::new(LATTICE);
+    up.args(["up", "--nats-url", &url, "--allow-file-load", "--data-dir"])
+        .arg(&data)
+        .env_remove("LATTICE_NATS_URL");
+    let (child, line) = common::spawn_until_up(up).await;
+    let host = host_id_of(&line);
+    let math_path = math.display().to_string();
+
+    let started = stdout(
+        &lattice(&[
+            "--nats-url",
+            &url,
+            "start",
+            "component",
+            &math_path,
+            "math",
+            "--count",
+            "2",
+        ])
+        .await,
+    );
+    assert!(
+        started.starts_with("component `math` scaled to 2 on N"),
+        "{started}"
+    );
+
+    let sum = stdout(
+        &lattice(&[
+            "--nats-url",
+            &url,
+            "call",
+            "math",
+            "local:test/math@0.1.0.add",
+            "2",
+            "3",
+        ])
+        .await,
+    );
+    assert_eq!(sum, "5");
+    let bad = lattice(&[
+        "--nats-url",
+        &url,
+        "call",
+        "math",
+        "local:test/math@0.1.0.add",
+        "2",
+        "-3",
+    ])
+    .await;
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("argument `b`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let missing = lattice(&["--nats-url", &url, "call", "math", "nope"]).await;
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("it exports: local:test/math@0.1.0.add")
+    );
+
+    let inventory = stdout(&lattice(&["--nats-url", &url, "get", "inventory", &host]).await);
+    assert!(
+        inventory.contains("math") && inventory.contains("file://"),
+        "{inventory}"
+    );
+
+    let scaled = stdout(
+        &lattice(&[
+            "--nats-url",
+            &url,
+            "scale",
+            "component",
+            "math",
+            "--count",
+            "5",
+        ])
+        .await,
+    );
+    assert!(
+        scaled.starts_with("component `math` scaled to 5"),
+        "{scaled}"
+    );
+    let stopped = stdout(&lattice(&["--nats-url", &url, "stop", "component", "math"]).await);
+    assert!(
+        stopped.starts_with("component `math` scaled to 0"),
+        "{stopped}"
+    );
+
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let mut child = child;
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -156,6 +156,26 @@ pub(crate) struct UpArgs {
         default_value_t = 1000
     )]
     provider_shutdown_delay_ms: u64,
+    /// Longest a component invocation may run, in milliseconds.
+    #[arg(long, env = "WASMCLOUD_MAX_EXECUTION_TIME_MS", default_value_t = 600_000)]
+    max_execution_time_ms: u64,
+    /// Largest linear memory of a component instance, in bytes (256 MiB).
+    #[arg(long, env = "WASMCLOUD_MAX_LINEAR_MEMORY", default_value_t = 256 << 20)]
+    max_linear_memory_bytes: u64,
+    /// Largest component instance metadata, in bytes (50 MiB; as in 1.9.2, not a limit on
+    /// the size of the wasm file).
+    #[arg(long, env = "WASMCLOUD_MAX_COMPONENT_SIZE", default_value_t = 50 << 20)]
+    max_component_size_bytes: u64,
+    /// Component instances alive at once on this host: the pool's slots.
+    #[arg(long, env = "WASMCLOUD_MAX_COMPONENTS", default_value_t = 10_000)]
+    max_components: u32,
+    /// Core instances per component instance.
+    #[arg(long, env = "WASMCLOUD_MAX_CORE_INSTANCES_PER_COMPONENT", default_value_t = 30)]
+    max_core_instances_per_component: u32,
+    /// When the component pool cannot be reserved, run components with on-demand
+    /// allocation (and say so) instead of refusing to start (lattice addition).
+    #[arg(long, env = "LATTICE_ALLOW_POOL_FALLBACK")]
+    allow_pool_fallback: bool,
     /// Whether this host bids in provider auctions (`true` or `false`; default true).
     #[arg(
         long,
@@ -343,6 +363,19 @@ impl UpArgs {
         if let Some(dir) = &self.data_dir {
             providers.cache_dir = dir.join("providers");
         }
+        let runtime = &mut config.runtime;
+        runtime.max_execution_time = Duration::from_millis(self.max_execution_time_ms);
+        runtime.max_linear_memory_bytes = self.max_linear_memory_bytes;
+        runtime.max_component_size_bytes = self.max_component_size_bytes;
+        runtime.max_components = self.max_components;
+        runtime.max_core_instances_per_component = self.max_core_instances_per_component;
+        if self.allow_pool_fallback {
+            runtime.pool_fallback = lattice_runtime::PoolFallback::OnDemand;
+        }
+        // Compiled components are kept with the host's data (0700), so a rescale, a
+        // restart or another host of this user does not compile the same bytes again.
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        runtime.cache_dir = Some(data_dir.join("compiled"));
         Ok(config)
     }
 }

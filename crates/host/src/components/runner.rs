@@ -53,6 +53,12 @@ pub(crate) async fn prepare(
     env.lattice.merged_config(&spec.config).await?;
     let bytes = env.artifacts.load_component_bytes(&spec.reference).await?;
     let loaded = env.runtime.load(bytes).await?;
+    tracing::info!(
+        component_id = %spec.id,
+        cache = ?loaded.outcome,
+        elapsed = ?loaded.elapsed,
+        "component loaded"
+    );
     let component = loaded.component;
     let signatures = env.runtime.signatures(&component);
     let mut linker = env.runtime.linker_with_wasi::<InvocationState>()?;

@@ -384,3 +384,50 @@ async fn wasi_config_values_follow_config_changes_without_a_rescale() {
     }
     host.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calc = write_component(dir.path(), "calc.wasm", CALC);
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    let id = host.id().to_string();
+    let provider =
+        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+            .unwrap();
+    let body = json!({"provider_id": "mathprov", "provider_ref": format!("file://{}", provider.display())});
+    assert!(
+        ctl_request(&client, subjects().provider_start(&id), body)
+            .await
+            .success
+    );
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "mathprov"
+        })
+        .await
+        .unwrap();
+    scale(&client, &id, "calc", &calc, 1).await;
+    events.next_named("component_scaled").await.unwrap();
+    let link = json!({"source_id": "calc", "target": "mathprov", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    assert!(
+        ctl_request(&client, subjects().link_put(), link)
+            .await
+            .success
+    );
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match call_u32s(&wrpc, "calc", "local:test/calc@0.1.0", "double", &[21]).await {
+            Ok(n) => {
+                assert_eq!(n, 1042, "21 + 21 by the provider (+1000)");
+                break;
+            }
+            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
+        }
+    }
+    host.shutdown(Duration::from_secs(5)).await;
+}

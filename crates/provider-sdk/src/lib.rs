@@ -14,6 +14,10 @@
 //!
 //! Handlers run one at a time, in arrival order.
 //!
+//! Components reach a provider over wRPC through their links: [`ProviderContext::wrpc`]
+//! gives an endpoint to serve those interfaces (and to call components) on the
+//! provider's connection, under [`ProviderContext::wrpc_prefix`].
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -47,6 +51,9 @@ pub use lattice_proto::{HostData, InterfaceLinkDefinition, SecretValue};
 pub use links::{LinkConfig, LinkRole};
 pub use run::{read_host_data_line, run_provider, run_provider_with};
 
+/// wRPC over NATS (no wasmtime): serve interfaces components import, call components.
+pub use lattice_wrpc as wrpc;
+
 /// The error type provider hooks return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -73,6 +80,39 @@ impl ProviderContext {
     /// The provider's merged named config at start.
     pub fn config(&self) -> &BTreeMap<String, String> {
         &self.host_data.config
+    }
+
+    /// The subject prefix under which components call this provider over wRPC
+    /// (`{lattice}.{provider_id}`): serve interfaces there with [`ProviderContext::wrpc`].
+    pub fn wrpc_prefix(&self) -> wrpc::SubjectPrefix {
+        wrpc::SubjectPrefix::target(self.lattice(), self.provider_id())
+    }
+
+    /// A wRPC endpoint on the provider's connection (one inbox for all its calls): serve
+    /// interfaces that linked components import, and call components' exports.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn serve(ctx: &lattice_provider_sdk::ProviderContext) -> Result<(), lattice_provider_sdk::BoxError> {
+    /// use lattice_provider_sdk::wrpc::InvocationSubject;
+    /// use lattice_provider_sdk::wrpc::value::{Type, Value};
+    ///
+    /// let wrpc = ctx.wrpc().await?;
+    /// let subject = InvocationSubject::new(ctx.wrpc_prefix(), "local:test/math@0.1.0", "add");
+    /// let mut calls = wrpc.serve(&subject).await?;
+    /// while let Some(Ok(mut call)) = calls.next().await {
+    ///     let params = call.read_params(&[Type::U32, Type::U32]).await?;
+    ///     let sum = match params.as_slice() {
+    ///         [Value::U32(a), Value::U32(b)] => a.wrapping_add(*b),
+    ///         _ => 0,
+    ///     };
+    ///     call.write_results(&[Value::U32(sum)], &[Type::U32]).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wrpc(&self) -> Result<wrpc::WrpcClient, wrpc::ServeError> {
+        wrpc::WrpcClient::new(self.nats.clone()).await
     }
 }
 

@@ -14,6 +14,9 @@
 //! - `print` with body `{"stdout": [lines], "stderr": [lines]}`: prints each line to
 //!   that stream (stdout first), flushes, then answers `ok`;
 //!
+//! and it serves `local:test/math@0.1.0` `add(a: u32, b: u32) -> u32` over wRPC (the sum
+//! plus 1000, so a test can tell who answered) for components linked to it;
+//!
 //! and it reports every link put, link delete and config update it receives as JSON on
 //! `lattice.test.{provider_id}.seen` (`{"kind": "link_put" | "link_del" | "config", …}`).
 //!
@@ -49,6 +52,7 @@ impl Provider for TestProvider {
             ctx.provider_id(),
             ctx.host_data.instance_id
         );
+        serve_math(ctx).await?;
         let prefix = format!("lattice.test.{}", ctx.provider_id());
         let _ = self.seen.set((ctx.nats.clone(), format!("{prefix}.seen")));
         let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;
@@ -198,5 +202,29 @@ async fn main() -> Result<(), BoxError> {
     };
     run_provider_with(provider, host_data).await?;
     println!("test provider exiting");
+    Ok(())
+}
+
+/// Serves `local:test/math@0.1.0` `add` over wRPC: `a + b + 1000`.
+async fn serve_math(ctx: &ProviderContext) -> Result<(), BoxError> {
+    use lattice_provider_sdk::wrpc::InvocationSubject;
+    use lattice_provider_sdk::wrpc::value::{Type, Value};
+    let wrpc = ctx.wrpc().await?;
+    let subject = InvocationSubject::new(ctx.wrpc_prefix(), "local:test/math@0.1.0", "add");
+    let mut calls = wrpc.serve(&subject).await?;
+    tokio::spawn(async move {
+        let _wrpc = wrpc;
+        while let Some(call) = calls.next().await {
+            let Ok(mut call) = call else { continue };
+            tokio::spawn(async move {
+                let params = call.read_params(&[Type::U32, Type::U32]).await;
+                let sum = match params.as_deref() {
+                    Ok([Value::U32(a), Value::U32(b)]) => a.wrapping_add(*b).wrapping_add(1000),
+                    _ => 0,
+                };
+                let _ = call.write_results(&[Value::U32(sum)], &[Type::U32]).await;
+            });
+        }
+    });
     Ok(())
 }

@@ -29,6 +29,23 @@ const MATH: &str = r#"
 )
 "#;
 
+/// Exports `hog() -> u32`: grows its memory until refused, then traps.
+const HOG: &str = r#"
+(component
+  (core module $m
+    (memory 1)
+    (func (export "hog") (result i32)
+      (loop $more
+        (if (i32.eq (memory.grow (i32.const 16)) (i32.const -1))
+          (then unreachable))
+        (br $more))
+      (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (func $hog (result u32) (canon lift (core func $i "hog")))
+  (export "hog" (func $hog))
+)
+"#;
+
 /// Imports `local:test/math@0.1.0` `add` and exports `local:test/calc@0.1.0`
 /// `double(x) = add(x, x)`.
 const CALC: &str = r#"
@@ -429,5 +446,58 @@ async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link(
             Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
         }
     }
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_memory_hog_stops_at_its_limit_and_the_host_keeps_serving() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hog = write_component(dir.path(), "hog.wasm", HOG);
+    let math = write_component(dir.path(), "math.wasm", MATH);
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    let id = host.id().to_string();
+    // A per-component limit below the engine's (2 MiB of 64 MiB).
+    let body = json!({"component_id": "hog", "component_ref": format!("file://{}", hog.display()),
+        "count": 1, "component_limits": {"max_memory_limit": "2097152"}});
+    assert!(
+        ctl_request(&client, subjects().component_scale(&id), body)
+            .await
+            .success
+    );
+    events.next_named("component_scaled").await.unwrap();
+    let inventory = ctl_request(&client, subjects().host_get(&id), Json::Null).await;
+    assert_eq!(
+        inventory.response.unwrap()["components"][0]["limits"],
+        json!({"max_memory_limit": "2097152"})
+    );
+    scale(&client, &id, "math", &math, 1).await;
+    events.next_named("component_scaled").await.unwrap();
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    let hogged = call_u32s(&wrpc, "hog", "", "hog", &[]).await;
+    assert!(hogged.is_err(), "the hog is stopped: {hogged:?}");
+    assert_eq!(
+        call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[1, 2]).await,
+        Ok(3)
+    );
+    // A limit above the engine's is refused, naming it.
+    let body = json!({"component_id": "big", "component_ref": format!("file://{}", hog.display()),
+        "count": 1, "component_limits": {"max_memory_limit": "1099511627776"}});
+    assert!(
+        ctl_request(&client, subjects().component_scale(&id), body)
+            .await
+            .success
+    );
+    let failed = events.next_named("component_scale_failed").await.unwrap();
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_memory_bytes"),
+        "{}",
+        failed.data
+    );
     host.shutdown(Duration::from_secs(5)).await;
 }

@@ -1,19 +1,22 @@
 //! One host under test: its own `nats-server` (JetStream, free port), the host started
 //! by a shell command and configured only through the official host's `WASMCLOUD_*`
-//! variables, and helpers to drive it over the control interface and watch its events.
+//! variables (and, for the component scenarios, `LATTICE_DATA_DIR`, which only lattice
+//! reads: it places the compile cache), and helpers to drive it over the control
+//! interface and watch its events.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use lattice_client::{ClientError, ClientOptions, CtlClient, EventStream};
-use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
 use lattice_proto::ctl::StartProviderCommand;
 use lattice_proto::events::CloudEvent;
 use lattice_proto::subjects::CtlSubjects;
 use serde_json::Value;
 use tokio::process::{Child, Command};
+
+use crate::nats::NatsServer;
 
 pub(crate) const LATTICE: &str = "bench";
 
@@ -28,22 +31,29 @@ pub(crate) struct HostUnderTest {
     pub(crate) events: EventStream,
     client: CtlClient,
     child: Child,
-    _server: NatsServer,
+    data_dir: Option<PathBuf>,
+    server: NatsServer,
     _store: tempfile::TempDir,
 }
 
 impl HostUnderTest {
     /// Starts a NATS server and `command` against it; returns once the host answers a ping.
     pub(crate) async fn start(command: &str) -> anyhow::Result<Self> {
+        Self::start_with(command, None).await
+    }
+
+    /// As [`start`](Self::start); with `data_dir`, the host gets `LATTICE_DATA_DIR` (where
+    /// lattice keeps its compile cache, `{data_dir}/compiled`; other hosts ignore it).
+    pub(crate) async fn start_with(command: &str, data_dir: Option<&Path>) -> anyhow::Result<Self> {
         let store = tempfile::tempdir()?;
-        let server = NatsServer::start(&NatsServerConfig::loopback(
-            find_nats_server(None)?,
-            Some(store.path().into()),
-        ))
-        .await?;
+        let server = NatsServer::start(store.path()).await?;
         let nats = async_nats::connect(server.url()).await?;
         let events = EventStream::subscribe(&nats, LATTICE).await?;
-        let child = Command::new("sh")
+        let mut host = Command::new("sh");
+        if let Some(dir) = data_dir {
+            host.env("LATTICE_DATA_DIR", dir);
+        }
+        let child = host
             .arg("-c")
             .arg(format!("exec {command}"))
             .env("WASMCLOUD_NATS_HOST", "127.0.0.1")
@@ -101,9 +111,59 @@ impl HostUnderTest {
             events,
             client,
             child,
-            _server: server,
+            data_dir: data_dir.map(Path::to_path_buf),
+            server,
             _store: store,
         })
+    }
+
+    /// The NATS URL the host and the harness use.
+    pub(crate) fn nats_url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// `component.scale` of `reference` (a file) as `id` with `count` on this host.
+    pub(crate) async fn scale_component(
+        &self,
+        id: &str,
+        reference: &Path,
+        count: u32,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({
+            "component_id": id,
+            "component_ref": format!("file://{}", reference.display()),
+            "count": count,
+            "host_id": self.host_id,
+        });
+        self.ctl(self.subjects.component_scale(&self.host_id), body)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for `component_scaled` of `id` with `count` (failing on
+    /// `component_scale_failed` for `id`, with the host's error).
+    pub(crate) async fn component_scaled(
+        &mut self,
+        id: &str,
+        count: u32,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.next_event())
+                .await
+                .with_context(|| format!("no component_scaled for {id} within {timeout:?}"))??;
+            if event.data["component_id"] != id {
+                continue;
+            }
+            match event.event_name() {
+                "component_scaled" if event.data["max_instances"] == count => return Ok(()),
+                "component_scale_failed" => {
+                    bail!("component_scale_failed for {id}: {}", event.data["error"])
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A control request; fails unless the reply says success.
@@ -179,6 +239,14 @@ impl HostUnderTest {
     /// Process IDs of the host's children (its providers).
     pub(crate) fn children(&self) -> Vec<u32> {
         children_of(self.pid)
+    }
+
+    /// Stops the host and starts `command` again with the same data directory (and a
+    /// fresh NATS server).
+    pub(crate) async fn restart(self, command: &str) -> anyhow::Result<Self> {
+        let data_dir = self.data_dir.clone();
+        self.stop().await;
+        Self::start_with(command, data_dir.as_deref()).await
     }
 
     pub(crate) async fn stop(mut self) {

@@ -31,6 +31,12 @@ const DEFAULT_NATS_PORT: u16 = 4222;
 The nats-server binary for the embedded default is --nats-server-bin, else LATTICE_NATS_SERVER, else `nats-server` on PATH."
 )]
 pub(crate) struct UpArgs {
+    /// Official settings lattice does not implement yet: refused at start by name.
+    #[command(flatten)]
+    unsupported: unsupported::Unsupported,
+    /// Serve `/livez`, `/readyz` and `/metrics` on this address, e.g. `127.0.0.1:9090`.
+    #[arg(long, env = "WASMCLOUD_HTTP_ADMIN")]
+    http_admin: Option<std::net::SocketAddr>,
     /// Log level of the host, also handed to providers: error, warn, info, debug, trace,
     /// or 1 (error) to 5 (trace).
     #[arg(
@@ -157,7 +163,11 @@ pub(crate) struct UpArgs {
     )]
     provider_shutdown_delay_ms: u64,
     /// Longest a component invocation may run, in milliseconds.
-    #[arg(long, env = "WASMCLOUD_MAX_EXECUTION_TIME_MS", default_value_t = 600_000)]
+    #[arg(
+        long,
+        env = "WASMCLOUD_MAX_EXECUTION_TIME_MS",
+        default_value_t = 600_000
+    )]
     max_execution_time_ms: u64,
     /// Largest linear memory of a component instance, in bytes (256 MiB).
     #[arg(long, env = "WASMCLOUD_MAX_LINEAR_MEMORY", default_value_t = 256 << 20)]
@@ -170,7 +180,11 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "WASMCLOUD_MAX_COMPONENTS", default_value_t = 10_000)]
     max_components: u32,
     /// Core instances per component instance.
-    #[arg(long, env = "WASMCLOUD_MAX_CORE_INSTANCES_PER_COMPONENT", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "WASMCLOUD_MAX_CORE_INSTANCES_PER_COMPONENT",
+        default_value_t = 30
+    )]
     max_core_instances_per_component: u32,
     /// When the component pool cannot be reserved, run components with on-demand
     /// allocation (and say so) instead of refusing to start (lattice addition).
@@ -329,6 +343,13 @@ impl UpArgs {
         global: &GlobalArgs,
         env: impl Iterator<Item = (OsString, OsString)>,
     ) -> anyhow::Result<HostConfig> {
+        let refused = official::refused(|flag| self.unsupported.given(flag));
+        if !refused.is_empty() {
+            anyhow::bail!(
+                "this host cannot honour these official settings, so it does not start:\n  {}",
+                refused.join("\n  ")
+            );
+        }
         let base = self.base_url(global)?;
         let ctl_nats = self.connection(&base, self.ctl_flags())?;
         let rpc_nats = self.connection(&base, self.rpc_flags())?;
@@ -348,6 +369,7 @@ impl UpArgs {
         config.log_level = provider_log_level(self.log_level);
         config.structured_logging = self.enable_structured_logging;
         config.allow_file_load = self.allow_file_load;
+        config.http_admin = self.http_admin;
         config.provider_auction = self.enable_provider_auction;
         config.component_auction = self.enable_component_auction;
         let providers = &mut config.providers;
@@ -585,5 +607,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     result
 }
 
+pub(crate) mod official;
 #[cfg(test)]
 mod tests;
+mod unsupported;

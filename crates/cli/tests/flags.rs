@@ -211,3 +211,29 @@ async fn label_and_log_level_values_are_checked_as_in_1_9_2() {
         assert!(err.contains("cannot connect"), "{level}: {err}");
     }
 }
+
+/// Every official variable of a setting lattice does not implement yet stops `lattice up`
+/// with a message naming it (a Helm chart's `WASMCLOUD_POLICY_TOPIC` is never dropped
+/// silently).
+#[tokio::test]
+async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
+    for (env, value) in [
+        ("WASMCLOUD_POLICY_TOPIC", "wasmcloud.policy"),
+        ("WASMCLOUD_SECRETS_TOPIC", "wasmcloud.secrets"),
+        ("WASMCLOUD_OCI_REGISTRY", "ghcr.io"),
+        ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
+        ("WASMCLOUD_EXPERIMENTAL_FEATURES", "builtin-http-server"),
+        ("WASMCLOUD_TLS_CA_PATH", "/etc/ssl/ca.pem"),
+    ] {
+        let out = up_command(&["--nats-url", "nats://127.0.0.1:1"], &[(env, value)])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env}: {stderr}");
+        assert!(
+            stderr.contains(env) && stderr.contains("not supported yet"),
+            "{env}: {stderr}"
+        );
+    }
+}

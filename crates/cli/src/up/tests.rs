@@ -288,3 +288,70 @@ fn env_labels_skip_variables_that_are_not_utf8() {
     let got = labels_from_env(env.into_iter());
     assert_eq!(got, BTreeMap::from([("ok".to_string(), "1".to_string())]));
 }
+
+/// The flags `lattice up` takes, by long name.
+fn up_flags() -> Vec<String> {
+    use clap::CommandFactory as _;
+    let cli = Cli::command();
+    let up = cli
+        .get_subcommands()
+        .find(|c| c.get_name() == "up")
+        .expect("lattice up exists");
+    // Global options (`--lattice`, `--ctl-topic-prefix`, …) count: `lattice up` takes them.
+    up.get_arguments()
+        .chain(cli.get_arguments())
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .filter(|l| !matches!(l.as_str(), "help" | "version"))
+        .collect()
+}
+
+#[test]
+fn every_flag_of_up_has_a_decided_fate_and_every_official_flag_is_parsed() {
+    let flags = up_flags();
+    for flag in &flags {
+        let official = super::official::OFFICIAL.iter().any(|o| o.flag == flag);
+        let ours = super::official::LATTICE_ADDITIONS.contains(&flag.as_str());
+        assert!(
+            official || ours,
+            "--{flag} is neither in the official table nor a lattice addition: decide its fate in up/official.rs"
+        );
+    }
+    for official in super::official::OFFICIAL {
+        assert!(
+            flags.iter().any(|f| f == official.flag),
+            "the official --{} is not parsed by `lattice up`",
+            official.flag
+        );
+    }
+}
+
+#[test]
+fn official_flags_not_implemented_yet_are_refused_by_name() {
+    use super::official::{Fate, OFFICIAL};
+    for official in OFFICIAL {
+        let Fate::NotYet(missing) = official.fate else {
+            continue;
+        };
+        let flag = format!("--{}", official.flag);
+        let error = config_of(&["--nats-url", "nats://127.0.0.1:4222", &flag, "x"])
+            .expect_err(&flag)
+            .to_string();
+        assert!(
+            error.contains(&flag) && error.contains(missing),
+            "{flag}: {error}"
+        );
+        if let Some(env) = official.env {
+            assert!(error.contains(env), "{flag}: {error}");
+        }
+    }
+    // A switch set to false asks for nothing.
+    assert!(
+        config_of(&[
+            "--nats-url",
+            "nats://127.0.0.1:4222",
+            "--enable-observability",
+            "false"
+        ])
+        .is_ok()
+    );
+}

@@ -1,0 +1,205 @@
+//! The official `wasmcloud` 1.9.2 command line (spec §15), in one table: every flag and
+//! variable, and what lattice does with it. A setting lattice implements is a flag of
+//! `lattice up`; one it does not implement yet is still accepted by the parser (hidden),
+//! so that the start can be refused with a message that names it. Nothing is ignored
+//! silently: a test walks this table, and a flag of `lattice up` missing from it (and
+//! from lattice's own additions) fails that test.
+
+/// What lattice does with an official setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Implemented: it changes what it changes in 1.9.2.
+    Implemented,
+    /// Not implemented yet: the start is refused, naming it and what is missing.
+    NotYet(&'static str),
+}
+
+/// One official flag and its variable.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Official {
+    pub(crate) flag: &'static str,
+    pub(crate) env: Option<&'static str>,
+    pub(crate) fate: Fate,
+}
+
+const fn on(flag: &'static str, env: &'static str) -> Official {
+    Official {
+        flag,
+        env: Some(env),
+        fate: Fate::Implemented,
+    }
+}
+
+const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'static str) -> Official {
+    Official {
+        flag,
+        env,
+        fate: Fate::NotYet(missing),
+    }
+}
+
+const OBSERVABILITY: &str = "OpenTelemetry export is not built yet";
+const OCI: &str = "OCI registries are not supported yet (file:// references only)";
+const POLICY: &str = "the policy service is not supported yet";
+const SECRETS: &str = "secrets backends are not supported yet";
+
+/// Every flag of the official binary (spec §15), with its variable.
+pub(crate) const OFFICIAL: &[Official] = &[
+    not_yet("trace-level", Some("WASMCLOUD_TRACE_LEVEL"), OBSERVABILITY),
+    on("log-level", "WASMCLOUD_LOG_LEVEL"),
+    on("nats-host", "WASMCLOUD_NATS_HOST"),
+    on("nats-port", "WASMCLOUD_NATS_PORT"),
+    on("nats-jwt", "WASMCLOUD_NATS_JWT"),
+    on("nats-seed", "WASMCLOUD_NATS_SEED"),
+    on("nats-creds", "WASMCLOUD_NATS_CREDS"),
+    on("lattice", "WASMCLOUD_LATTICE"),
+    on("host-seed", "WASMCLOUD_HOST_SEED"),
+    on(
+        "provider-shutdown-delay-ms",
+        "WASMCLOUD_PROV_SHUTDOWN_DELAY_MS",
+    ),
+    not_yet("allow-latest", Some("WASMCLOUD_OCI_ALLOW_LATEST"), OCI),
+    not_yet(
+        "allowed-insecure",
+        Some("WASMCLOUD_OCI_ALLOWED_INSECURE"),
+        OCI,
+    ),
+    on("js-domain", "WASMCLOUD_JS_DOMAIN"),
+    not_yet(
+        "config-service-enabled",
+        Some("WASMCLOUD_CONFIG_SERVICE"),
+        "the supplemental config service is not supported yet",
+    ),
+    on("allow-file-load", "WASMCLOUD_ALLOW_FILE_LOAD"),
+    on(
+        "enable-structured-logging",
+        "WASMCLOUD_STRUCTURED_LOGGING_ENABLED",
+    ),
+    Official {
+        flag: "label",
+        env: None,
+        fate: Fate::Implemented,
+    },
+    on("ctl-host", "WASMCLOUD_CTL_HOST"),
+    on("ctl-port", "WASMCLOUD_CTL_PORT"),
+    on("ctl-jwt", "WASMCLOUD_CTL_JWT"),
+    on("ctl-seed", "WASMCLOUD_CTL_SEED"),
+    on("ctl-creds", "WASMCLOUD_CTL_CREDS"),
+    on("ctl-tls", "WASMCLOUD_CTL_TLS"),
+    on("ctl-topic-prefix", "WASMCLOUD_CTL_TOPIC_PREFIX"),
+    on("rpc-host", "WASMCLOUD_RPC_HOST"),
+    on("rpc-port", "WASMCLOUD_RPC_PORT"),
+    on("rpc-jwt", "WASMCLOUD_RPC_JWT"),
+    on("rpc-seed", "WASMCLOUD_RPC_SEED"),
+    on("rpc-creds", "WASMCLOUD_RPC_CREDS"),
+    on("rpc-timeout-ms", "WASMCLOUD_RPC_TIMEOUT_MS"),
+    on("rpc-tls", "WASMCLOUD_RPC_TLS"),
+    not_yet("policy-topic", Some("WASMCLOUD_POLICY_TOPIC"), POLICY),
+    not_yet(
+        "policy-changes-topic",
+        Some("WASMCLOUD_POLICY_CHANGES_TOPIC"),
+        POLICY,
+    ),
+    not_yet(
+        "policy-timeout-ms",
+        Some("WASMCLOUD_POLICY_TIMEOUT"),
+        POLICY,
+    ),
+    not_yet("secrets-topic", Some("WASMCLOUD_SECRETS_TOPIC"), SECRETS),
+    not_yet("oci-registry", Some("WASMCLOUD_OCI_REGISTRY"), OCI),
+    not_yet("oci-user", Some("WASMCLOUD_OCI_REGISTRY_USER"), OCI),
+    not_yet("oci-password", Some("WASMCLOUD_OCI_REGISTRY_PASSWORD"), OCI),
+    not_yet(
+        "enable-observability",
+        Some("WASMCLOUD_OBSERVABILITY_ENABLED"),
+        OBSERVABILITY,
+    ),
+    not_yet(
+        "enable-traces",
+        Some("WASMCLOUD_TRACES_ENABLED"),
+        OBSERVABILITY,
+    ),
+    not_yet(
+        "enable-metrics",
+        Some("WASMCLOUD_METRICS_ENABLED"),
+        OBSERVABILITY,
+    ),
+    not_yet("enable-logs", Some("WASMCLOUD_LOGS_ENABLED"), OBSERVABILITY),
+    // The OTEL_* variables are the OpenTelemetry SDK's own and pass through to
+    // providers, so only the flags are refused.
+    not_yet("override-observability-endpoint", None, OBSERVABILITY),
+    not_yet("override-traces-endpoint", None, OBSERVABILITY),
+    not_yet("override-metrics-endpoint", None, OBSERVABILITY),
+    not_yet("override-logs-endpoint", None, OBSERVABILITY),
+    not_yet(
+        "observability-protocol",
+        Some("WASMCLOUD_OBSERVABILITY_PROTOCOL"),
+        OBSERVABILITY,
+    ),
+    on("max-execution-time-ms", "WASMCLOUD_MAX_EXECUTION_TIME_MS"),
+    on("max-linear-memory-bytes", "WASMCLOUD_MAX_LINEAR_MEMORY"),
+    on("max-component-size-bytes", "WASMCLOUD_MAX_COMPONENT_SIZE"),
+    on("max-components", "WASMCLOUD_MAX_COMPONENTS"),
+    on(
+        "max-core-instances-per-component",
+        "WASMCLOUD_MAX_CORE_INSTANCES_PER_COMPONENT",
+    ),
+    on("heartbeat-interval-seconds", "WASMCLOUD_HEARTBEAT_INTERVAL"),
+    on(
+        "enable-component-auction",
+        "WASMCLOUD_COMPONENT_AUCTION_ENABLED",
+    ),
+    on(
+        "enable-provider-auction",
+        "WASMCLOUD_PROVIDER_AUCTION_ENABLED",
+    ),
+    on("http-admin", "WASMCLOUD_HTTP_ADMIN"),
+    not_yet(
+        "tls-ca-path",
+        Some("WASMCLOUD_TLS_CA_PATH"),
+        "extra CA certificates are not supported yet",
+    ),
+    not_yet("flame-graph", None, "flame graphs are not supported"),
+    not_yet(
+        "feature",
+        Some("WASMCLOUD_EXPERIMENTAL_FEATURES"),
+        "experimental features (builtin providers among them) are not supported yet",
+    ),
+];
+
+/// lattice's own flags of `lattice up` (not in the official binary).
+#[cfg(test)]
+pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
+    "nats-url",
+    "friendly-name",
+    "data-dir",
+    "nats-server-bin",
+    "stop-timeout",
+    "provider-term-grace",
+    "health-interval",
+    "health-failures",
+    "restart-max-starts",
+    "restart-window",
+    "restart-max-backoff",
+    "provider-log-lines",
+    "max-concurrent-ctl",
+    "allow-pool-fallback",
+    // The CLI's global options that `lattice up` also takes.
+    "output",
+    "timeout",
+];
+
+/// The official settings that are given (as a flag or a variable) but not implemented:
+/// `given` says whether the flag of that name got a value.
+pub(crate) fn refused(given: impl Fn(&str) -> bool) -> Vec<String> {
+    OFFICIAL
+        .iter()
+        .filter_map(|o| match o.fate {
+            Fate::NotYet(missing) if given(o.flag) => Some(match o.env {
+                Some(env) => format!("--{} ({env}) is not supported yet: {missing}", o.flag),
+                None => format!("--{} is not supported yet: {missing}", o.flag),
+            }),
+            _ => None,
+        })
+        .collect()
+}

@@ -2,6 +2,10 @@
 //!
 //! `main` parses the command line, runs the command, and maps errors to a message and a
 //! non-zero exit status.
+//!
+//! Invoked as `wasmcloud` (a link or a copy named so), the binary takes the official
+//! host's command line: `wasmcloud --nats-host …` is `lattice up --nats-host …`, so a
+//! container or unit that runs the official binary works by swapping the binary.
 
 use std::process::ExitCode;
 
@@ -17,7 +21,7 @@ mod up;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::Cli::parse_from(official_shape(std::env::args_os().collect()));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -25,6 +29,19 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `wasmcloud ARGS…` becomes `wasmcloud up ARGS…`; any other name is left as it is.
+fn official_shape(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .map(str::to_string);
+    if invoked_as.as_deref() == Some("wasmcloud") {
+        argv.insert(1, "up".into());
+    }
+    argv
 }
 
 async fn run(cli: args::Cli) -> anyhow::Result<()> {

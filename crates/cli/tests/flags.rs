@@ -237,3 +237,30 @@ async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
         );
     }
 }
+
+/// Named `wasmcloud`, the binary takes the official command line with no subcommand:
+/// only official flags and `WASMCLOUD_*` variables.
+#[tokio::test]
+async fn invoked_as_wasmcloud_it_takes_the_official_command_line() {
+    let nats = lattice_test_support::TestNats::start().await.unwrap();
+    let port = nats.url().rsplit(':').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let wasmcloud = dir.path().join("wasmcloud");
+    std::os::unix::fs::symlink(LATTICE, &wasmcloud).unwrap();
+    let mut command = Command::new(&wasmcloud);
+    command
+        .args([
+            "--nats-host",
+            "127.0.0.1",
+            "--nats-port",
+            &port,
+            "--label",
+            "shape=official",
+        ])
+        .env("WASMCLOUD_LATTICE", "official")
+        .env("LATTICE_DATA_DIR", dir.path().join("data"))
+        .env_remove("LATTICE_NATS_URL");
+    let (child, line) = common::spawn_until_up(command).await;
+    assert!(line.contains("is up on lattice `official`"), "{line}");
+    stop(child).await;
+}

@@ -148,6 +148,8 @@ pub struct Host {
     ready: watch::Sender<bool>,
     /// Stops the admin endpoint, last.
     admin_token: CancellationToken,
+    /// Stops the lattice-state owner, once every provider is gone.
+    lattice_token: CancellationToken,
     admin_addr: Option<std::net::SocketAddr>,
     tracker: TaskTracker,
     stop_rx: watch::Receiver<Option<Duration>>,
@@ -163,11 +165,13 @@ impl Host {
         let rpc_credentials = nats::provider_credentials(&config.rpc_nats.auth)?;
         let ctl = nats::connect("ctl", &config.ctl_nats, None).await?;
         let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout)).await?;
+        let lattice_token = CancellationToken::new();
         let lattice = LatticeState::start(
             &ctl,
             rpc.clone(),
             &config.lattice,
             config.js_domain.as_deref(),
+            lattice_token.clone(),
         )
         .await?;
         let mut labels = identity::builtin_labels();
@@ -289,6 +293,7 @@ impl Host {
             providers_token,
             ready,
             admin_token,
+            lattice_token,
             admin_addr,
             tracker,
             stop_rx,
@@ -357,6 +362,7 @@ impl Host {
         {
             tracing::warn!(?deadline, "host tasks did not finish before the deadline");
         }
+        self.lattice_token.cancel();
         self.ctx.events.flush().await;
         for (which, client) in [("ctl", &self.ctx.ctl), ("rpc", &self.ctx.rpc)] {
             if let Err(error) = client.drain().await {

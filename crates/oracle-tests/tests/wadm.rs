@@ -3,12 +3,17 @@
 //! crashed provider, a host replaced, undeploy.
 //!
 //! The application has the official-SDK provider under a spreadscaler (hosts labelled
-//! `wadm-e2e=yes`) with a link to a component that has no scaler (lattice runs no
-//! components; wadm supports no provider→provider links), and lattice's test provider
-//! under a daemonscaler (one per host). wadm talks to the hosts only through the
-//! control interface and the lattice events, so everything it does here goes through
-//! lattice's implementation of both. The test waits by polling wadm's status API
-//! (`model.status`), wadm's state bucket and the hosts' inventories every 250 ms.
+//! `wadm-e2e=yes`) with a link to a component that has no scaler (wadm supports no
+//! provider→provider links), and lattice's test provider under a daemonscaler (one per
+//! host). A second test deploys a component (written in the component text format,
+//! loaded from `file://`) under a spreadscaler, linked to the official-SDK provider:
+//! wadm scales it on a host, a new version changes its `max_instances`, undeploy scales
+//! it to 0, and it answers over wRPC under the ID wadm gave it while deployed.
+//!
+//! wadm talks to the hosts only through the control interface and the lattice events,
+//! so everything it does here goes through lattice's implementation of both. The tests
+//! wait by polling wadm's status API (`model.status`), wadm's state bucket and the
+//! hosts' inventories every 250 ms.
 //!
 //! One wadm trait shapes the steps: after a scaler sends `provider.start` it ignores
 //! every event for up to 60 s until a `provider_started` matches the command exactly,
@@ -160,7 +165,7 @@ impl Lattice {
             ensure!(reply.success, "host.get {host}: {}", reply.message);
             let inventory = reply.response.context("an inventory")?;
             let listed = inventory[kind].as_array().cloned().unwrap_or_default();
-            if let Some(entry) = listed.into_iter().find(|e| pick(e)) {
+            if let Some(entry) = listed.into_iter().find(&pick) {
                 found.insert(host.clone(), entry);
             }
         }

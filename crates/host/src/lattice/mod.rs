@@ -19,7 +19,8 @@
 //! but subscribes only once it runs; when it first answers a health check its
 //! supervisor asks for a re-sync, and whatever changed in between is sent again. If a
 //! bucket's watch ends, it is opened again and the bucket re-read, so no change is
-//! lost; the host says so loudly while it cannot.
+//! lost; the host says so loudly while it cannot. The owner ends when the host has
+//! stopped (after its providers' last `forget`).
 
 mod claims;
 mod kv;
@@ -35,6 +36,7 @@ use futures::{Stream, StreamExt as _};
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_proto::{InterfaceLinkDefinition, Link};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 pub(crate) use kv::Buckets;
@@ -42,6 +44,9 @@ use kv::{COMPONENT_PREFIX, ComponentSpecification};
 pub(crate) use resolve::ConfigMap;
 
 use crate::error::HostError;
+
+/// Pause before re-opening a watch that failed (its connection may be reconnecting).
+const REOPEN_AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Pause between attempts to re-open a bucket watch that ended.
 const REWATCH_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -121,6 +126,7 @@ impl LatticeState {
         rpc: async_nats::Client,
         lattice: &str,
         js_domain: Option<&str>,
+        stop: CancellationToken,
     ) -> Result<Self, HostError> {
         let buckets = Buckets::open(ctl, lattice, js_domain).await?;
         // Watch first, then read: nothing written in between is missed.
@@ -141,7 +147,7 @@ impl LatticeState {
         // the host stops, so it is not on the host's tracker.
         tokio::spawn(
             owner
-                .run(rx, data_watch, config_watch)
+                .run(rx, data_watch, config_watch, stop)
                 .instrument(tracing::info_span!("lattice_state", lattice)),
         );
         Ok(LatticeState {
@@ -311,19 +317,32 @@ struct Owner {
 }
 
 impl Owner {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, data: Watch, config: Watch) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        data: Watch,
+        config: Watch,
+        stop: CancellationToken,
+    ) {
         let mut data = Some(data);
         let mut config = Some(config);
         let mut reopening = FuturesUnordered::new();
         loop {
             tokio::select! {
+                _ = stop.cancelled() => return,
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => return,
                 },
                 entry = next_entry(&mut data) => match entry {
                     Some(Ok(entry)) => self.apply_data(&entry).await,
-                    Some(Err(error)) => tracing::warn!(%error, "lattice data watch error"),
+                    // A watch that errs is not polled again (async-nats does not allow it
+                    // after some errors): it is opened anew and the bucket re-read.
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "lattice data watch error; opening it again");
+                        data = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, REOPEN_AFTER_ERROR));
+                    }
                     None => {
                         tracing::error!("the lattice data watch ended; opening it again");
                         data = None;
@@ -332,7 +351,11 @@ impl Owner {
                 },
                 entry = next_entry(&mut config) => match entry {
                     Some(Ok(entry)) => self.apply_config(&entry).await,
-                    Some(Err(error)) => tracing::warn!(%error, "config watch error"),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "config watch error; opening it again");
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, REOPEN_AFTER_ERROR));
+                    }
                     None => {
                         tracing::error!("the named config watch ended; opening it again");
                         config = None;

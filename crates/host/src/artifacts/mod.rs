@@ -5,15 +5,18 @@
 //! - `file`: `file://` references to executables and provider archives, with the
 //!   cache of checked, unpacked binaries;
 //! - `par`: provider archives (spec §10.1);
-//! - `claims`: the claims inside them (spec §10.2).
+//! - `claims`: the claims inside them (spec §10.2);
+//! - `component_claims`: the signed claims a component embeds, verified (spec §16.1).
 
 mod claims;
+mod component_claims;
 mod file;
 mod par;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub(crate) use component_claims::{ClaimsError, ComponentClaims, verify_component_claims};
 pub(crate) use file::LoadedProvider;
 
 /// What kind of failure a load was, for callers that treat them differently (an

@@ -10,7 +10,11 @@
 //! - `component.update` starts the new reference, publishes `component_scaled` for it,
 //!   then stops the old one and publishes `component_scaled` for the old reference with
 //!   `max_instances: 0` (the order 1.9.2 intends);
-//! - inventory and heartbeats list every component with its `limits`.
+//! - inventory and heartbeats list every component with its `limits`;
+//! - a signed component's embedded claims are verified before it is compiled (1.9.2's
+//!   checks: module hash, expiry, not-before, signature); a failure is
+//!   `component_scale_failed` naming the reason. Its claims name it in inventory
+//!   (`name`, `revision`) and in `component_scaled` (`public_key`, `claims`).
 
 mod glue;
 mod host_interfaces;
@@ -29,7 +33,7 @@ use lattice_wrpc::WrpcClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::artifacts::{ArtifactError, Artifacts};
+use crate::artifacts::{ArtifactError, Artifacts, ComponentClaims};
 use crate::events::EventPublisher;
 use crate::lattice::LatticeState;
 use runner::{Server, Serving};
@@ -83,6 +87,10 @@ pub(crate) enum ScaleError {
     ZeroCount,
     #[error("invalid component_limits: {0}")]
     Limits(String),
+    #[error("invalid component claims: {0}")]
+    Claims(#[from] crate::artifacts::ClaimsError),
+    #[error("cannot store the component's claims: {0}")]
+    StoreClaims(String),
 }
 
 /// What a scale request asks for, once checked.
@@ -212,6 +220,8 @@ struct Entry {
     server: Option<Server>,
     /// A change waiting for the one in progress.
     queued: Option<ComponentSpec>,
+    /// The claims of what runs (kept while a change is in progress), for inventory.
+    claims: Option<Arc<ComponentClaims>>,
 }
 
 /// A handle to the component table.
@@ -329,8 +339,9 @@ impl Table {
                     let env = self.env.clone();
                     self.tracker.spawn(async move {
                         for (spec, server) in servers {
+                            let claims = server.current().claims.clone();
                             server.stop(env.drain).await;
-                            scaled(&env, &spec, 0).await;
+                            scaled(&env, &spec, 0, claims.as_deref()).await;
                         }
                         let _ = reply.send(());
                     });
@@ -346,7 +357,7 @@ impl Table {
                 // Nothing runs: still report the (empty) change, as 1.x does.
                 let env = self.env.clone();
                 self.tracker
-                    .spawn(async move { scaled(&env, &spec, 0).await });
+                    .spawn(async move { scaled(&env, &spec, 0, None).await });
                 return String::new();
             }
             self.entries.insert(
@@ -355,6 +366,7 @@ impl Table {
                     spec: spec.clone(),
                     server: None,
                     queued: None,
+                    claims: None,
                 },
             );
             self.change(None, spec);
@@ -435,7 +447,9 @@ impl Table {
         };
         match outcome {
             Settled::Running(server) => {
-                entry.spec = server.current().spec.clone();
+                let current = server.current();
+                entry.spec = current.spec.clone();
+                entry.claims = current.claims.clone();
                 match entry.queued.take() {
                     Some(next) => {
                         entry.spec = next.clone();
@@ -461,16 +475,26 @@ impl Table {
 async fn apply(env: &ComponentEnv, server: Option<Server>, spec: ComponentSpec) -> Settled {
     match (server, spec.count) {
         (Some(server), 0) => {
-            let old = server.current().spec.clone();
+            let current = server.current();
+            let old = current.spec.clone();
+            let claims = current.claims.clone();
+            drop(current);
             if !server.stop(env.drain).await {
                 tracing::warn!(component_id = %old.id, "invocations still running after the drain deadline");
             }
-            scaled(env, &ComponentSpec { count: 0, ..old }, 0).await;
+            scaled(
+                env,
+                &ComponentSpec { count: 0, ..old },
+                0,
+                claims.as_deref(),
+            )
+            .await;
             Settled::Stopped
         }
         (None, 0) => Settled::Stopped,
         (Some(server), count) => {
             let old = server.current().spec.clone();
+            let old_claims = server.current().claims.clone();
             if old.reference == spec.reference
                 && old.limits == spec.limits
                 && old.config == spec.config
@@ -484,11 +508,12 @@ async fn apply(env: &ComponentEnv, server: Option<Server>, spec: ComponentSpec) 
             }
             match runner::prepare(env, &spec).await {
                 Ok(serving) => {
+                    let claims = serving.claims.clone();
                     server.swap(serving);
-                    scaled(env, &spec, count).await;
+                    scaled(env, &spec, count, claims.as_deref()).await;
                     if old.reference != spec.reference {
                         // An update: the old reference stops.
-                        scaled(env, &old, 0).await;
+                        scaled(env, &old, 0, old_claims.as_deref()).await;
                     }
                     Settled::Running(server)
                 }
@@ -499,16 +524,19 @@ async fn apply(env: &ComponentEnv, server: Option<Server>, spec: ComponentSpec) 
             }
         }
         (None, count) => match runner::prepare(env, &spec).await {
-            Ok(serving) => match Server::start(env, serving).await {
-                Ok(server) => {
-                    scaled(env, &spec, count).await;
-                    Settled::Running(server)
+            Ok(serving) => {
+                let claims = serving.claims.clone();
+                match Server::start(env, serving).await {
+                    Ok(server) => {
+                        scaled(env, &spec, count, claims.as_deref()).await;
+                        Settled::Running(server)
+                    }
+                    Err(error) => {
+                        failed(env, &spec, &error).await;
+                        Settled::Failed
+                    }
                 }
-                Err(error) => {
-                    failed(env, &spec, &error).await;
-                    Settled::Failed
-                }
-            },
+            }
             Err(error) => {
                 failed(env, &spec, &error).await;
                 Settled::Failed
@@ -523,15 +551,21 @@ fn clone_serving(server: &Server) -> Serving {
         prepared: current.prepared.clone(),
         spec: current.spec.clone(),
         lattice: current.lattice.clone(),
-        name: current.name.clone(),
+        claims: current.claims.clone(),
     }
 }
 
-async fn scaled(env: &ComponentEnv, spec: &ComponentSpec, count: u32) {
+/// `component_scaled`; a signed component's carries its key and claims.
+async fn scaled(
+    env: &ComponentEnv,
+    spec: &ComponentSpec,
+    count: u32,
+    claims: Option<&ComponentClaims>,
+) {
     env.events
         .publish(Event::ComponentScaled(ComponentScaled {
-            public_key: None,
-            claims: None,
+            public_key: claims.map(|c| c.subject.clone()),
+            claims: claims.map(ComponentClaims::summary),
             annotations: spec.annotations.clone(),
             host_id: env.host_id.clone(),
             image_ref: spec.reference.clone(),
@@ -560,9 +594,13 @@ fn describe(entry: &Entry) -> ComponentDescription {
     ComponentDescription {
         id: entry.spec.id.clone(),
         image_ref: entry.spec.reference.clone(),
-        name: None,
+        name: entry.claims.as_ref().and_then(|c| c.name.clone()),
         annotations: (!entry.spec.annotations.is_empty()).then(|| entry.spec.annotations.clone()),
-        revision: 0,
+        revision: entry
+            .claims
+            .as_ref()
+            .and_then(|c| c.revision)
+            .unwrap_or_default(),
         max_instances: entry.spec.count,
         limits: entry.spec.limits_text.clone(),
     }

@@ -2,7 +2,8 @@
 //! first), links it (WASI 0.2, every other import a wRPC call through its links),
 //! serves each export function on wRPC (`{lattice}.{id}.wrpc.0.0.1.{instance}.{func}`,
 //! queue group `{lattice}.{id}`), one fresh instance per invocation from one pre-linked
-//! component, at most `count` at a time.
+//! component, at most `count` at a time. A signed component's embedded claims are
+//! verified before it is compiled, and stored (`CLAIMS_{sub}`) once it is ready.
 //!
 //! A rescale or an update swaps in a new [`Serving`] while invocations that started on
 //! the old one finish on it: drained, never cut. A stop ends the subscriptions first,
@@ -21,6 +22,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::artifacts::{ClaimsError, ComponentClaims, verify_component_claims};
+
 use super::glue::{to_val, to_value, wrpc_type};
 use super::imports::{self, Router};
 use super::{ComponentEnv, ComponentSpec, InvocationState, ScaleError};
@@ -31,8 +34,8 @@ pub(crate) struct Serving {
     pub(crate) spec: ComponentSpec,
     /// Where the named config is read at each invocation.
     pub(crate) lattice: crate::lattice::LatticeState,
-    /// The component's claims name and revision, for inventory.
-    pub(crate) name: Option<String>,
+    /// The component's verified claims, when it is signed (events, inventory).
+    pub(crate) claims: Option<Arc<ComponentClaims>>,
 }
 
 /// One exported function, typed for wRPC.
@@ -52,6 +55,18 @@ pub(crate) async fn prepare(
     // Every named config must exist (a missing one fails the scale, as for providers).
     env.lattice.merged_config(&spec.config).await?;
     let bytes = env.artifacts.load_component_bytes(&spec.reference).await?;
+    // Embedded claims are verified before anything is compiled (as 1.9.2 does).
+    let (bytes, claims) = tokio::task::spawn_blocking(move || {
+        let claims = verify_component_claims(&bytes);
+        (bytes, claims)
+    })
+    .await
+    .map_err(|e| {
+        ScaleError::Claims(ClaimsError::Undecodable(format!(
+            "the check did not finish: {e}"
+        )))
+    })?;
+    let claims = claims?.map(Arc::new);
     let loaded = env.runtime.load(bytes).await?;
     tracing::info!(
         component_id = %spec.id,
@@ -78,11 +93,18 @@ pub(crate) async fn prepare(
         limits: spec.limits,
     };
     let prepared = env.runtime.prepare(&linker, &component, options)?;
+    if let Some(claims) = &claims {
+        // `CLAIMS_{sub}`, for `claims.get` on any host.
+        env.lattice
+            .put_claims(&claims.stored())
+            .await
+            .map_err(|e| ScaleError::StoreClaims(e.to_string()))?;
+    }
     Ok(Serving {
         prepared,
         spec: spec.clone(),
         lattice: env.lattice.clone(),
-        name: None,
+        claims,
     })
 }
 

@@ -1,4 +1,5 @@
-//! `lattice-bench`: measures a host's provider lifecycle from events and process
+//! `lattice-bench`: measures a host's provider lifecycle and its components (scale →
+//! ready, wRPC latency and throughput, many components) from events, replies and process
 //! observations, and with `--compare-with COMMAND` does the same, in the same run, for
 //! a second host started by COMMAND (configured only through the official host's
 //! `WASMCLOUD_*` variables). Prints a markdown table and writes JSON; the markdown is
@@ -9,7 +10,9 @@
 //! cargo run --release -p lattice-bench -- --compare-with 'wasmcloud' --json out.json
 //! ```
 
+mod components;
 mod harness;
+mod nats;
 mod report;
 mod scenarios;
 mod stats;
@@ -21,21 +24,48 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
+use components::{Artifacts, ComponentSizes};
 use scenarios::Sizes;
 
-/// Measure lattice's provider lifecycle, optionally beside another host.
+/// Which scenarios run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// Provider lifecycle, scale, control throughput.
+    Providers,
+    /// Component scale → ready, wRPC latency and throughput, many components.
+    Components,
+}
+
+/// Measure lattice's provider lifecycle and components, optionally beside another host.
 #[derive(Debug, Parser)]
 #[command(name = "lattice-bench")]
 struct Args {
-    /// Small sizes (5 repetitions, 20 and 50 providers) that finish in a couple of minutes.
+    /// Small sizes (5 repetitions, 20 and 50 providers; one cold compile, 200 calls,
+    /// 3 s per throughput step, 100 and 250 components) that finish in a couple of minutes.
     #[arg(long)]
     quick: bool,
+    /// Which scenarios to run (default: all).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "providers,components"
+    )]
+    scenarios: Vec<Scenario>,
     /// Repetitions of each timed scenario (default 20; 5 with --quick).
     #[arg(long)]
     repeat: Option<usize>,
     /// Provider counts of the scale scenario (default 100,500,1000; 20,50 with --quick).
     #[arg(long, value_delimiter = ',')]
     scale: Option<Vec<usize>>,
+    /// Component counts of the many-components scenario (default 100,1000; 100,250 with
+    /// --quick).
+    #[arg(long, value_delimiter = ',')]
+    components: Option<Vec<usize>>,
+    /// The large component whose scale → ready is measured (default:
+    /// target/fixtures/hello-py.wasm, built with scripts/fixtures.sh when missing).
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// The host under test (default: the `lattice` binary built for the benchmark, `up`).
     #[arg(long)]
     host_command: Option<String>,
@@ -78,26 +108,61 @@ fn cargo_build(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds `lattice` (release: LTO) and the official-SDK provider (the `bench-provider`
-/// profile: release without LTO, which would take very long over wasmtime).
-fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
-    eprintln!(
-        "building lattice and the official-SDK provider (release; the first build takes minutes)…"
-    );
-    cargo_build(&["--release", "-p", "lattice-cli", "--bin", "lattice"])?;
-    cargo_build(&[
-        "--profile",
-        "bench-provider",
-        "-p",
-        "lattice-oracle-tests",
-        "--bin",
-        "official-sdk-provider",
-    ])?;
+/// Builds `lattice` (release: LTO) unless a host command is given, and the official-SDK
+/// provider (the `bench-provider` profile: release without LTO, which would take very
+/// long over wasmtime) unless one is given or no provider scenario runs.
+fn build_binaries(lattice: bool, provider: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
     let target = bench_target();
+    if lattice {
+        eprintln!("building lattice (release; the first build takes minutes)…");
+        cargo_build(&["--release", "-p", "lattice-cli", "--bin", "lattice"])?;
+    }
+    if provider {
+        eprintln!("building the official-SDK provider (profile bench-provider)…");
+        cargo_build(&[
+            "--profile",
+            "bench-provider",
+            "-p",
+            "lattice-oracle-tests",
+            "--bin",
+            "official-sdk-provider",
+        ])?;
+    }
     Ok((
         target.join("release/lattice"),
         target.join("bench-provider/official-sdk-provider"),
     ))
+}
+
+/// The Python component: `--python`, else target/fixtures/hello-py.wasm, built with
+/// scripts/fixtures.sh when it is missing.
+fn python_component(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return match path.is_file() {
+            true => Ok(path.to_path_buf()),
+            false => Err(format!("{} does not exist", path.display())),
+        };
+    }
+    let path = workspace_root().join("target/fixtures/hello-py.wasm");
+    if !path.is_file() {
+        eprintln!("target/fixtures/hello-py.wasm is missing: running scripts/fixtures.sh…");
+        let status = std::process::Command::new(workspace_root().join("scripts/fixtures.sh"))
+            .current_dir(workspace_root())
+            .stdout(std::process::Stdio::inherit())
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => return Err(format!("scripts/fixtures.sh failed ({s})")),
+            Err(e) => return Err(format!("cannot run scripts/fixtures.sh: {e}")),
+        }
+    }
+    match path.is_file() {
+        true => Ok(path.canonicalize().unwrap_or(path)),
+        false => Err(format!(
+            "{} is missing after scripts/fixtures.sh",
+            path.display()
+        )),
+    }
 }
 
 /// Packages the provider as a provider archive, as the official host requires.
@@ -139,9 +204,85 @@ fn samples_json(samples: &scenarios::Samples) -> Value {
     }
 }
 
-/// Runs every scenario against one host command; failures become the row's error.
+fn fail(e: anyhow::Error) -> Value {
+    json!({"error": format!("{e:#}")})
+}
+
+/// Runs every component scenario against one host command; failures become the row's
+/// error.
+async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &ComponentSizes) -> Value {
+    let mut figures = serde_json::Map::new();
+    eprintln!("[{command}] component.scale → component_scaled (Python component)");
+    match components::python_scale(command, artifacts, sizes).await {
+        Ok(times) => {
+            figures.insert("python_bytes".into(), json!(times.bytes));
+            figures.insert("scale_cold_ms".into(), samples_json(&times.cold));
+            figures.insert(
+                "scale_warm_rescale_ms".into(),
+                samples_json(&times.warm_rescale),
+            );
+            figures.insert(
+                "scale_warm_restart_ms".into(),
+                samples_json(&times.warm_restart),
+            );
+        }
+        Err(e) => {
+            let e = fail(e);
+            for key in [
+                "scale_cold_ms",
+                "scale_warm_rescale_ms",
+                "scale_warm_restart_ms",
+            ] {
+                figures.insert(key.into(), e.clone());
+            }
+        }
+    }
+    eprintln!("[{command}] wRPC latency and throughput");
+    match components::wrpc(command, artifacts, sizes).await {
+        Ok(wrpc) => {
+            figures.insert("wrpc_one_hop_ms".into(), samples_json(&wrpc.one_hop));
+            figures.insert("wrpc_two_hops_ms".into(), samples_json(&wrpc.two_hops));
+            let steps = wrpc
+                .throughput
+                .iter()
+                .map(|t| {
+                    json!({
+                        "concurrency": t.concurrency, "calls": t.calls, "errors": t.errors,
+                        "seconds": t.seconds, "calls_per_s": t.calls as f64 / t.seconds,
+                        "first_error": t.first_error,
+                    })
+                })
+                .collect();
+            figures.insert("wrpc_throughput".into(), Value::Array(steps));
+        }
+        Err(e) => {
+            let e = fail(e);
+            figures.insert("wrpc_one_hop_ms".into(), e.clone());
+            figures.insert("wrpc_two_hops_ms".into(), e.clone());
+            figures.insert("wrpc_throughput".into(), e);
+        }
+    }
+    let mut many = Vec::new();
+    for &n in &sizes.counts {
+        eprintln!("[{command}] {n} components");
+        many.push(match components::many(command, artifacts, n).await {
+            Ok(r) => json!({
+                "n": r.n, "scaled": r.scaled, "failed": r.failed, "first_failure": r.first_failure,
+                "all_scaled_ms": r.all_scaled_ms, "answered": r.answered,
+                "idle_rss_bytes": r.idle_rss, "first_rss_bytes": r.first_rss,
+                "loaded_rss_bytes": r.loaded_rss, "called_rss_bytes": r.called_rss,
+                "per_component_bytes": r.per_component_bytes(),
+                "per_component_called_bytes": r.per_component_called_bytes(),
+            }),
+            Err(e) => json!({"n": n, "error": format!("{e:#}")}),
+        });
+    }
+    figures.insert("many".into(), Value::Array(many));
+    Value::Object(figures)
+}
+
+/// Runs every provider scenario against one host command; failures become the row's error.
 async fn measure(command: &str, par: &Path, sizes: &Sizes) -> Value {
-    let fail = |e: anyhow::Error| json!({"error": format!("{e:#}")});
     let mut figures = serde_json::Map::new();
     eprintln!("[{command}] start → running / healthy");
     match scenarios::start_times(command, par, sizes).await {
@@ -213,35 +354,80 @@ async fn main() -> anyhow::Result<()> {
         throughput_requests: if args.quick { 500 } else { 2000 },
         idle_window: Duration::from_secs(if args.quick { 2 } else { 5 }),
     };
-    let built = match (&args.host_command, &args.provider) {
-        (Some(_), Some(_)) => None,
-        _ => Some(build_binaries()?),
+    let component_sizes = ComponentSizes {
+        cold_repeat: if args.quick { 1 } else { 3 },
+        warm_repeat: if args.quick { 5 } else { 20 },
+        restart_repeat: if args.quick { 3 } else { 10 },
+        calls: if args.quick { 200 } else { 1000 },
+        throughput_window: Duration::from_secs(if args.quick { 3 } else { 10 }),
+        concurrency: vec![1, 16, 64],
+        counts: args.components.clone().unwrap_or_else(|| {
+            if args.quick {
+                vec![100, 250]
+            } else {
+                vec![100, 1000]
+            }
+        }),
     };
-    let lattice_command = args.host_command.clone().unwrap_or_else(|| {
-        let (lattice, _) = built.as_ref().expect("built when no command is given");
-        format!("{} up", lattice.display())
-    });
-    let provider = args.provider.clone().unwrap_or_else(|| {
-        built
-            .as_ref()
-            .expect("built when no provider is given")
-            .1
-            .clone()
-    });
+    let providers = args.scenarios.contains(&Scenario::Providers);
+    let with_components = args.scenarios.contains(&Scenario::Components);
+    let (lattice, provider) = build_binaries(
+        args.host_command.is_none(),
+        providers && args.provider.is_none(),
+    )?;
+    let lattice_command = args
+        .host_command
+        .clone()
+        .unwrap_or_else(|| format!("{} up", lattice.display()));
+    let provider = args.provider.clone().unwrap_or(provider);
     let dir = tempfile::tempdir()?;
-    let par = package(&provider, dir.path()).await?;
+    let par = match providers {
+        true => Some(package(&provider, dir.path()).await?),
+        false => None,
+    };
+    let artifacts = match with_components {
+        true => Some(Artifacts::write(
+            dir.path(),
+            python_component(args.python.as_deref()),
+        )?),
+        false => None,
+    };
 
+    let run = async |command: &str| -> Value {
+        let mut figures = match &par {
+            Some(par) => measure(command, par, &sizes).await,
+            None => json!({}),
+        };
+        if let Some(artifacts) = &artifacts {
+            figures["components"] = measure_components(command, artifacts, &component_sizes).await;
+        }
+        figures
+    };
     let mut columns = vec![
-        json!({"name": "lattice", "command": lattice_command, "figures": measure(&lattice_command, &par, &sizes).await}),
+        json!({"name": "lattice", "command": lattice_command, "figures": run(&lattice_command).await}),
     ];
     if let Some(other) = &args.compare_with {
-        columns.push(json!({"name": "compared", "command": other, "figures": measure(other, &par, &sizes).await}));
+        columns.push(json!({"name": "compared", "command": other, "figures": run(other).await}));
     }
     let invocation: Vec<String> = std::env::args().collect();
+    let mut scenario_sizes = json!({});
+    if providers {
+        scenario_sizes = json!({"repeat": sizes.repeat, "crash_repeat": sizes.crash_repeat, "scale": sizes.scale, "throughput_requests": sizes.throughput_requests});
+    }
+    if with_components {
+        scenario_sizes["components"] = json!({
+            "quick": args.quick,
+            "python": artifacts.as_ref().and_then(|a| a.python.as_ref().ok()).map(|p| p.display().to_string()),
+            "cold_repeat": component_sizes.cold_repeat, "warm_repeat": component_sizes.warm_repeat,
+            "restart_repeat": component_sizes.restart_repeat, "calls": component_sizes.calls,
+            "throughput_window_s": component_sizes.throughput_window.as_secs_f64(),
+            "concurrency": component_sizes.concurrency, "counts": component_sizes.counts,
+        });
+    }
     let results = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "os": std::env::consts::OS, "arch": std::env::consts::ARCH},
         "invocation": invocation.join(" "),
-        "sizes": {"repeat": sizes.repeat, "crash_repeat": sizes.crash_repeat, "scale": sizes.scale, "throughput_requests": sizes.throughput_requests},
+        "sizes": scenario_sizes,
         "columns": columns,
     });
     let markdown = report::markdown(&results);

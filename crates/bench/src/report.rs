@@ -43,9 +43,14 @@ const TIMED: &[Row] = &[
 ];
 
 fn timed(value: &Value, unit: &str) -> String {
+    timed_to(value, unit, 1)
+}
+
+/// `p50 …, p99 … (n=…)` with `decimals` digits, or the error.
+fn timed_to(value: &Value, unit: &str, decimals: usize) -> String {
     match (value.get("p50"), value.get("p99")) {
         (Some(p50), Some(p99)) => format!(
-            "p50 {:.1} {unit}, p99 {:.1} {unit} (n={})",
+            "p50 {:.decimals$} {unit}, p99 {:.decimals$} {unit} (n={})",
             p50.as_f64().unwrap_or_default(),
             p99.as_f64().unwrap_or_default(),
             value["n"]
@@ -87,18 +92,201 @@ pub(crate) fn markdown(results: &Value) -> String {
         "| figure | goal | lattice |\n|---|---|---|\n"
     };
     out.push_str(header);
-    let figure = |column: &Value, key: &str| column["figures"][key].clone();
-    let cells = |values: Vec<String>, ratio_text: String, row: &str, goal: &str| -> String {
-        if compare {
+    if results["sizes"].get("repeat").is_some() {
+        providers(&columns, compare, &mut out);
+    }
+    if results["sizes"].get("components").is_some() {
+        components(results, &columns, compare, &mut out);
+    }
+    out
+}
+
+/// One table row: the first column's value, and with a comparison the second's and
+/// the ratio.
+fn cells(compare: bool, values: Vec<String>, ratio_text: String, row: &str, goal: &str) -> String {
+    if compare {
+        format!(
+            "| {row} | {goal} | {} | {} | {ratio_text} |\n",
+            values[0],
+            values.get(1).cloned().unwrap_or_default()
+        )
+    } else {
+        format!("| {row} | {goal} | {} |\n", values[0])
+    }
+}
+
+/// The component rows.
+fn components(results: &Value, columns: &[Value], compare: bool, out: &mut String) {
+    let sizes = &results["sizes"]["components"];
+    let figure = |c: &Value, key: &str| c["figures"]["components"][key].clone();
+    let python_mb = columns
+        .iter()
+        .find_map(|c| figure(c, "python_bytes").as_f64())
+        .map_or("Python".to_string(), |b| {
+            format!("{:.1} MB Python", b / 1e6)
+        });
+    let timed_rows: [(String, &str, &str, usize); 5] = [
+        (
             format!(
-                "| {row} | {goal} | {} | {} | {ratio_text} |\n",
-                values[0],
-                values.get(1).cloned().unwrap_or_default()
-            )
-        } else {
-            format!("| {row} | {goal} | {} |\n", values[0])
-        }
+                "component.scale → component_scaled, cold ({python_mb}, empty compile cache, new bytes)"
+            ),
+            "—",
+            "scale_cold_ms",
+            0,
+        ),
+        (
+            "component.scale → component_scaled, warm (again after a scale to 0)".to_string(),
+            "≤ 50 ms",
+            "scale_warm_rescale_ms",
+            1,
+        ),
+        (
+            "component.scale → component_scaled, warm (after a host restart, same cache)"
+                .to_string(),
+            "≤ 50 ms",
+            "scale_warm_restart_ms",
+            1,
+        ),
+        (
+            "wRPC call, 1 hop (`add`)".to_string(),
+            "p50 ≤ 0.15 ms",
+            "wrpc_one_hop_ms",
+            3,
+        ),
+        (
+            "wRPC call, 2 hops (`calc.double` → link → `math.add`)".to_string(),
+            "p50 ≤ 0.3 ms",
+            "wrpc_two_hops_ms",
+            3,
+        ),
+    ];
+    for (row, goal, key, decimals) in timed_rows {
+        let values: Vec<Value> = columns.iter().map(|c| figure(c, key)).collect();
+        let texts = values.iter().map(|v| timed_to(v, "ms", decimals)).collect();
+        let r = ratio(
+            values[0]["p50"].as_f64(),
+            values.get(1).and_then(|v| v["p50"].as_f64()),
+        );
+        out.push_str(&cells(compare, texts, r, &row, goal));
+    }
+    let window = sizes["throughput_window_s"].as_f64().unwrap_or_default();
+    let steps = sizes["concurrency"].as_array().cloned().unwrap_or_default();
+    for (i, concurrency) in steps.iter().enumerate() {
+        let step = |c: &Value| figure(c, "wrpc_throughput")[i].clone();
+        let rate = |c: &Value| step(c)["calls_per_s"].as_f64();
+        let texts = columns
+            .iter()
+            .map(|c| {
+                let s = step(c);
+                match rate(c) {
+                    Some(r) => {
+                        let mut text = format!(
+                            "{r:.0}/s ({} calls in {:.1} s",
+                            s["calls"],
+                            s["seconds"].as_f64().unwrap_or_default()
+                        );
+                        if s["errors"].as_u64().unwrap_or(0) > 0 {
+                            text.push_str(&format!(
+                                ", {} errors: {}",
+                                s["errors"],
+                                s["first_error"].as_str().unwrap_or("")
+                            ));
+                        }
+                        text.push(')');
+                        text
+                    }
+                    None => format!(
+                        "— ({})",
+                        figure(c, "wrpc_throughput")["error"]
+                            .as_str()
+                            .unwrap_or("not measured")
+                    ),
+                }
+            })
+            .collect();
+        let r = ratio(columns.get(1).and_then(rate), rate(&columns[0]));
+        out.push_str(&cells(
+            compare,
+            texts,
+            r,
+            &format!("wRPC calls/s (`add`), concurrency {concurrency}, {window:.0} s"),
+            "—",
+        ));
+    }
+    let counts = sizes["counts"].as_array().cloned().unwrap_or_default();
+    let quick = if sizes["quick"].as_bool() == Some(true) {
+        " (--quick)"
+    } else {
+        ""
     };
+    for (i, n) in counts.iter().enumerate() {
+        let step = |c: &Value| figure(c, "many")[i].clone();
+        let error = |c: &Value| {
+            format!(
+                "— ({})",
+                step(c)["error"].as_str().unwrap_or("not measured")
+            )
+        };
+        let per = |c: &Value| step(c)["per_component_bytes"].as_f64();
+        let texts = columns
+            .iter()
+            .map(|c| match per(c) {
+                Some(b) => format!(
+                    "{:.0} KB ({:.0} KB after one call each; idle host {:.1} MB)",
+                    b / 1e3,
+                    step(c)["per_component_called_bytes"]
+                        .as_f64()
+                        .unwrap_or_default()
+                        / 1e3,
+                    step(c)["idle_rss_bytes"].as_f64().unwrap_or_default() / 1e6
+                ),
+                None => error(c),
+            })
+            .collect();
+        let r = ratio(per(&columns[0]), columns.get(1).and_then(per));
+        out.push_str(&cells(
+            compare,
+            texts,
+            r,
+            &format!("host memory (RSS) per running component, N = {n}{quick}"),
+            "—",
+        ));
+        let time = |c: &Value| step(c)["all_scaled_ms"].as_f64();
+        let texts = columns
+            .iter()
+            .map(|c| match time(c) {
+                Some(t) => {
+                    let s = step(c);
+                    let mut text = format!(
+                        "{}/{n} scaled in {:.2} s; {} answered a call",
+                        s["scaled"],
+                        t / 1e3,
+                        s["answered"]
+                    );
+                    if let Some(failure) = s["first_failure"].as_str() {
+                        text.push_str(&format!("; first failure: {failure}"));
+                    }
+                    text
+                }
+                None => error(c),
+            })
+            .collect();
+        let r = ratio(time(&columns[0]), columns.get(1).and_then(time));
+        out.push_str(&cells(
+            compare,
+            texts,
+            r,
+            &format!("{n} small components on one host{quick}"),
+            "all scaled and answering",
+        ));
+    }
+}
+
+/// The provider rows.
+fn providers(columns: &[Value], compare: bool, out: &mut String) {
+    let figure = |column: &Value, key: &str| column["figures"][key].clone();
+    let cells =
+        |values, ratio_text, row: &str, goal: &str| cells(compare, values, ratio_text, row, goal);
     for row in TIMED {
         let values: Vec<Value> = columns.iter().map(|c| figure(c, row.key)).collect();
         let texts = values.iter().map(|v| timed(v, row.unit)).collect();
@@ -180,7 +368,6 @@ pub(crate) fn markdown(results: &Value) -> String {
         );
         out.push_str(&cells(texts, r, name, "≥ 2,000/s"));
     }
-    out
 }
 
 fn err(column: &Value, step: usize) -> String {

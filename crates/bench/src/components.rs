@@ -1,0 +1,522 @@
+//! The component scenarios: `component.scale` → `component_scaled` of an 18 MB Python
+//! component (cold: empty compile cache, distinct bytes; warm: again after a scale to 0,
+//! and after a host restart with the same cache), wRPC latency of one hop (`add`) and two
+//! hops (`calc.double` → its link → `math.add`), wRPC calls per second at several
+//! concurrencies, and many small components on one host (time, success, host memory).
+//! Every figure comes from an event, a wRPC reply or /proc.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::BytesMut;
+use futures::StreamExt as _;
+use lattice_wrpc::value::{Type, Value, encode_tuple};
+use lattice_wrpc::{InvocationHeaders, InvocationSubject, SubjectPrefix, WrpcClient};
+use serde_json::json;
+
+use crate::harness::{HostUnderTest, LATTICE};
+use crate::scenarios::Samples;
+
+/// How big to make each component scenario.
+pub(crate) struct ComponentSizes {
+    /// Cold scales of the Python component (each on a fresh host, fresh cache, new bytes).
+    pub(crate) cold_repeat: usize,
+    /// Warm scales after a scale to 0, on one host.
+    pub(crate) warm_repeat: usize,
+    /// Warm scales after a host restart with the same cache.
+    pub(crate) restart_repeat: usize,
+    /// Sequential wRPC calls measured per latency figure.
+    pub(crate) calls: usize,
+    /// How long each throughput step runs.
+    pub(crate) throughput_window: Duration,
+    /// Concurrencies of the throughput steps.
+    pub(crate) concurrency: Vec<usize>,
+    /// Component counts of the many-components scenario.
+    pub(crate) counts: Vec<usize>,
+}
+
+/// The exported interface of the small components.
+pub(crate) const MATH_INSTANCE: &str = "local:test/math@0.1.0";
+const CALC_INSTANCE: &str = "local:test/calc@0.1.0";
+
+/// Exports `local:test/math@0.1.0` `add(a: u32, b: u32) -> u32`; nothing imported.
+const ADD: &str = r#"
+(component
+  (core module $m
+    (func (export "add") (param i32 i32) (result i32)
+      local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (instance $math (export "add" (func $add)))
+  (export "local:test/math@0.1.0" (instance $math))
+)
+"#;
+
+/// Imports `local:test/math@0.1.0` `add` and exports `local:test/calc@0.1.0`
+/// `double(x) = add(x, x)` (as in crates/host/tests/components.rs).
+const CALC: &str = r#"
+(component
+  (import "local:test/math@0.1.0" (instance $math
+    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
+  (core func $add (canon lower (func $math "add")))
+  (core module $m
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (func (export "double") (param i32) (result i32)
+      local.get 0 local.get 0 call $add))
+  (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
+  (func $double (param "x" u32) (result u32) (canon lift (core func $i "double")))
+  (instance $calc (export "double" (func $double)))
+  (export "local:test/calc@0.1.0" (instance $calc))
+)
+"#;
+
+/// The components every column uses, written once per run.
+pub(crate) struct Artifacts {
+    /// The small `add` component.
+    pub(crate) add: PathBuf,
+    /// The `calc` component that calls `add` through a link.
+    pub(crate) calc: PathBuf,
+    /// The Python component, or why there is none.
+    pub(crate) python: Result<PathBuf, String>,
+    /// Where distinct copies of the Python component go.
+    pub(crate) dir: PathBuf,
+}
+
+impl Artifacts {
+    pub(crate) fn write(dir: &Path, python: Result<PathBuf, String>) -> anyhow::Result<Self> {
+        let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
+            let path = dir.join(name);
+            let bytes = wat::parse_str(text).with_context(|| format!("{name}: component text"))?;
+            std::fs::write(&path, bytes)?;
+            Ok(path)
+        };
+        Ok(Artifacts {
+            add: write("add.wasm", ADD)?,
+            calc: write("calc.wasm", CALC)?,
+            python,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// A copy of the Python component whose bytes no host has seen: a custom section
+    /// with a fresh nonce is appended, so its SHA-256 (the compile cache's key) is new
+    /// while the code to compile is the same.
+    fn distinct_python(&self) -> anyhow::Result<PathBuf> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let source = self.python.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut bytes =
+            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nonce = format!(
+            "{}-{}-{n}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos()
+        );
+        append_custom_section(&mut bytes, "lattice-bench-nonce", nonce.as_bytes());
+        let path = self.dir.join(format!("hello-py-{n}.wasm"));
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+}
+
+fn leb128(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Appends a custom section (id 0), valid at the end of a module or a component.
+fn append_custom_section(bytes: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    bytes.push(0);
+    leb128(body.len(), bytes);
+    bytes.extend_from_slice(&body);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Longest a first compile of the Python component may take.
+const COMPILE_WAIT: Duration = Duration::from_secs(600);
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The three scale figures of the Python component.
+pub(crate) struct ScaleTimes {
+    pub(crate) cold: Samples,
+    pub(crate) warm_rescale: Samples,
+    pub(crate) warm_restart: Samples,
+    pub(crate) bytes: u64,
+}
+
+/// Cold: each repetition on a fresh host with a fresh data directory (empty compile
+/// cache) and bytes no host has seen. Warm: on the last cold host, scale to 0 and again;
+/// then restarts of that host with the same data directory, one scale each.
+pub(crate) async fn python_scale(
+    command: &str,
+    artifacts: &Artifacts,
+    sizes: &ComponentSizes,
+) -> anyhow::Result<ScaleTimes> {
+    let mut cold = Vec::new();
+    let mut host = None;
+    let mut data_dir = None;
+    let mut artifact = None;
+    for i in 0..sizes.cold_repeat.max(1) {
+        if let Some(previous) = host.take() {
+            HostUnderTest::stop(previous).await;
+        }
+        let dir = tempfile::tempdir()?;
+        let path = artifacts.distinct_python()?;
+        let mut h = HostUnderTest::start_with(command, Some(dir.path())).await?;
+        let sent = Instant::now();
+        h.scale_component("py", &path, 1).await?;
+        if let Err(e) = h.component_scaled("py", 1, COMPILE_WAIT).await {
+            h.stop().await;
+            return Err(e.context(format!("cold scale {i}")));
+        }
+        cold.push(ms(sent.elapsed()));
+        host = Some(h);
+        data_dir = Some(dir);
+        artifact = Some(path);
+    }
+    let (Some(mut host), Some(path)) = (host, artifact) else {
+        bail!("no cold scale ran");
+    };
+    let bytes = std::fs::metadata(&path)?.len();
+    let mut warm = Vec::new();
+    for _ in 0..sizes.warm_repeat {
+        host.scale_component("py", &path, 0).await?;
+        host.component_scaled("py", 0, WAIT).await?;
+        let sent = Instant::now();
+        host.scale_component("py", &path, 1).await?;
+        host.component_scaled("py", 1, WAIT).await?;
+        warm.push(ms(sent.elapsed()));
+    }
+    let mut restart = Vec::new();
+    let mut restart_error = None;
+    for _ in 0..sizes.restart_repeat {
+        host = host.restart(command).await?;
+        let sent = Instant::now();
+        host.scale_component("py", &path, 1).await?;
+        match host.component_scaled("py", 1, COMPILE_WAIT).await {
+            Ok(()) => restart.push(ms(sent.elapsed())),
+            Err(e) => {
+                restart_error = Some(format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    host.stop().await;
+    drop(data_dir);
+    let _ = std::fs::remove_file(&path);
+    Ok(ScaleTimes {
+        cold: Ok(cold),
+        warm_rescale: Ok(warm),
+        warm_restart: match restart_error {
+            Some(e) => Err(e),
+            None => Ok(restart),
+        },
+        bytes,
+    })
+}
+
+/// One call of `instance.func` on `target` with u32 arguments and one u32 result.
+async fn call_u32s(
+    wrpc: &WrpcClient,
+    target: &str,
+    instance: &str,
+    func: &str,
+    args: &[u32],
+) -> anyhow::Result<u32> {
+    let types: Vec<Type> = args.iter().map(|_| Type::U32).collect();
+    let values: Vec<Value> = args.iter().map(|a| Value::U32(*a)).collect();
+    let mut body = BytesMut::new();
+    encode_tuple(&values, &types, &mut body)?;
+    let subject = InvocationSubject::new(SubjectPrefix::target(LATTICE, target), instance, func);
+    let mut invocation = wrpc
+        .invoke(&subject, &InvocationHeaders::new(), body.freeze())
+        .await?;
+    match invocation.read_results(&[Type::U32]).await?.as_slice() {
+        [Value::U32(n)] => Ok(*n),
+        other => bail!("unexpected results {other:?}"),
+    }
+}
+
+async fn add(wrpc: &WrpcClient, target: &str, a: u32, b: u32) -> anyhow::Result<()> {
+    let got = call_u32s(wrpc, target, MATH_INSTANCE, "add", &[a, b]).await?;
+    if got != a.wrapping_add(b) {
+        bail!("{target} add({a}, {b}) returned {got}");
+    }
+    Ok(())
+}
+
+async fn double(wrpc: &WrpcClient, x: u32) -> anyhow::Result<()> {
+    let got = call_u32s(wrpc, "calc", CALC_INSTANCE, "double", &[x]).await?;
+    if got != x.wrapping_add(x) {
+        bail!("calc double({x}) returned {got}");
+    }
+    Ok(())
+}
+
+/// Calls per second at one concurrency.
+pub(crate) struct Throughput {
+    pub(crate) concurrency: usize,
+    pub(crate) calls: u64,
+    pub(crate) errors: u64,
+    pub(crate) seconds: f64,
+    pub(crate) first_error: Option<String>,
+}
+
+/// What the wRPC scenario measured.
+pub(crate) struct WrpcFigures {
+    pub(crate) one_hop: Samples,
+    pub(crate) two_hops: Samples,
+    pub(crate) throughput: Vec<Throughput>,
+}
+
+/// Sequential latency of `call`, after a few unmeasured calls.
+async fn latency<F, Fut>(calls: usize, call: F) -> Samples
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for i in 0..20 {
+        if let Err(e) = call(i).await {
+            return Err(format!("warm-up call failed: {e:#}"));
+        }
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let sent = Instant::now();
+        if let Err(e) = call(i as u32).await {
+            return Err(format!("call {i} failed: {e:#}"));
+        }
+        samples.push(ms(sent.elapsed()));
+    }
+    Ok(samples)
+}
+
+/// `math` (add) and `calc` (double, linked to `math`) on one host, called from a second
+/// NATS connection of this process with lattice's wRPC client.
+pub(crate) async fn wrpc(
+    command: &str,
+    artifacts: &Artifacts,
+    sizes: &ComponentSizes,
+) -> anyhow::Result<WrpcFigures> {
+    let dir = tempfile::tempdir()?;
+    let mut host = HostUnderTest::start_with(command, Some(dir.path())).await?;
+    // The concurrency cap is above the highest concurrency measured.
+    let count = sizes.concurrency.iter().copied().max().unwrap_or(1).max(1) as u32 * 2;
+    host.scale_component("math", &artifacts.add, count).await?;
+    host.component_scaled("math", count, WAIT).await?;
+    host.scale_component("calc", &artifacts.calc, count).await?;
+    host.component_scaled("calc", count, WAIT).await?;
+    let link = json!({"source_id": "calc", "target": "math", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    host.ctl(host.subjects.link_put(), link).await?;
+
+    let caller = async_nats::connect(host.nats_url()).await?;
+    let wrpc = WrpcClient::new(caller)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let one_hop = latency(sizes.calls, |i| add(&wrpc, "math", i, 7)).await;
+
+    // The link reaches the running component without a rescale; wait until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let linked = loop {
+        match double(&wrpc, 21).await {
+            Ok(()) => break Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                break Err(format!("calc never answered through its link: {e:#}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let two_hops = match linked {
+        Ok(()) => latency(sizes.calls, |i| double(&wrpc, i)).await,
+        Err(e) => Err(e),
+    };
+
+    let mut throughput = Vec::new();
+    for &concurrency in &sizes.concurrency {
+        throughput.push(calls_per_second(&wrpc, concurrency, sizes.throughput_window).await);
+    }
+    host.stop().await;
+    Ok(WrpcFigures {
+        one_hop,
+        two_hops,
+        throughput,
+    })
+}
+
+/// `concurrency` callers, each calling `add` in a loop for `window`.
+async fn calls_per_second(wrpc: &WrpcClient, concurrency: usize, window: Duration) -> Throughput {
+    let started = Instant::now();
+    let deadline = started + window;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let wrpc = wrpc.clone();
+            tokio::spawn(async move {
+                let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
+                let mut i = 0u32;
+                while Instant::now() < deadline {
+                    match add(&wrpc, "math", w as u32, i).await {
+                        Ok(()) => calls += 1,
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| format!("{e:#}"));
+                        }
+                    }
+                    i = i.wrapping_add(1);
+                }
+                (calls, errors, first_error)
+            })
+        })
+        .collect();
+    let mut total = Throughput {
+        concurrency,
+        calls: 0,
+        errors: 0,
+        seconds: 0.0,
+        first_error: None,
+    };
+    for worker in workers {
+        match worker.await {
+            Ok((calls, errors, first_error)) => {
+                total.calls += calls;
+                total.errors += errors;
+                if total.first_error.is_none() {
+                    total.first_error = first_error;
+                }
+            }
+            Err(e) => total.first_error = Some(format!("a caller task failed: {e}")),
+        }
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    total
+}
+
+/// What N small components on one host came to.
+pub(crate) struct ManyResult {
+    pub(crate) n: usize,
+    pub(crate) scaled: usize,
+    pub(crate) failed: usize,
+    pub(crate) first_failure: Option<String>,
+    pub(crate) all_scaled_ms: f64,
+    pub(crate) idle_rss: u64,
+    pub(crate) first_rss: u64,
+    pub(crate) loaded_rss: u64,
+    pub(crate) called_rss: u64,
+    pub(crate) answered: usize,
+}
+
+impl ManyResult {
+    /// Host RSS growth per running component beyond the first (the first one carries
+    /// one-time costs: the compiled code, the engine's lazily built state).
+    pub(crate) fn per_component_bytes(&self) -> f64 {
+        self.loaded_rss.saturating_sub(self.first_rss) as f64 / (self.n.max(2) - 1) as f64
+    }
+
+    /// The same after one call of each component.
+    pub(crate) fn per_component_called_bytes(&self) -> f64 {
+        self.called_rss.saturating_sub(self.first_rss) as f64 / (self.n.max(2) - 1) as f64
+    }
+}
+
+/// N distinct component IDs of the small `add` component on one fresh host: the time
+/// from the first `component.scale` until every one is `component_scaled`, how many
+/// are, host RSS (idle, with one, with all; then after one call of each) and how many
+/// answered that call.
+pub(crate) async fn many(
+    command: &str,
+    artifacts: &Artifacts,
+    n: usize,
+) -> anyhow::Result<ManyResult> {
+    let dir = tempfile::tempdir()?;
+    let mut host = HostUnderTest::start_with(command, Some(dir.path())).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = host.rss()?;
+    let started = Instant::now();
+    host.scale_component("c0", &artifacts.add, 1).await?;
+    host.component_scaled("c0", 1, WAIT).await?;
+    let first_rss = host.rss()?;
+    let ids: Vec<String> = (1..n).map(|i| format!("c{i}")).collect();
+    let results = futures::stream::iter(&ids)
+        .map(|id| host.scale_component(id, &artifacts.add, 1))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let mut first_failure = results
+        .into_iter()
+        .find_map(|r| r.err().map(|e| format!("{e:#}")));
+    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+    let mut scaled = std::collections::HashSet::new();
+    let mut failed = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + n as u64 / 10);
+    while scaled.len() + failed.len() < ids.len() {
+        let Ok(Ok(event)) = tokio::time::timeout_at(deadline, host.events.next_event()).await
+        else {
+            first_failure.get_or_insert_with(|| "timed out waiting for component_scaled".into());
+            break;
+        };
+        let id = event.data["component_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !wanted.contains(&id) {
+            continue;
+        }
+        match event.event_name() {
+            "component_scaled" if event.data["max_instances"] == 1 => {
+                scaled.insert(id);
+            }
+            "component_scale_failed" => {
+                first_failure.get_or_insert_with(|| format!("{id}: {}", event.data["error"]));
+                failed.insert(id);
+            }
+            _ => {}
+        }
+    }
+    let all_scaled_ms = ms(started.elapsed());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded_rss = host.rss()?;
+
+    let caller = async_nats::connect(host.nats_url()).await?;
+    let wrpc = WrpcClient::new(caller)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let all: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let answered = futures::stream::iter(&all)
+        .map(|id| add(&wrpc, id, 1, 2))
+        .buffer_unordered(16)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    let called_rss = host.rss()?;
+    host.stop().await;
+    Ok(ManyResult {
+        n,
+        scaled: scaled.len() + 1,
+        failed: failed.len(),
+        first_failure,
+        all_scaled_ms,
+        idle_rss,
+        first_rss,
+        loaded_rss,
+        called_rss,
+        answered,
+    })
+}

@@ -32,6 +32,7 @@ pub(crate) struct HostUnderTest {
     client: CtlClient,
     child: Child,
     data_dir: Option<PathBuf>,
+    env: Vec<(&'static str, &'static str)>,
     server: NatsServer,
     _store: tempfile::TempDir,
 }
@@ -39,12 +40,17 @@ pub(crate) struct HostUnderTest {
 impl HostUnderTest {
     /// Starts a NATS server and `command` against it; returns once the host answers a ping.
     pub(crate) async fn start(command: &str) -> anyhow::Result<Self> {
-        Self::start_with(command, None).await
+        Self::start_with(command, None, &[]).await
     }
 
     /// As [`start`](Self::start); with `data_dir`, the host gets `LATTICE_DATA_DIR` (where
-    /// lattice keeps its compile cache, `{data_dir}/compiled`; other hosts ignore it).
-    pub(crate) async fn start_with(command: &str, data_dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// lattice keeps its compile cache, `{data_dir}/compiled`; other hosts ignore it), and
+    /// `env` (official `WASMCLOUD_*` variables) on top of the usual ones.
+    pub(crate) async fn start_with(
+        command: &str,
+        data_dir: Option<&Path>,
+        env: &[(&'static str, &'static str)],
+    ) -> anyhow::Result<Self> {
         let store = tempfile::tempdir()?;
         let server = NatsServer::start(store.path()).await?;
         let nats = async_nats::connect(server.url()).await?;
@@ -53,6 +59,7 @@ impl HostUnderTest {
         if let Some(dir) = data_dir {
             host.env("LATTICE_DATA_DIR", dir);
         }
+        host.envs(env.iter().copied());
         let child = host
             .arg("-c")
             .arg(format!("exec {command}"))
@@ -112,6 +119,7 @@ impl HostUnderTest {
             client,
             child,
             data_dir: data_dir.map(Path::to_path_buf),
+            env: env.to_vec(),
             server,
             _store: store,
         })
@@ -244,9 +252,9 @@ impl HostUnderTest {
     /// Stops the host and starts `command` again with the same data directory (and a
     /// fresh NATS server).
     pub(crate) async fn restart(self, command: &str) -> anyhow::Result<Self> {
-        let data_dir = self.data_dir.clone();
+        let (data_dir, env) = (self.data_dir.clone(), self.env.clone());
         self.stop().await;
-        Self::start_with(command, data_dir.as_deref()).await
+        Self::start_with(command, data_dir.as_deref(), &env).await
     }
 
     pub(crate) async fn stop(mut self) {

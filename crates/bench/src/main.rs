@@ -24,7 +24,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
-use components::{Artifacts, ComponentSizes};
+use components::{Artifacts, ComponentSizes, Large};
 use scenarios::Sizes;
 
 /// Which scenarios run.
@@ -40,8 +40,9 @@ enum Scenario {
 #[derive(Debug, Parser)]
 #[command(name = "lattice-bench")]
 struct Args {
-    /// Small sizes (5 repetitions, 20 and 50 providers; one cold compile, 200 calls,
-    /// 3 s per throughput step, 100 and 250 components) that finish in a couple of minutes.
+    /// Small sizes (5 repetitions, 20 and 50 providers; one cold compile per large
+    /// component, 5 warm scales, 3 restarts, 200 calls, 3 s per throughput step) that
+    /// finish in a couple of minutes.
     #[arg(long)]
     quick: bool,
     /// Which scenarios to run (default: all).
@@ -58,14 +59,15 @@ struct Args {
     /// Provider counts of the scale scenario (default 100,500,1000; 20,50 with --quick).
     #[arg(long, value_delimiter = ',')]
     scale: Option<Vec<usize>>,
-    /// Component counts of the many-components scenario (default 100,1000; 100,250 with
+    /// Component counts of the many-components scenario (default 100,1000, also with
     /// --quick).
     #[arg(long, value_delimiter = ',')]
     components: Option<Vec<usize>>,
-    /// The large component whose scale → ready is measured (default:
-    /// target/fixtures/hello-py.wasm, built with scripts/fixtures.sh when missing).
-    #[arg(long)]
-    python: Option<PathBuf>,
+    /// The large components whose scale → ready is measured (default: the 18 MB Python
+    /// components target/fixtures/hello-py.wasm and target/fixtures/math.wasm, built
+    /// with scripts/fixtures.sh when missing).
+    #[arg(long, value_delimiter = ',')]
+    large: Option<Vec<PathBuf>>,
     /// The host under test (default: the `lattice` binary built for the benchmark, `up`).
     #[arg(long)]
     host_command: Option<String>,
@@ -134,35 +136,58 @@ fn build_binaries(lattice: bool, provider: bool) -> anyhow::Result<(PathBuf, Pat
     ))
 }
 
-/// The Python component: `--python`, else target/fixtures/hello-py.wasm, built with
-/// scripts/fixtures.sh when it is missing.
-fn python_component(given: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(path) = given {
-        return match path.is_file() {
-            true => Ok(path.to_path_buf()),
-            false => Err(format!("{} does not exist", path.display())),
-        };
+/// The large components: `--large`, else the Python fixtures (hello-py.wasm, which
+/// serves `wasi:http/incoming-handler`, and math.wasm, which exports
+/// `local:test/math@0.1.0`), built with scripts/fixtures.sh when one is missing.
+fn large_components(given: Option<&[PathBuf]>) -> Vec<Large> {
+    let named = |path: PathBuf, found: Result<PathBuf, String>| Large {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: found,
+    };
+    if let Some(paths) = given {
+        return paths
+            .iter()
+            .map(|path| {
+                let found = match path.is_file() {
+                    true => Ok(path.canonicalize().unwrap_or(path.clone())),
+                    false => Err(format!("{} does not exist", path.display())),
+                };
+                named(path.clone(), found)
+            })
+            .collect();
     }
-    let path = workspace_root().join("target/fixtures/hello-py.wasm");
-    if !path.is_file() {
-        eprintln!("target/fixtures/hello-py.wasm is missing: running scripts/fixtures.sh…");
+    let fixtures = workspace_root().join("target/fixtures");
+    let paths = [fixtures.join("hello-py.wasm"), fixtures.join("math.wasm")];
+    let mut script_error = None;
+    if paths.iter().any(|p| !p.is_file()) {
+        eprintln!("a fixture in target/fixtures is missing: running scripts/fixtures.sh…");
         let status = std::process::Command::new(workspace_root().join("scripts/fixtures.sh"))
             .current_dir(workspace_root())
             .stdout(std::process::Stdio::inherit())
             .status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => return Err(format!("scripts/fixtures.sh failed ({s})")),
-            Err(e) => return Err(format!("cannot run scripts/fixtures.sh: {e}")),
-        }
+        script_error = match status {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!("scripts/fixtures.sh failed ({s})")),
+            Err(e) => Some(format!("cannot run scripts/fixtures.sh: {e}")),
+        };
     }
-    match path.is_file() {
-        true => Ok(path.canonicalize().unwrap_or(path)),
-        false => Err(format!(
-            "{} is missing after scripts/fixtures.sh",
-            path.display()
-        )),
-    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let found = match (path.is_file(), &script_error) {
+                (true, _) => Ok(path.canonicalize().unwrap_or(path.clone())),
+                (false, Some(e)) => Err(e.clone()),
+                (false, None) => Err(format!(
+                    "{} is missing after scripts/fixtures.sh",
+                    path.display()
+                )),
+            };
+            named(path, found)
+        })
+        .collect()
 }
 
 /// Packages the provider as a provider archive, as the official host requires.
@@ -212,34 +237,38 @@ fn fail(e: anyhow::Error) -> Value {
 /// error.
 async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &ComponentSizes) -> Value {
     let mut figures = serde_json::Map::new();
-    eprintln!("[{command}] component.scale → component_scaled (Python component)");
-    match components::python_scale(command, artifacts, sizes).await {
-        Ok(times) => {
-            figures.insert("python_bytes".into(), json!(times.bytes));
-            figures.insert("scale_cold_ms".into(), samples_json(&times.cold));
-            figures.insert(
-                "scale_warm_rescale_ms".into(),
-                samples_json(&times.warm_rescale),
-            );
-            figures.insert(
-                "scale_warm_restart_ms".into(),
-                samples_json(&times.warm_restart),
-            );
-        }
-        Err(e) => {
-            let e = fail(e);
-            for key in [
-                "scale_cold_ms",
-                "scale_warm_rescale_ms",
-                "scale_warm_restart_ms",
-            ] {
-                figures.insert(key.into(), e.clone());
+    let mut large = Vec::new();
+    for component in &artifacts.large {
+        eprintln!(
+            "[{command}] component.scale → component_scaled ({})",
+            component.name
+        );
+        let times = match &component.path {
+            Ok(path) => components::large_scale(command, artifacts, path, sizes).await,
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        large.push(match times {
+            Ok(times) => json!({
+                "name": component.name, "bytes": times.bytes,
+                "scale_cold_ms": samples_json(&times.cold),
+                "scale_warm_rescale_ms": samples_json(&times.warm_rescale),
+                "scale_warm_restart_ms": samples_json(&times.warm_restart),
+            }),
+            Err(e) => {
+                let e = fail(e);
+                json!({"name": component.name, "scale_cold_ms": e, "scale_warm_rescale_ms": e,
+                    "scale_warm_restart_ms": e})
             }
-        }
+        });
     }
+    figures.insert("large".into(), Value::Array(large));
     eprintln!("[{command}] wRPC latency and throughput");
     match components::wrpc(command, artifacts, sizes).await {
         Ok(wrpc) => {
+            figures.insert(
+                "nats_round_trip_ms".into(),
+                samples_json(&wrpc.nats_round_trip),
+            );
             figures.insert("wrpc_one_hop_ms".into(), samples_json(&wrpc.one_hop));
             figures.insert("wrpc_two_hops_ms".into(), samples_json(&wrpc.two_hops));
             let steps = wrpc
@@ -257,6 +286,7 @@ async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &Compon
         }
         Err(e) => {
             let e = fail(e);
+            figures.insert("nats_round_trip_ms".into(), e.clone());
             figures.insert("wrpc_one_hop_ms".into(), e.clone());
             figures.insert("wrpc_two_hops_ms".into(), e.clone());
             figures.insert("wrpc_throughput".into(), e);
@@ -361,13 +391,7 @@ async fn main() -> anyhow::Result<()> {
         calls: if args.quick { 200 } else { 1000 },
         throughput_window: Duration::from_secs(if args.quick { 3 } else { 10 }),
         concurrency: vec![1, 16, 64],
-        counts: args.components.clone().unwrap_or_else(|| {
-            if args.quick {
-                vec![100, 250]
-            } else {
-                vec![100, 1000]
-            }
-        }),
+        counts: args.components.clone().unwrap_or_else(|| vec![100, 1000]),
     };
     let providers = args.scenarios.contains(&Scenario::Providers);
     let with_components = args.scenarios.contains(&Scenario::Components);
@@ -388,7 +412,7 @@ async fn main() -> anyhow::Result<()> {
     let artifacts = match with_components {
         true => Some(Artifacts::write(
             dir.path(),
-            python_component(args.python.as_deref()),
+            large_components(args.large.as_deref()),
         )?),
         false => None,
     };
@@ -417,7 +441,7 @@ async fn main() -> anyhow::Result<()> {
     if with_components {
         scenario_sizes["components"] = json!({
             "quick": args.quick,
-            "python": artifacts.as_ref().and_then(|a| a.python.as_ref().ok()).map(|p| p.display().to_string()),
+            "large": artifacts.as_ref().map(|a| a.large.iter().map(|l| json!({"name": l.name, "path": l.path.as_ref().ok()})).collect::<Vec<_>>()),
             "cold_repeat": component_sizes.cold_repeat, "warm_repeat": component_sizes.warm_repeat,
             "restart_repeat": component_sizes.restart_repeat, "calls": component_sizes.calls,
             "throughput_window_s": component_sizes.throughput_window.as_secs_f64(),

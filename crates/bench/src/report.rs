@@ -85,6 +85,22 @@ pub(crate) fn markdown(results: &Value) -> String {
             column["command"].as_str().unwrap_or("")
         ));
     }
+    let sizes = &results["sizes"]["components"];
+    if sizes.is_object() {
+        out.push_str(&format!(
+            "Components{}: cold scales ×{}, warm scales ×{}, host restarts ×{}, {} sequential calls per latency figure, {} s per throughput step, N = {}.\n",
+            if sizes["quick"].as_bool() == Some(true) { " (--quick sizes)" } else { "" },
+            sizes["cold_repeat"],
+            sizes["warm_repeat"],
+            sizes["restart_repeat"],
+            sizes["calls"],
+            sizes["throughput_window_s"],
+            sizes["counts"]
+                .as_array()
+                .map(|c| c.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        ));
+    }
     out.push('\n');
     let header = if compare {
         "| figure | goal | lattice | compared | compared / lattice (p50) |\n|---|---|---|---|---|\n"
@@ -119,42 +135,61 @@ fn cells(compare: bool, values: Vec<String>, ratio_text: String, row: &str, goal
 fn components(results: &Value, columns: &[Value], compare: bool, out: &mut String) {
     let sizes = &results["sizes"]["components"];
     let figure = |c: &Value, key: &str| c["figures"]["components"][key].clone();
-    let python_mb = columns
-        .iter()
-        .find_map(|c| figure(c, "python_bytes").as_f64())
-        .map_or("Python".to_string(), |b| {
-            format!("{:.1} MB Python", b / 1e6)
-        });
-    let timed_rows: [(String, &str, &str, usize); 5] = [
-        (
-            format!(
-                "component.scale → component_scaled, cold ({python_mb}, empty compile cache, new bytes)"
+    let large = columns[0]["figures"]["components"]["large"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (i, component) in large.iter().enumerate() {
+        let name = component["name"].as_str().unwrap_or("?");
+        let size = columns
+            .iter()
+            .find_map(|c| c["figures"]["components"]["large"][i]["bytes"].as_f64())
+            .map_or(String::new(), |b| format!(", {:.1} MB", b / 1e6));
+        for (what, goal, key) in [
+            (
+                "cold: fresh host, empty compile cache, bytes never seen",
+                "—",
+                "scale_cold_ms",
             ),
+            (
+                "warm: again after a scale to 0",
+                "≤ 50 ms",
+                "scale_warm_rescale_ms",
+            ),
+            (
+                "warm: after a host restart with the same cache",
+                "≤ 50 ms",
+                "scale_warm_restart_ms",
+            ),
+        ] {
+            let values: Vec<Value> = columns
+                .iter()
+                .map(|c| c["figures"]["components"]["large"][i][key].clone())
+                .collect();
+            let texts = values.iter().map(|v| timed_to(v, "ms", 1)).collect();
+            let r = ratio(
+                values[0]["p50"].as_f64(),
+                values.get(1).and_then(|v| v["p50"].as_f64()),
+            );
+            let row = format!("component.scale → component_scaled, `{name}`{size}; {what}");
+            out.push_str(&cells(compare, texts, r, &row, goal));
+        }
+    }
+    let timed_rows: [(&str, &str, &str, usize); 3] = [
+        (
+            "NATS request → reply, no host (the transport's floor)",
             "—",
-            "scale_cold_ms",
-            0,
+            "nats_round_trip_ms",
+            3,
         ),
         (
-            "component.scale → component_scaled, warm (again after a scale to 0)".to_string(),
-            "≤ 50 ms",
-            "scale_warm_rescale_ms",
-            1,
-        ),
-        (
-            "component.scale → component_scaled, warm (after a host restart, same cache)"
-                .to_string(),
-            "≤ 50 ms",
-            "scale_warm_restart_ms",
-            1,
-        ),
-        (
-            "wRPC call, 1 hop (`add`)".to_string(),
+            "wRPC call, 1 hop (`add`)",
             "p50 ≤ 0.15 ms",
             "wrpc_one_hop_ms",
             3,
         ),
         (
-            "wRPC call, 2 hops (`calc.double` → link → `math.add`)".to_string(),
+            "wRPC call, 2 hops (`calc.double` → link → `math.add`)",
             "p50 ≤ 0.3 ms",
             "wrpc_two_hops_ms",
             3,
@@ -167,7 +202,7 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             values[0]["p50"].as_f64(),
             values.get(1).and_then(|v| v["p50"].as_f64()),
         );
-        out.push_str(&cells(compare, texts, r, &row, goal));
+        out.push_str(&cells(compare, texts, r, row, goal));
     }
     let window = sizes["throughput_window_s"].as_f64().unwrap_or_default();
     let steps = sizes["concurrency"].as_array().cloned().unwrap_or_default();
@@ -214,11 +249,6 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
         ));
     }
     let counts = sizes["counts"].as_array().cloned().unwrap_or_default();
-    let quick = if sizes["quick"].as_bool() == Some(true) {
-        " (--quick)"
-    } else {
-        ""
-    };
     for (i, n) in counts.iter().enumerate() {
         let step = |c: &Value| figure(c, "many")[i].clone();
         let error = |c: &Value| {
@@ -232,13 +262,14 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             .iter()
             .map(|c| match per(c) {
                 Some(b) => format!(
-                    "{:.0} KB ({:.0} KB after one call each; idle host {:.1} MB)",
+                    "{:.0} KB ({:.0} KB after one call each; host {:.1} MB idle, {:.1} MB with the first component)",
                     b / 1e3,
                     step(c)["per_component_called_bytes"]
                         .as_f64()
                         .unwrap_or_default()
                         / 1e3,
-                    step(c)["idle_rss_bytes"].as_f64().unwrap_or_default() / 1e6
+                    step(c)["idle_rss_bytes"].as_f64().unwrap_or_default() / 1e6,
+                    step(c)["first_rss_bytes"].as_f64().unwrap_or_default() / 1e6
                 ),
                 None => error(c),
             })
@@ -248,7 +279,7 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             compare,
             texts,
             r,
-            &format!("host memory (RSS) per running component, N = {n}{quick}"),
+            &format!("host memory (RSS) per running component, N = {n}"),
             "—",
         ));
         let time = |c: &Value| step(c)["all_scaled_ms"].as_f64();
@@ -276,7 +307,7 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             compare,
             texts,
             r,
-            &format!("{n} small components on one host{quick}"),
+            &format!("{n} small components on one host"),
             "all scaled and answering",
         ));
     }

@@ -290,7 +290,7 @@ async fn a_host_killed_with_sigkill_takes_its_providers_with_it() {
     let client = nats.client().await.unwrap();
     let events = EventWatcher::new(&client, "default").await.unwrap();
     let provider =
-        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
             .unwrap();
     let (child, line) = lattice_up(&["--nats-url", nats.url(), "--allow-file-load"], &[]).await;
     let id = host_id_of(&line);
@@ -348,7 +348,7 @@ async fn start_provider_waits_for_healthy_and_logs_follow_new_output() {
     let nats = TestNats::start().await.unwrap();
     let url = nats.url().to_string();
     let provider =
-        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
             .unwrap();
     let (child, line) = lattice_up(&["--nats-url", &url, "--allow-file-load"], &[]).await;
     let id = host_id_of(&line);

@@ -129,7 +129,7 @@ async fn lattice(nats: &TestNats, args: &[&str]) -> String {
 
 /// Starts the test provider as `provider_id` and waits until it is healthy.
 async fn start_provider(nats: &TestNats, global: &[&str], provider_id: &str) {
-    let provider = workspace_bin("lattice-test-support", "lattice-test-provider").unwrap();
+    let provider = workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap();
     let mut args = global.to_vec();
     args.extend(["start", "provider", provider.to_str().unwrap(), provider_id]);
     let out = lattice(nats, &args).await;

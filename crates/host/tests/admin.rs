@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn test_provider() -> PathBuf {
-    workspace_bin("lattice-test-support", "lattice-test-provider")
+    workspace_bin("lattice-test-provider", "lattice-test-provider")
         .expect("the test provider builds")
 }
 

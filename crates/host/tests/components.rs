@@ -412,7 +412,7 @@ async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link(
     let host = nats.start_host(components(dir.path())).await.unwrap();
     let id = host.id().to_string();
     let provider =
-        lattice_test_support::workspace_bin("lattice-test-support", "lattice-test-provider")
+        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
             .unwrap();
     let body = json!({"provider_id": "mathprov", "provider_ref": format!("file://{}", provider.display())});
     assert!(

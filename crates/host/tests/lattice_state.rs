@@ -14,7 +14,7 @@ use lattice_test_support::{EventWatcher, ProviderReports, TestNats, ctl_request,
 use serde_json::{Value, json};
 
 fn test_provider() -> PathBuf {
-    workspace_bin("lattice-test-support", "lattice-test-provider")
+    workspace_bin("lattice-test-provider", "lattice-test-provider")
         .expect("the test provider builds")
 }
 

@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn test_provider() -> PathBuf {
-    workspace_bin("lattice-test-support", "lattice-test-provider")
+    workspace_bin("lattice-test-provider", "lattice-test-provider")
         .expect("the test provider builds")
 }
 

@@ -305,7 +305,7 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let probe_path = workspace_bin("lattice-test-support", "lattice-test-provider")?;
+    let probe_path = workspace_bin("lattice-test-provider", "lattice-test-provider")?;
     let probe_path = probe_path.to_str().context("a UTF-8 path")?;
     let nats = TestNats::start().await?;
 

@@ -5,23 +5,11 @@
 mod common;
 
 use common::{LATTICE, host_id_of, lattice};
+use lattice_test_support::components::MATH;
 use lattice_test_support::{TestNats, WAIT};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
-
-/// `add` in `local:test/math@0.1.0`, and `greet(name: string, loud: bool) -> string`
-/// cannot be written briefly in component text, so `describe` covers records below.
-const MATH: &str = r#"
-(component
-  (core module $m
-    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
-  (instance $math (export "add" (func $add)))
-  (export "local:test/math@0.1.0" (instance $math))
-)
-"#;
 
 fn stdout(out: &std::process::Output) -> String {
     assert!(

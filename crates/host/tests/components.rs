@@ -1,33 +1,18 @@
 //! Components end to end: real `nats-server`, real hosts, components written in the
 //! component text format, invoked over wRPC by lattice's own client.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use lattice_host::HostConfig;
 use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::components::{CALC, MATH, write_component};
 use lattice_test_support::{EventWatcher, TestNats, ctl_request};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 use lattice_wrpc::value::{Type, Value, encode_tuple};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::{Value as Json, json};
-
-/// Exports `local:test/math@0.1.0` `add(a, b) -> u32` and a root `spin` that never ends.
-const MATH: &str = r#"
-(component
-  (core module $m
-    (func (export "add") (param i32 i32) (result i32)
-      local.get 0 local.get 1 i32.add)
-    (func (export "spin") (loop $forever (br $forever))))
-  (core instance $i (instantiate $m))
-  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
-  (func $spin (canon lift (core func $i "spin")))
-  (instance $math (export "add" (func $add)))
-  (export "local:test/math@0.1.0" (instance $math))
-  (export "spin" (func $spin))
-)
-"#;
 
 /// Exports `hog() -> u32`: grows its memory until refused, then traps.
 const HOG: &str = r#"
@@ -43,24 +28,6 @@ const HOG: &str = r#"
   (core instance $i (instantiate $m))
   (func $hog (result u32) (canon lift (core func $i "hog")))
   (export "hog" (func $hog))
-)
-"#;
-
-/// Imports `local:test/math@0.1.0` `add` and exports `local:test/calc@0.1.0`
-/// `double(x) = add(x, x)`.
-const CALC: &str = r#"
-(component
-  (import "local:test/math@0.1.0" (instance $math
-    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
-  (core func $add (canon lower (func $math "add")))
-  (core module $m
-    (import "math" "add" (func $add (param i32 i32) (result i32)))
-    (func (export "double") (param i32) (result i32)
-      local.get 0 local.get 0 call $add))
-  (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
-  (func $double (param "x" u32) (result u32) (canon lift (core func $i "double")))
-  (instance $calc (export "double" (func $double)))
-  (export "local:test/calc@0.1.0" (instance $calc))
 )
 "#;
 
@@ -106,12 +73,6 @@ const CONFIG: &str = r#"
   (export "local:test/cfg@0.1.0" (instance $cfg))
 )
 "#;
-
-fn write_component(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, wat::parse_str(text).expect("valid component text")).unwrap();
-    path
-}
 
 fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
     move |c: &mut HostConfig| {

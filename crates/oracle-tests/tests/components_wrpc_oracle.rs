@@ -9,35 +9,10 @@ use std::time::Duration;
 use async_nats_039 as nats039;
 use futures::StreamExt as _;
 use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::components::{CALC, MATH};
 use lattice_test_support::{EventWatcher, TestNats, ctl_request};
 use serde_json::json;
 use wrpc_transport::{InvokeExt as _, ServeExt as _};
-
-const MATH: &str = r#"
-(component
-  (core module $m
-    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
-  (instance $math (export "add" (func $add)))
-  (export "local:test/math@0.1.0" (instance $math))
-)
-"#;
-
-const CALC: &str = r#"
-(component
-  (import "local:test/math@0.1.0" (instance $math
-    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
-  (core func $add (canon lower (func $math "add")))
-  (core module $m
-    (import "math" "add" (func $add (param i32 i32) (result i32)))
-    (func (export "double") (param i32) (result i32) local.get 0 local.get 0 call $add))
-  (core instance $i (instantiate $m (with "math" (instance (export "add" (func $add))))))
-  (func $double (param "x" u32) (result u32) (canon lift (core func $i "double")))
-  (instance $calc (export "double" (func $double)))
-  (export "local:test/calc@0.1.0" (instance $calc))
-)
-"#;
 
 #[tokio::test]
 async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()

@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod components;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -103,13 +103,25 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
     })
 }
 
-/// Whether `binary` is the one `claims` name for this host's target (uppercase hex
-/// SHA-256, as archives record it).
-pub(crate) fn matches_claims(binary: &[u8], claims: &ProviderClaims) -> bool {
-    claims
-        .target_hashes
-        .get(&native_target())
-        .is_some_and(|expected| expected.eq_ignore_ascii_case(&hex_upper(&Sha256::digest(binary))))
+/// Whether the file at `path` is the binary `claims` name for this host's target
+/// (uppercase hex SHA-256, as archives record it), read in chunks, never whole.
+pub(crate) fn file_matches_claims(path: &std::path::Path, claims: &ProviderClaims) -> bool {
+    let Some(expected) = claims.target_hashes.get(&native_target()) else {
+        return false;
+    };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+    expected.eq_ignore_ascii_case(&hex_upper(&hasher.finalize()))
 }
 
 fn hex_upper(bytes: &[u8]) -> String {

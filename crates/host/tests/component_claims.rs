@@ -11,23 +11,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lattice_host::HostConfig;
 use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::components::MATH;
 use lattice_test_support::{EventWatcher, TestNats, ctl_request};
 use nkeys::KeyPair;
 use serde_json::{Value as Json, json};
 use sha2::{Digest as _, Sha256};
-
-/// Exports `local:test/math@0.1.0` `add(a, b) -> u32`.
-const MATH: &str = r#"
-(component
-  (core module $m
-    (func (export "add") (param i32 i32) (result i32)
-      local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
-  (instance $math (export "add" (func $add)))
-  (export "local:test/math@0.1.0" (instance $math))
-)
-"#;
 
 /// The same component, multiplying: other bytes under the same token.
 const TAMPERED: &str = r#"

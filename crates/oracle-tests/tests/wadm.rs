@@ -31,6 +31,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail, ensure};
 use lattice_host::Host;
 use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::components::MATH;
 use lattice_test_support::{EventWatcher, TestNats, WAIT, ctl_request, workspace_bin};
 use serde_json::{Value, json};
 
@@ -496,18 +497,6 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
     Ok(())
 }
 
-/// Exports `local:test/math@0.1.0` `add(a, b) -> u32` (as in the host's component tests).
-const MATH: &str = r#"
-(component
-  (core module $m
-    (func (export "add") (param i32 i32) (result i32)
-      local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
-  (instance $math (export "add" (func $add)))
-  (export "local:test/math@0.1.0" (instance $math))
-)
-"#;
 /// The component's ID as wadm computes it when the manifest gives none: `{app}-{name}`.
 const MATH_ID: &str = "wadm_e2e-math";
 /// The link's target config as wadm names it.

@@ -1,7 +1,7 @@
 //! The `lattice` binary end to end: `lattice up` joins a lattice (an existing server, or
 //! the embedded default), the client commands drive it, and SIGTERM stops it cleanly.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

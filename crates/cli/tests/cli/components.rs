@@ -2,7 +2,7 @@
 //! the real signature, `lattice scale component`, `lattice stop component`, against a
 //! `lattice up` on a real `nats-server`.
 
-mod common;
+use crate::common;
 
 use common::{LATTICE, host_id_of, lattice};
 use lattice_test_support::components::MATH;

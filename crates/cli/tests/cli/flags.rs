@@ -3,7 +3,7 @@
 //! scheme and credentials, `--label` and `WASMCLOUD_LABEL_*` follow the 1.x rules
 //! (`hostcore.*` may be replaced at start), and `--log-level` takes 1.9.2's values.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Output;

@@ -1,0 +1,10 @@
+//! Host integration tests, one binary: a real `nats-server`, real hosts, real provider
+//! processes and components (linked once, not once per file).
+
+mod admin;
+mod component_claims;
+mod components;
+mod ctl_bad_input;
+mod drop_in;
+mod lattice_state;
+mod providers;

@@ -1,0 +1,11 @@
+//! Oracle tests, one binary: lattice checked against the official crates (wadm, the
+//! control-interface client, provider SDK, wRPC transport), linked once.
+
+mod component_claims_oracle;
+mod components_wrpc_oracle;
+mod ctl_client_oracle;
+mod official_lattice_state;
+mod official_provider;
+mod wadm_oracle;
+mod wire_oracle;
+mod wrpc_oracle;

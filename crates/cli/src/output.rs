@@ -184,6 +184,17 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
         Ok(Event::ComponentScaleFailed(d)) => {
             format!("{} on {}: {}", d.component_id, d.host_id, d.error)
         }
+        Ok(Event::ProviderLinkFailed(d)) => format!(
+            "{} on {}: link {} -> {} {}:{} ({}): {}",
+            d.provider_id,
+            d.host_id,
+            d.source_id,
+            d.target,
+            d.wit_namespace,
+            d.wit_package,
+            d.name,
+            d.reason
+        ),
         Ok(Event::Other { data, .. }) => data.to_string(),
         Err(e) => format!("(undecodable data: {e}) {}", event.data),
     };

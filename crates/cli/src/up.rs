@@ -186,6 +186,17 @@ pub(crate) struct UpArgs {
         default_value_t = 30
     )]
     max_core_instances_per_component: u32,
+    /// Experimental features of the official host, comma-separated. The builtin
+    /// providers (`builtin-http-server`, `builtin-http-client`, `builtin-messaging-nats`)
+    /// are on by default in lattice, so naming them changes nothing; the other 1.9.2
+    /// features are not supported yet and stop the start.
+    #[arg(long = "feature", env = "WASMCLOUD_EXPERIMENTAL_FEATURES", value_delimiter = ',')]
+    feature: Vec<String>,
+    /// Turn a builtin provider off: http-server, http-client or messaging-nats
+    /// (repeatable or comma-separated; a start of it then gets an error reply). Lattice
+    /// addition: the builtins are on by default.
+    #[arg(long, env = "LATTICE_DISABLE_BUILTINS", value_delimiter = ',', value_name = "BUILTIN")]
+    disable_builtin: Vec<lattice_host::BuiltinKind>,
     /// When the component pool cannot be reserved, run components with on-demand
     /// allocation (and say so) instead of refusing to start (lattice addition).
     #[arg(long, env = "LATTICE_ALLOW_POOL_FALLBACK")]
@@ -350,6 +361,7 @@ impl UpArgs {
                 refused.join("\n  ")
             );
         }
+        features::check(&self.feature)?;
         let base = self.base_url(global)?;
         let ctl_nats = self.connection(&base, self.ctl_flags())?;
         let rpc_nats = self.connection(&base, self.rpc_flags())?;
@@ -372,6 +384,7 @@ impl UpArgs {
         config.http_admin = self.http_admin;
         config.provider_auction = self.enable_provider_auction;
         config.component_auction = self.enable_component_auction;
+        config.builtins.disabled = self.disable_builtin.iter().copied().collect();
         let providers = &mut config.providers;
         providers.shutdown_grace = Duration::from_millis(self.provider_shutdown_delay_ms);
         providers.term_grace = self.provider_term_grace;
@@ -610,4 +623,5 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
 pub(crate) mod official;
 #[cfg(test)]
 mod tests;
+mod features;
 mod unsupported;

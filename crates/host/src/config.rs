@@ -58,6 +58,8 @@ pub struct HostConfig {
     pub providers: ProviderSettings,
     /// The component engine: the official component limits, the compile cache.
     pub runtime: lattice_runtime::RuntimeConfig,
+    /// Which builtin providers (`wasmcloud+builtin://…`) may run (all by default).
+    pub builtins: crate::builtins::BuiltinSettings,
 }
 
 impl HostConfig {
@@ -86,6 +88,7 @@ impl HostConfig {
             component_auction: true,
             providers: ProviderSettings::default(),
             runtime: lattice_runtime::RuntimeConfig::default(),
+            builtins: crate::builtins::BuiltinSettings::default(),
         }
     }
 

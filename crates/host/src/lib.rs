@@ -20,6 +20,7 @@
 mod actor;
 mod admin;
 mod artifacts;
+mod builtins;
 mod components;
 mod config;
 mod ctl;
@@ -48,6 +49,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use builtins::{BUILTIN_SCHEME, BuiltinKind, BuiltinSettings};
 pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig};
 pub use error::HostError;
 pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
@@ -192,7 +194,14 @@ impl Host {
             config.allow_file_load,
             config.providers.cache_dir.join(&identity.id),
         );
+        let local_components = crate::components::LocalComponents::default();
         let env = SupervisorEnv::new(SupervisorEnvParts {
+            builtins: crate::builtins::BuiltinEnv {
+                settings: config.builtins.clone(),
+                components: local_components.clone(),
+                events: events.clone(),
+                host_id: identity.id.clone(),
+            },
             rpc: rpc.clone(),
             ctl: ctl.clone(),
             events: events.clone(),
@@ -230,6 +239,7 @@ impl Host {
                 artifacts: artifacts.clone(),
                 host_id: identity.id.clone(),
                 lattice_name: config.lattice.clone(),
+                local: local_components,
                 drain: config.default_stop_timeout,
             }),
             tracker.clone(),

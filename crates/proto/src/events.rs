@@ -105,6 +105,9 @@ pub enum Event {
     HealthCheckFailed(HealthCheck),
     /// A provider answered without changing its health state.
     HealthCheckStatus(HealthCheck),
+    /// A provider could not apply a link it was given (lattice extension: a port that
+    /// cannot be bound, a path claimed twice; `linkdef_set` went out before).
+    ProviderLinkFailed(ProviderLinkFailed),
     /// An event name this crate does not know, kept as raw data.
     Other {
         /// The event name.
@@ -136,6 +139,7 @@ impl Event {
             Event::HealthCheckPassed(_) => "health_check_passed",
             Event::HealthCheckFailed(_) => "health_check_failed",
             Event::HealthCheckStatus(_) => "health_check_status",
+            Event::ProviderLinkFailed(_) => "provider_link_failed",
             Event::Other { name, .. } => name,
         }
     }
@@ -160,6 +164,7 @@ impl Event {
             Event::HealthCheckPassed(d)
             | Event::HealthCheckFailed(d)
             | Event::HealthCheckStatus(d) => serde_json::to_value(d),
+            Event::ProviderLinkFailed(d) => serde_json::to_value(d),
             Event::Other { data, .. } => return data.clone(),
         };
         value.expect("event data always serializes")
@@ -186,6 +191,7 @@ impl Event {
             "health_check_passed" => Event::HealthCheckPassed(serde_json::from_value(data)?),
             "health_check_failed" => Event::HealthCheckFailed(serde_json::from_value(data)?),
             "health_check_status" => Event::HealthCheckStatus(serde_json::from_value(data)?),
+            "provider_link_failed" => Event::ProviderLinkFailed(serde_json::from_value(data)?),
             other => Event::Other {
                 name: other.to_string(),
                 data,
@@ -453,6 +459,27 @@ pub struct HealthCheck {
     pub host_id: String,
     /// Provider ID.
     pub provider_id: String,
+}
+
+/// Data of `provider_link_failed` (lattice extension).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderLinkFailed {
+    /// Host ID.
+    pub host_id: String,
+    /// The provider that could not apply the link.
+    pub provider_id: String,
+    /// The link's source.
+    pub source_id: String,
+    /// The link's target.
+    pub target: String,
+    /// The link's name.
+    pub name: String,
+    /// `wit_namespace` of the link.
+    pub wit_namespace: String,
+    /// `wit_package` of the link.
+    pub wit_package: String,
+    /// What went wrong.
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ use std::future::Future;
 pub use lattice_proto::provider::HealthCheckResponse;
 pub use lattice_proto::{HostData, InterfaceLinkDefinition, SecretValue};
 pub use links::{LinkConfig, LinkRole};
-pub use run::{read_host_data_line, run_provider, run_provider_with};
+pub use run::{read_host_data_line, run_provider, run_provider_until, run_provider_with};
 
 /// wRPC over NATS (no wasmtime): serve interfaces components import, call components.
 pub use lattice_wrpc as wrpc;

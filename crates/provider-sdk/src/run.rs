@@ -37,11 +37,28 @@ pub async fn run_provider<P: Provider>(provider: P) -> Result<(), ProviderError>
     run_provider_with(provider, host_data).await
 }
 
-/// Runs `provider` with HostData obtained some other way (tests, custom bootstraps).
+/// Runs `provider` with HostData obtained some other way (tests, custom bootstraps),
+/// until the host's shutdown request or SIGTERM.
 pub async fn run_provider_with<P: Provider>(
     provider: P,
     host_data: HostData,
 ) -> Result<(), ProviderError> {
+    let mut sigterm = signal(SignalKind::terminate()).map_err(ProviderError::Stdin)?;
+    run_provider_until(provider, host_data, async move {
+        sigterm.recv().await;
+    })
+    .await
+}
+
+/// Runs `provider` until the host's shutdown request or until `stop` completes (then
+/// [`Provider::shutdown`] runs), handling no signals: for providers that run inside
+/// another program, such as a host's builtin providers.
+pub async fn run_provider_until<P: Provider>(
+    provider: P,
+    host_data: HostData,
+    stop: impl Future<Output = ()> + Send,
+) -> Result<(), ProviderError> {
+    tokio::pin!(stop);
     let keys = xkeys(&host_data)?;
     let nats = connect(&host_data).await?;
     let subjects = ProviderSubjects::new(&host_data.lattice_rpc_prefix);
@@ -73,8 +90,6 @@ pub async fn run_provider_with<P: Provider>(
             url: nats_config(&host_data).display_url(),
             reason: e.to_string(),
         })?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(ProviderError::Stdin)?;
-
     let ctx = ProviderContext {
         host_data: host_data.clone(),
         nats: nats.clone(),
@@ -122,7 +137,7 @@ pub async fn run_provider_with<P: Provider>(
                 }
                 Err(error) => tracing::warn!(%error, "ignoring a config update that is not a string map"),
             },
-            _ = sigterm.recv() => {
+            _ = &mut stop => {
                 provider.shutdown().await;
                 break;
             }

@@ -11,12 +11,15 @@
 //!   the caller set up ([`Runtime::linker_with_wasi`] gives one with WASI 0.2); the
 //!   [`Prepared`] component runs each invocation in a fresh store with the component's
 //!   limits, at most `count` at a time.
+//! - [`http`]: `wasi:http` imports, and [`Prepared::handle_http`] serving a request
+//!   with a component's `wasi:http/incoming-handler`.
 //! - [`ComponentSignatures`] lists a component's imports and exports with their types.
 
 mod cache;
 mod config;
 mod engine;
 mod error;
+pub mod http;
 mod introspect;
 mod limits;
 mod load;

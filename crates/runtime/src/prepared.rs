@@ -96,6 +96,8 @@ struct PreparedInner<T: 'static> {
     permits: Arc<Semaphore>,
     count: NonZeroU32,
     signatures: ComponentSignatures,
+    /// Where its `wasi:http/incoming-handler` export is, if it has one.
+    http: Option<wasmtime_wasi_http::p2::bindings::ProxyIndices>,
 }
 
 impl<T: Send + 'static> Prepared<T> {
@@ -126,6 +128,7 @@ impl<T: Send + 'static> Prepared<T> {
             inner: Arc::new(PreparedInner {
                 runtime: runtime.clone(),
                 signatures: ComponentSignatures::of(runtime.engine(), component),
+                http: crate::http::indices(&pre),
                 pre,
                 memory_bytes,
                 execution_time,
@@ -156,6 +159,10 @@ impl<T: Send + 'static> Prepared<T> {
     /// The component's imports and exports.
     pub fn signatures(&self) -> &ComponentSignatures {
         &self.inner.signatures
+    }
+
+    pub(crate) fn http_indices(&self) -> Option<&wasmtime_wasi_http::p2::bindings::ProxyIndices> {
+        self.inner.http.as_ref()
     }
 
     /// The pre-linked instance, for typed bindings (e.g. a `wasi:http` proxy's `…Pre`).
@@ -321,6 +328,26 @@ impl<T: Send + 'static> Invocation<T> {
     ) -> Result<Vec<Val>, InvokeError> {
         let index = export_index(&self.component, instance, func)?;
         self.call_index(index, params).await
+    }
+
+    /// Runs `call` (typed bindings' calls) under the invocation's deadline, with its
+    /// failures named as [`Invocation::call`] names them.
+    pub(crate) async fn run<R>(
+        &mut self,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<StoreState<T>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>,
+        >,
+    ) -> Result<R, InvokeError> {
+        let called = tokio::time::timeout_at(self.deadline, call(&mut self.store)).await;
+        match called {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(classify(err, &self.store, Phase::Call, self.execution_time)),
+            Err(_) => Err(InvokeError::DeadlineExceeded {
+                limit: self.execution_time,
+            }),
+        }
     }
 
     async fn call_index(

@@ -149,6 +149,23 @@ impl Runtime {
         Ok(linker)
     }
 
+    /// A linker with WASI 0.2 and `wasi:http` 0.2 (`types`, `outgoing-handler`; any
+    /// `0.2.x` import links to them): for components served over HTTP
+    /// ([`Prepared::handle_http`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Linker`] if wasmtime refuses the definitions.
+    pub fn linker_with_wasi_http<T>(&self) -> Result<Linker<StoreState<T>>, RuntimeError>
+    where
+        T: WasiView + crate::http::WasiHttpView + 'static,
+    {
+        let mut linker = self.linker_with_wasi()?;
+        crate::http::add_to_linker(&mut linker)
+            .map_err(|err| RuntimeError::Linker(format!("{err:#}")))?;
+        Ok(linker)
+    }
+
     /// An empty linker, for hosts that provide everything themselves.
     pub fn linker<T: 'static>(&self) -> Linker<StoreState<T>> {
         Linker::new(&self.inner.engine)

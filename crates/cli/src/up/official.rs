@@ -160,11 +160,7 @@ pub(crate) const OFFICIAL: &[Official] = &[
         "extra CA certificates are not supported yet",
     ),
     not_yet("flame-graph", None, "flame graphs are not supported"),
-    not_yet(
-        "feature",
-        Some("WASMCLOUD_EXPERIMENTAL_FEATURES"),
-        "experimental features (builtin providers among them) are not supported yet",
-    ),
+    on("feature", "WASMCLOUD_EXPERIMENTAL_FEATURES"),
 ];
 
 /// lattice's own flags of `lattice up` (not in the official binary).
@@ -184,6 +180,7 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "provider-log-lines",
     "max-concurrent-ctl",
     "allow-pool-fallback",
+    "disable-builtin",
     // The CLI's global options that `lattice up` also takes.
     "output",
     "timeout",

@@ -55,13 +55,6 @@ pub(crate) struct Unsupported {
     tls_ca_path: Option<String>,
     #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
     flame_graph: Option<String>,
-    #[arg(
-        long = "feature",
-        env = "WASMCLOUD_EXPERIMENTAL_FEATURES",
-        hide = true,
-        value_delimiter = ','
-    )]
-    feature: Vec<String>,
 }
 
 impl Unsupported {
@@ -91,7 +84,6 @@ impl Unsupported {
             "observability-protocol" => &self.observability_protocol,
             "tls-ca-path" => &self.tls_ca_path,
             "flame-graph" => &self.flame_graph,
-            "feature" => return self.feature.iter().any(|f| !f.trim().is_empty()),
             _ => return false,
         };
         value.as_deref().is_some_and(|v| {

@@ -43,6 +43,7 @@ pub(crate) fn host_implemented(instance: &str) -> bool {
         "wasi:cli/",
         "wasi:clocks/",
         "wasi:filesystem/",
+        "wasi:http/",
         "wasi:io/",
         "wasi:random/",
         "wasi:sockets/",

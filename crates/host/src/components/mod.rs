@@ -21,26 +21,32 @@ mod host_interfaces;
 mod imports;
 mod runner;
 
+pub(crate) use runner::Serving;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_proto::ctl::{ComponentDescription, ScaleComponentCommand, UpdateComponentCommand};
 use lattice_proto::events::{ComponentScaleFailed, ComponentScaled, Event};
+use lattice_runtime::http::{
+    HttpResponse, HttpServeError, Scheme, WasiHttpCtx, WasiHttpCtxView, WasiHttpView,
+};
 use lattice_runtime::wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 use lattice_runtime::{ComponentLimits, Runtime};
 use lattice_wrpc::WrpcClient;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::artifacts::{ArtifactError, Artifacts, ComponentClaims};
 use crate::events::EventPublisher;
 use crate::lattice::LatticeState;
-use runner::{Server, Serving};
+use runner::Server;
 
 /// What a component gets in its store for one invocation.
 pub(crate) struct InvocationState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     /// The merged named config when the invocation started (`wasi:config`).
     config: Arc<crate::lattice::ConfigMap>,
@@ -50,6 +56,7 @@ impl InvocationState {
     fn new(config: Arc<crate::lattice::ConfigMap>) -> Self {
         InvocationState {
             wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             config,
         }
@@ -62,6 +69,72 @@ impl WasiView for InvocationState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+/// The components running on this host, for callers in the host itself (the builtin
+/// http-server calls them in-process). Written only by the component runners as they
+/// start and stop; read without waiting.
+#[derive(Clone, Default)]
+pub(crate) struct LocalComponents(Arc<std::sync::RwLock<HashMap<String, LocalComponent>>>);
+
+impl LocalComponents {
+    /// The component `id`, if it runs here.
+    pub(crate) fn get(&self, id: &str) -> Option<LocalComponent> {
+        self.0.read().expect("not poisoned").get(id).cloned()
+    }
+
+    fn insert(&self, id: &str, component: LocalComponent) {
+        self.0
+            .write()
+            .expect("not poisoned")
+            .insert(id.to_string(), component);
+    }
+
+    fn remove(&self, id: &str) {
+        self.0.write().expect("not poisoned").remove(id);
+    }
+}
+
+/// One running component, reached in-process.
+#[derive(Clone)]
+pub(crate) struct LocalComponent {
+    current: watch::Receiver<Arc<Serving>>,
+    invocations: TaskTracker,
+}
+
+impl LocalComponent {
+    /// Serves an HTTP request with the component's `wasi:http/incoming-handler`, in a
+    /// fresh instance, counted with its other invocations (a stop drains it too).
+    pub(crate) async fn handle_http<B>(
+        &self,
+        scheme: Scheme,
+        request: hyper::Request<B>,
+    ) -> Result<HttpResponse, HttpServeError>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<lattice_runtime::http::BodyError>,
+    {
+        let serving = self.current.borrow().clone();
+        let config = serving
+            .lattice
+            .merged_config(&serving.spec.config)
+            .await
+            .unwrap_or_default();
+        let state = InvocationState::new(Arc::new(config));
+        self.invocations
+            .track_future(serving.prepared.handle_http(state, scheme, request))
+            .await
     }
 }
 
@@ -162,6 +235,8 @@ pub(crate) struct EnvInner {
     pub(crate) artifacts: Artifacts,
     pub(crate) host_id: String,
     pub(crate) lattice_name: String,
+    /// Where running components are listed for in-process callers.
+    pub(crate) local: LocalComponents,
     /// How long a stop waits for invocations in flight.
     pub(crate) drain: Duration,
 }

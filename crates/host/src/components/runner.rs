@@ -76,7 +76,7 @@ pub(crate) async fn prepare(
     );
     let component = loaded.component;
     let signatures = env.runtime.signatures(&component);
-    let mut linker = env.runtime.linker_with_wasi::<InvocationState>()?;
+    let mut linker = env.runtime.linker_with_wasi_http::<InvocationState>()?;
     let router = Router {
         component_id: spec.id.clone(),
         lattice_name: env.lattice_name.clone(),
@@ -144,9 +144,11 @@ fn exports(serving: &Serving) -> Vec<Export> {
 
 /// The serving side of one component: its subscriptions, and the invocations in flight.
 pub(crate) struct Server {
+    id: String,
     current: watch::Sender<Arc<Serving>>,
     subscriptions: CancellationToken,
     invocations: TaskTracker,
+    local: super::LocalComponents,
 }
 
 impl Server {
@@ -189,10 +191,19 @@ impl Server {
                 }
             });
         }
+        env.local.insert(
+            &id,
+            super::LocalComponent {
+                current: current.subscribe(),
+                invocations: invocations.clone(),
+            },
+        );
         Ok(Server {
+            id,
             current,
             subscriptions,
             invocations,
+            local: env.local.clone(),
         })
     }
 
@@ -208,6 +219,7 @@ impl Server {
 
     /// Stops taking invocations, then waits up to `deadline` for those in flight.
     pub(crate) async fn stop(self, deadline: Duration) -> bool {
+        self.local.remove(&self.id);
         self.subscriptions.cancel();
         self.invocations.close();
         tokio::time::timeout(deadline, self.invocations.wait())

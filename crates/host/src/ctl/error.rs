@@ -68,6 +68,9 @@ pub(crate) enum CtlError {
     /// A config operation failed.
     #[error(transparent)]
     Config(#[from] crate::lattice::named_config::NamedConfigError),
+    /// A builtin provider that is off, unknown or not built.
+    #[error(transparent)]
+    Builtin(#[from] crate::builtins::BuiltinRefused),
 }
 
 impl From<crate::providers::StartRefused> for CtlError {
@@ -75,6 +78,7 @@ impl From<crate::providers::StartRefused> for CtlError {
         match refused {
             crate::providers::StartRefused::AlreadyRunning => CtlError::AlreadyRunning,
             crate::providers::StartRefused::ShuttingDown => CtlError::ShuttingDown,
+            crate::providers::StartRefused::Builtin(refused) => CtlError::Builtin(refused),
         }
     }
 }

@@ -288,7 +288,12 @@ async fn provider_logs(ctx: &HostContext, payload: &[u8]) -> Handled {
 async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
     let request: ProviderAuctionRequest =
         decode("provider.auction", "a ProviderAuctionRequest", payload)?;
-    if let Err(reason) = ctx.artifacts.can_load(&request.provider_ref) {
+    let loadable = match ctx.config.builtins.check(&request.provider_ref) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => ctx.artifacts.can_load(&request.provider_ref).map_err(|e| e.to_string()),
+        Err(refused) => Err(refused.to_string()),
+    };
+    if let Err(reason) = loadable {
         tracing::debug!(provider_ref = %request.provider_ref, %reason, "not bidding");
         return Ok((None, AfterReply::Nothing));
     }

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) subjects: ProviderSubjects,
     /// `{ctl_prefix}` of the live log subject.
     pub(crate) ctl_prefix: String,
+    /// What builtin providers may use, and which are on.
+    pub(crate) builtins: crate::builtins::BuiltinEnv,
 }
 
 impl SupervisorEnv {

@@ -1,16 +1,19 @@
 //! A supervised provider instance, the seam between a supervisor and what runs the
-//! provider. Today every provider is a child process ([`ProviderProcess`]); the builtin
-//! providers of the host (in-process tasks) are the next kind. The supervisor only
-//! waits for an instance, stops it in stages and asks its pid.
+//! provider: a child process ([`ProviderProcess`]) or, for the host's builtin
+//! providers, a task in the host ([`ProviderTask`]). The supervisor only waits for an
+//! instance, stops it in stages and asks its pid.
 
 use std::time::Duration;
 
 use super::process::{EndedBy, ProcessExit, ProviderProcess};
+use super::task::ProviderTask;
 
 /// One running instance of a provider.
 pub(crate) enum Instance {
     /// A child process of the host.
     Process(ProviderProcess),
+    /// A task in the host (a builtin provider).
+    Task(ProviderTask),
 }
 
 impl Instance {
@@ -18,6 +21,7 @@ impl Instance {
     pub(crate) fn pid(&self) -> Option<u32> {
         match self {
             Instance::Process(process) => Some(process.pid()),
+            Instance::Task(_) => None,
         }
     }
 
@@ -25,6 +29,7 @@ impl Instance {
     pub(crate) fn ran_for(&self) -> Duration {
         match self {
             Instance::Process(process) => process.ran_for(),
+            Instance::Task(task) => task.ran_for(),
         }
     }
 
@@ -32,6 +37,7 @@ impl Instance {
     pub(crate) async fn wait(&mut self) -> ProcessExit {
         match self {
             Instance::Process(process) => process.wait().await,
+            Instance::Task(task) => task.wait().await,
         }
     }
 
@@ -45,6 +51,7 @@ impl Instance {
     ) -> (ProcessExit, EndedBy) {
         match self {
             Instance::Process(process) => process.stop(request, grace, term_grace).await,
+            Instance::Task(task) => task.stop(request, grace, term_grace).await,
         }
     }
 }

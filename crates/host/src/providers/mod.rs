@@ -19,6 +19,7 @@ mod logs;
 mod process;
 pub mod restart_policy;
 mod supervisor;
+mod task;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub(crate) use env::{Inner as SupervisorEnvParts, SupervisorEnv};
 pub(crate) use host_data::HostDataTemplate;
 pub(crate) use logs::LogBuffer;
 use process::OutputSink;
+pub(crate) use task::ProviderTask;
 use supervisor::{Supervisor, SupervisorCommand};
 
 /// How providers are supervised.
@@ -132,6 +134,8 @@ pub(crate) enum StartRefused {
     AlreadyRunning,
     #[error("the host is shutting down")]
     ShuttingDown,
+    #[error(transparent)]
+    Builtin(#[from] crate::builtins::BuiltinRefused),
 }
 
 struct Entry {
@@ -275,6 +279,10 @@ impl Table {
             Command::Start { mut spec, reply } => {
                 if self.token.is_cancelled() {
                     let _ = reply.send(Err(StartRefused::ShuttingDown));
+                    return;
+                }
+                if let Err(refused) = self.env.builtins.settings.check(&spec.provider_ref) {
+                    let _ = reply.send(Err(refused.into()));
                     return;
                 }
                 self.generation += 1;

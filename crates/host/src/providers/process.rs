@@ -78,6 +78,21 @@ pub(crate) enum ProcessExit {
     Status(ExitStatus),
     /// Waiting for it failed, so how it ended is unknown (its group got SIGKILL anyway).
     WaitFailed(WaitError),
+    /// An in-process provider (a builtin) ended.
+    Task(TaskEnd),
+}
+
+/// How an in-process provider's task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskEnd {
+    /// It returned after a stop.
+    Returned,
+    /// It returned an error (logged where it happened).
+    Failed,
+    /// It panicked.
+    Panicked,
+    /// It was aborted (the last stage of a stop).
+    Aborted,
 }
 
 impl ProcessExit {
@@ -85,7 +100,7 @@ impl ProcessExit {
     pub(crate) fn code(self) -> Option<i32> {
         match self {
             ProcessExit::Status(status) => status.code(),
-            ProcessExit::WaitFailed(_) => None,
+            ProcessExit::WaitFailed(_) | ProcessExit::Task(_) => None,
         }
     }
 
@@ -94,7 +109,7 @@ impl ProcessExit {
         use std::os::unix::process::ExitStatusExt as _;
         match self {
             ProcessExit::Status(status) => status.signal(),
-            ProcessExit::WaitFailed(_) => None,
+            ProcessExit::WaitFailed(_) | ProcessExit::Task(_) => None,
         }
     }
 }
@@ -400,6 +415,15 @@ pub(crate) fn describe(exit: ProcessExit) -> String {
     let status = match exit {
         ProcessExit::Status(status) => status,
         ProcessExit::WaitFailed(error) => return format!("cannot wait for process: {error}"),
+        ProcessExit::Task(end) => {
+            return match end {
+                TaskEnd::Returned => "returned",
+                TaskEnd::Failed => "returned an error",
+                TaskEnd::Panicked => "panicked",
+                TaskEnd::Aborted => "aborted",
+            }
+            .to_string();
+        }
     };
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status: {code}"),

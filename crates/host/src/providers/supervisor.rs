@@ -39,6 +39,14 @@ use super::{Ended, ProviderSpec, ProviderState, ProviderStatus};
 use crate::artifacts::{ArtifactError, LoadedProvider};
 use crate::lattice::BootstrapError;
 
+/// What a provider is started from.
+enum Launch {
+    /// A binary (from an archive or a file).
+    Executable(LoadedProvider),
+    /// A builtin provider of the host.
+    Builtin(crate::builtins::BuiltinKind),
+}
+
 /// Commands a supervisor takes.
 pub(crate) enum SupervisorCommand {
     /// Stop the provider (staged) and end.
@@ -158,17 +166,23 @@ impl Supervisor {
                 .await;
             let spawned = match state {
                 Ok(state) => {
-                    let line = self
-                        .env
-                        .host_data
-                        .host_data(ProviderBootstrap {
-                            provider_id: &self.spec.provider_id,
-                            provider_xkey_seed: &self.xkey_seed,
-                            config: state.config,
-                            links: state.links,
-                        })
-                        .to_stdin_line();
-                    self.spawn(&loaded.executable, line).await
+                    let host_data = self.env.host_data.host_data(ProviderBootstrap {
+                        provider_id: &self.spec.provider_id,
+                        provider_xkey_seed: &self.xkey_seed,
+                        config: state.config,
+                        links: state.links,
+                    });
+                    match &loaded {
+                        Launch::Executable(loaded) => {
+                            self.spawn(&loaded.executable, host_data.to_stdin_line())
+                                .await
+                        }
+                        Launch::Builtin(kind) => Ok(Instance::Task(crate::builtins::launch(
+                            *kind,
+                            &self.env.builtins,
+                            host_data,
+                        ))),
+                    }
                 }
                 Err(error) => Err(StartError::from(error)),
             };
@@ -251,7 +265,11 @@ impl Supervisor {
         }
     }
 
-    async fn prepare(&self) -> Result<LoadedProvider, StartError> {
+    async fn prepare(&self) -> Result<Launch, StartError> {
+        if let Some(Ok(kind)) = crate::builtins::BuiltinKind::of_reference(&self.spec.provider_ref) {
+            // Checked by the table before the supervisor was launched.
+            return Ok(Launch::Builtin(kind));
+        }
         let loaded = self
             .env
             .artifacts
@@ -266,7 +284,7 @@ impl Supervisor {
                 tracing::warn!(%error, "cannot store the provider's claims");
             }
         }
-        Ok(loaded)
+        Ok(Launch::Executable(loaded))
     }
 
     /// Watches a running process until it exits, fails its health checks, or is stopped.
@@ -497,8 +515,11 @@ impl Supervisor {
             .await;
     }
 
-    async fn publish_started(&self, loaded: &LoadedProvider) {
-        let claims = loaded.claims.as_ref();
+    async fn publish_started(&self, loaded: &Launch) {
+        let claims = match loaded {
+            Launch::Executable(loaded) => loaded.claims.as_ref(),
+            Launch::Builtin(_) => None,
+        };
         self.env
             .events
             .publish(Event::ProviderStarted(ProviderStarted {

@@ -190,12 +190,21 @@ pub(crate) struct UpArgs {
     /// providers (`builtin-http-server`, `builtin-http-client`, `builtin-messaging-nats`)
     /// are on by default in lattice, so naming them changes nothing; the other 1.9.2
     /// features are not supported yet and stop the start.
-    #[arg(long = "feature", env = "WASMCLOUD_EXPERIMENTAL_FEATURES", value_delimiter = ',')]
+    #[arg(
+        long = "feature",
+        env = "WASMCLOUD_EXPERIMENTAL_FEATURES",
+        value_delimiter = ','
+    )]
     feature: Vec<String>,
     /// Turn a builtin provider off: http-server, http-client or messaging-nats
     /// (repeatable or comma-separated; a start of it then gets an error reply). Lattice
     /// addition: the builtins are on by default.
-    #[arg(long, env = "LATTICE_DISABLE_BUILTINS", value_delimiter = ',', value_name = "BUILTIN")]
+    #[arg(
+        long,
+        env = "LATTICE_DISABLE_BUILTINS",
+        value_delimiter = ',',
+        value_name = "BUILTIN"
+    )]
     disable_builtin: Vec<lattice_host::BuiltinKind>,
     /// When the component pool cannot be reserved, run components with on-demand
     /// allocation (and say so) instead of refusing to start (lattice addition).
@@ -620,8 +629,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     result
 }
 
+mod features;
 pub(crate) mod official;
 #[cfg(test)]
 mod tests;
-mod features;
 mod unsupported;

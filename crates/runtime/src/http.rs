@@ -13,11 +13,11 @@ use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 use crate::error::InvokeError;
 use crate::prepared::{Prepared, StoreState};
 
+/// What a request body's errors must turn into ([`Prepared::handle_http`]).
+pub use wasmtime_wasi_http::Error as BodyError;
 pub use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 pub use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-/// What a request body's errors must turn into ([`Prepared::handle_http`]).
-pub use wasmtime_wasi_http::Error as BodyError;
 
 /// A response the guest produced, streaming its body.
 pub type HttpResponse = hyper::Response<HyperOutgoingBody>;
@@ -89,7 +89,10 @@ impl<T: WasiView + WasiHttpView + Send + 'static> Prepared<T> {
         B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let indices = self.http_indices().ok_or(HttpServeError::NoHandler)?.clone();
+        let indices = self
+            .http_indices()
+            .ok_or(HttpServeError::NoHandler)?
+            .clone();
         let mut invocation = self.instantiate(data).await?;
         let (sender, receiver) = oneshot::channel();
         let (req, out) = {

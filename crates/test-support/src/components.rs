@@ -38,6 +38,58 @@ pub const CALC: &str = r#"
 )
 "#;
 
+/// Exports `wasi:http/incoming-handler@0.2.0` whose `handle` traps (the handler of a
+/// component that fails on every request).
+pub const HTTP_TRAP: &str = r#"
+(component
+  (import "wasi:http/types@0.2.0" (instance $types
+    (export "incoming-request" (type (sub resource)))
+    (export "response-outparam" (type (sub resource)))))
+  (alias export $types "incoming-request" (type $request))
+  (alias export $types "response-outparam" (type $out))
+  (core module $m
+    (func (export "handle") (param i32 i32) unreachable))
+  (core instance $i (instantiate $m))
+  (func $handle (param "request" (own $request)) (param "response-out" (own $out))
+    (canon lift (core func $i "handle")))
+  (instance $handler (export "handle" (func $handle)))
+  (export "wasi:http/incoming-handler@0.2.0" (instance $handler))
+)
+"#;
+
+/// A test component built by `scripts/fixtures.sh` (componentize-js or -py; see
+/// `fixtures/README.md`): `target/fixtures/{name}.wasm`, built first when it is missing
+/// (the script installs its tools on first use and caches what it builds).
+///
+/// # Errors
+///
+/// If the script fails; its output says why.
+pub fn fixture(name: &str) -> anyhow::Result<PathBuf> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join("target/fixtures").join(format!("{name}.wasm"));
+    let _one_build = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.is_file() {
+        eprintln!("{} is missing: running scripts/fixtures.sh", path.display());
+        let status = std::process::Command::new(root.join("scripts/fixtures.sh"))
+            .current_dir(&root)
+            .status()?;
+        anyhow::ensure!(status.success(), "scripts/fixtures.sh failed: {status}");
+        anyhow::ensure!(
+            path.is_file(),
+            "scripts/fixtures.sh did not build {}",
+            path.display()
+        );
+    }
+    Ok(path.canonicalize()?)
+}
+
+/// A compile cache that the tests of every run share (`target/test-compile-cache`): a
+/// large fixture is compiled once per machine, not once per test host.
+pub fn shared_compile_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-compile-cache")
+}
+
 /// The binary of a component written in the text format.
 pub fn component(text: &str) -> Vec<u8> {
     wat::parse_str(text).expect("valid component text")

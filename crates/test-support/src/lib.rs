@@ -115,11 +115,14 @@ impl EventWatcher {
 
     /// The next event of any kind, as raw message payload.
     pub async fn next_raw(&self) -> anyhow::Result<async_nats::Message> {
-        let mut stream = self.stream.lock().await;
-        match tokio::time::timeout(WAIT, stream.next_message()).await {
-            Ok(message) => Ok(message?),
+        match tokio::time::timeout(WAIT, self.next_message()).await {
+            Ok(message) => message,
             Err(_) => bail!("no event within {WAIT:?}"),
         }
+    }
+
+    async fn next_message(&self) -> anyhow::Result<async_nats::Message> {
+        Ok(self.stream.lock().await.next_message().await?)
     }
 
     /// Skips events until one named `name` arrives (within [`WAIT`]).
@@ -133,11 +136,22 @@ impl EventWatcher {
         name: &str,
         pred: impl Fn(&CloudEvent) -> bool,
     ) -> anyhow::Result<CloudEvent> {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.next_matching_within(name, WAIT, pred).await
+    }
+
+    /// As [`EventWatcher::next_matching`], waiting up to `within` (for work that is
+    /// slow on a cold machine, such as compiling a large component).
+    pub async fn next_matching_within(
+        &self,
+        name: &str,
+        within: Duration,
+        pred: impl Fn(&CloudEvent) -> bool,
+    ) -> anyhow::Result<CloudEvent> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.next_raw())
+            let message = tokio::time::timeout_at(deadline, self.next_message())
                 .await
-                .with_context(|| format!("no {name} event within {WAIT:?}"))??;
+                .with_context(|| format!("no {name} event within {within:?}"))??;
             let event: CloudEvent = serde_json::from_slice(&message.payload)
                 .with_context(|| format!("undecodable event on {}", message.subject))?;
             if event.event_name() == name && pred(&event) {

@@ -6,18 +6,9 @@ use lattice_host::BuiltinKind;
 
 /// 1.9.2 features lattice does not implement yet, with what is missing.
 const NOT_YET: &[(&str, &str)] = &[
-    (
-        "wasmcloud-messaging-v3",
-        "wasmcloud:messaging@0.3.0",
-    ),
-    (
-        "workload-identity-auth",
-        "workload identity (SPIFFE)",
-    ),
-    (
-        "workload-identity-interface",
-        "workload identity (SPIFFE)",
-    ),
+    ("wasmcloud-messaging-v3", "wasmcloud:messaging@0.3.0"),
+    ("workload-identity-auth", "workload identity (SPIFFE)"),
+    ("workload-identity-interface", "workload identity (SPIFFE)"),
 ];
 
 /// Accepts the builtin feature names; refuses the others, naming each.
@@ -53,7 +44,10 @@ mod tests {
 
     #[test]
     fn builtin_features_are_accepted_and_the_others_refused_by_name() {
-        let builtins: Vec<String> = BuiltinKind::ALL.iter().map(|b| b.feature().into()).collect();
+        let builtins: Vec<String> = BuiltinKind::ALL
+            .iter()
+            .map(|b| b.feature().into())
+            .collect();
         check(&builtins).unwrap();
         check(&[String::new()]).unwrap();
         let error = check(&["workload-identity-auth".into(), "teleport".into()])
@@ -63,6 +57,9 @@ mod tests {
             error.contains("--feature workload-identity-auth (WASMCLOUD_EXPERIMENTAL_FEATURES) is not supported yet: workload identity"),
             "{error}"
         );
-        assert!(error.contains("--feature teleport (WASMCLOUD_EXPERIMENTAL_FEATURES) is not a feature"), "{error}");
+        assert!(
+            error.contains("--feature teleport (WASMCLOUD_EXPERIMENTAL_FEATURES) is not a feature"),
+            "{error}"
+        );
     }
 }

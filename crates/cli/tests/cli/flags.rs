@@ -222,7 +222,10 @@ async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
         ("WASMCLOUD_SECRETS_TOPIC", "wasmcloud.secrets"),
         ("WASMCLOUD_OCI_REGISTRY", "ghcr.io"),
         ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
-        ("WASMCLOUD_EXPERIMENTAL_FEATURES", "builtin-http-server,workload-identity-auth"),
+        (
+            "WASMCLOUD_EXPERIMENTAL_FEATURES",
+            "builtin-http-server,workload-identity-auth",
+        ),
         ("WASMCLOUD_TLS_CA_PATH", "/etc/ssl/ca.pem"),
     ] {
         let out = up_command(&["--nats-url", "nats://127.0.0.1:1"], &[(env, value)])

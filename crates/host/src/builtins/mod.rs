@@ -20,8 +20,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use lattice_proto::HostData;
-use lattice_proto::events::{Event, ProviderLinkFailed};
 use lattice_proto::InterfaceLinkDefinition;
+use lattice_proto::events::{Event, ProviderLinkFailed};
 
 use crate::components::LocalComponents;
 use crate::events::EventPublisher;
@@ -113,9 +113,13 @@ pub struct BuiltinSettings {
 /// Why a builtin cannot be started here (the `provider.start` error reply).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum BuiltinRefused {
-    #[error("unknown builtin provider `{BUILTIN_SCHEME}{0}` (known: http-server, http-client, messaging-nats)")]
+    #[error(
+        "unknown builtin provider `{BUILTIN_SCHEME}{0}` (known: http-server, http-client, messaging-nats)"
+    )]
     Unknown(String),
-    #[error("builtin provider {BUILTIN_SCHEME}{0} is turned off on this host (lattice up --disable-builtin {0})")]
+    #[error(
+        "builtin provider {BUILTIN_SCHEME}{0} is turned off on this host (lattice up --disable-builtin {0})"
+    )]
     Disabled(BuiltinKind),
     #[error("builtin provider {BUILTIN_SCHEME}{0} is not supported by lattice yet")]
     NotBuilt(BuiltinKind),
@@ -183,8 +187,12 @@ pub(crate) fn launch(kind: BuiltinKind, env: &BuiltinEnv, host_data: HostData) -
         let result = match kind {
             BuiltinKind::HttpServer => {
                 let provider = http_server::HttpServer::new(env, provider_id.clone());
-                lattice_provider_sdk::run_provider_until(provider, host_data, cancel.cancelled_owned())
-                    .await
+                lattice_provider_sdk::run_provider_until(
+                    provider,
+                    host_data,
+                    cancel.cancelled_owned(),
+                )
+                .await
             }
             BuiltinKind::HttpClient | BuiltinKind::MessagingNats => {
                 // Refused at start (`BuiltinSettings::check`); never launched.
@@ -237,8 +245,14 @@ mod tests {
             Err(BuiltinRefused::NotBuilt(BuiltinKind::HttpClient))
         );
         settings.disabled.insert(BuiltinKind::HttpServer);
-        let refused = settings.check("wasmcloud+builtin://http-server").unwrap_err();
+        let refused = settings
+            .check("wasmcloud+builtin://http-server")
+            .unwrap_err();
         assert_eq!(refused, BuiltinRefused::Disabled(BuiltinKind::HttpServer));
-        assert!(refused.to_string().contains("--disable-builtin http-server"));
+        assert!(
+            refused
+                .to_string()
+                .contains("--disable-builtin http-server")
+        );
     }
 }

@@ -290,7 +290,10 @@ async fn provider_auction(ctx: &HostContext, payload: &[u8]) -> Handled {
         decode("provider.auction", "a ProviderAuctionRequest", payload)?;
     let loadable = match ctx.config.builtins.check(&request.provider_ref) {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => ctx.artifacts.can_load(&request.provider_ref).map_err(|e| e.to_string()),
+        Ok(None) => ctx
+            .artifacts
+            .can_load(&request.provider_ref)
+            .map_err(|e| e.to_string()),
         Err(refused) => Err(refused.to_string()),
     };
     if let Err(reason) = loadable {

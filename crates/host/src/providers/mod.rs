@@ -37,8 +37,8 @@ pub(crate) use env::{Inner as SupervisorEnvParts, SupervisorEnv};
 pub(crate) use host_data::HostDataTemplate;
 pub(crate) use logs::LogBuffer;
 use process::OutputSink;
-pub(crate) use task::ProviderTask;
 use supervisor::{Supervisor, SupervisorCommand};
+pub(crate) use task::ProviderTask;
 
 /// How providers are supervised.
 #[derive(Clone, Debug)]

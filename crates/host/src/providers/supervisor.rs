@@ -42,7 +42,7 @@ use crate::lattice::BootstrapError;
 /// What a provider is started from.
 enum Launch {
     /// A binary (from an archive or a file).
-    Executable(LoadedProvider),
+    Executable(Box<LoadedProvider>),
     /// A builtin provider of the host.
     Builtin(crate::builtins::BuiltinKind),
 }
@@ -266,7 +266,8 @@ impl Supervisor {
     }
 
     async fn prepare(&self) -> Result<Launch, StartError> {
-        if let Some(Ok(kind)) = crate::builtins::BuiltinKind::of_reference(&self.spec.provider_ref) {
+        if let Some(Ok(kind)) = crate::builtins::BuiltinKind::of_reference(&self.spec.provider_ref)
+        {
             // Checked by the table before the supervisor was launched.
             return Ok(Launch::Builtin(kind));
         }
@@ -284,7 +285,7 @@ impl Supervisor {
                 tracing::warn!(%error, "cannot store the provider's claims");
             }
         }
-        Ok(Launch::Executable(loaded))
+        Ok(Launch::Executable(Box::new(loaded)))
     }
 
     /// Watches a running process until it exits, fails its health checks, or is stopped.

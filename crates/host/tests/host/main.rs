@@ -6,5 +6,6 @@ mod component_claims;
 mod components;
 mod ctl_bad_input;
 mod drop_in;
+mod http_server;
 mod lattice_state;
 mod providers;

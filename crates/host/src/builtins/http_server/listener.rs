@@ -20,8 +20,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use lattice_runtime::http::{BodyError, HttpServeError, HyperOutgoingBody, Scheme};
 use lattice_runtime::InvokeError;
+use lattice_runtime::http::{BodyError, HttpServeError, HyperOutgoingBody, Scheme};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -68,14 +68,14 @@ impl Routes {
         }
     }
 
-    fn route<B>(&self, request: &Request<B>) -> Result<&Route, Response<HyperOutgoingBody>> {
+    fn route<B>(&self, request: &Request<B>) -> Result<&Route, Box<Response<HyperOutgoingBody>>> {
         match self {
             Routes::Single(route) => Ok(route),
             Routes::Path(paths) => paths.get(request.uri().path()).ok_or_else(|| {
-                text(
+                Box::new(text(
                     StatusCode::NOT_FOUND,
                     format!("no route for path {}", request.uri().path()),
-                )
+                ))
             }),
             Routes::Host { header, hosts } => {
                 let value = request
@@ -88,14 +88,22 @@ impl Routes {
                             .flatten()
                     })
                     .ok_or_else(|| {
-                        text(StatusCode::BAD_REQUEST, format!("missing header {header}"))
+                        Box::new(text(
+                            StatusCode::BAD_REQUEST,
+                            format!("missing header {header}"),
+                        ))
                     })?
                     .to_ascii_lowercase();
                 let without_port = value.rsplit_once(':').map_or(value.as_str(), |(h, _)| h);
                 hosts
                     .get(&value)
                     .or_else(|| hosts.get(without_port))
-                    .ok_or_else(|| text(StatusCode::NOT_FOUND, format!("no route for host {value}")))
+                    .ok_or_else(|| {
+                        Box::new(text(
+                            StatusCode::NOT_FOUND,
+                            format!("no route for host {value}"),
+                        ))
+                    })
             }
         }
     }
@@ -210,21 +218,25 @@ async fn accept(
         tokio::spawn(async move {
             let served = match acceptor {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let tls =
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     watcher.watch(conn.into_owned()).await
                 }
@@ -235,7 +247,10 @@ async fn accept(
         });
     }
     drop(listener);
-    if tokio::time::timeout(CLOSE_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(CLOSE_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::debug!("http connections still open after the close grace");
     }
 }
@@ -245,7 +260,7 @@ async fn handle(serving: &Serving, request: Request<Incoming>) -> Response<Hyper
         let routes = serving.routes.read().expect("not poisoned");
         match routes.route(&request) {
             Ok(route) => route.clone(),
-            Err(response) => return response,
+            Err(response) => return *response,
         }
     };
     let limit = route.limits.max_content_len;

@@ -23,8 +23,8 @@ mod settings;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use lattice_proto::provider::HealthCheckResponse;
 use lattice_proto::InterfaceLinkDefinition;
+use lattice_proto::provider::HealthCheckResponse;
 use lattice_provider_sdk::{BoxError, LinkConfig, LinkRole, Provider, ProviderContext};
 
 use super::BuiltinEnv;
@@ -80,9 +80,16 @@ impl HttpServer {
         self.env.link_failed(&self.provider_id, link, &reason).await;
     }
 
-    async fn put(&self, link: &InterfaceLinkDefinition, config: &BTreeMap<String, String>) -> Result<(), String> {
+    async fn put(
+        &self,
+        link: &InterfaceLinkDefinition,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
         let mut state = self.state.lock().await;
-        let settings = state.settings.clone().ok_or("the provider is not initialised")?;
+        let settings = state
+            .settings
+            .clone()
+            .ok_or("the provider is not initialised")?;
         let wanted = settings.link(config)?;
         let route = Route {
             component_id: link.target.clone(),
@@ -229,7 +236,11 @@ impl Provider for HttpServer {
         Ok(())
     }
 
-    async fn link_del(&self, link: &InterfaceLinkDefinition, role: LinkRole) -> Result<(), BoxError> {
+    async fn link_del(
+        &self,
+        link: &InterfaceLinkDefinition,
+        role: LinkRole,
+    ) -> Result<(), BoxError> {
         if role == LinkRole::Source && is_incoming_handler(link) {
             self.remove(link).await;
         }

@@ -67,7 +67,10 @@ pub(crate) struct LinkSettings {
 impl ServerSettings {
     /// Reads the provider config.
     pub(crate) fn from_config(config: &BTreeMap<String, String>) -> Result<Self, String> {
-        let mode = match config.get("routing_mode").map(|m| m.trim().to_ascii_lowercase()) {
+        let mode = match config
+            .get("routing_mode")
+            .map(|m| m.trim().to_ascii_lowercase())
+        {
             None => RoutingMode::Address,
             Some(m) if m == "address" => RoutingMode::Address,
             Some(m) if m == "path" => RoutingMode::Path,
@@ -85,7 +88,9 @@ impl ServerSettings {
         };
         let default_address = parse_address(
             "default_address",
-            config.get("default_address").map_or(DEFAULT_ADDRESS, |a| a.trim()),
+            config
+                .get("default_address")
+                .map_or(DEFAULT_ADDRESS, |a| a.trim()),
         )?;
         let defaults = RequestLimits {
             timeout: DEFAULT_TIMEOUT,
@@ -147,7 +152,9 @@ fn limits(
         None => defaults.timeout,
     };
     let max_content_len = match config.get("max_content_len") {
-        Some(len) => parse_size(len.trim()).map_err(|e| format!("`max_content_len` = `{len}`: {e}"))?,
+        Some(len) => {
+            parse_size(len.trim()).map_err(|e| format!("`max_content_len` = `{len}`: {e}"))?
+        }
         None => defaults.max_content_len,
     };
     Ok(RequestLimits {
@@ -162,7 +169,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
         Some((i, _)) => text.split_at(i),
         None => (text, ""),
     };
-    let n: u64 = digits.parse().map_err(|_| "expected a size such as 10M".to_string())?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a size such as 10M".to_string())?;
     let factor = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -189,7 +198,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -199,7 +211,9 @@ mod tests {
         assert_eq!(settings.default_address, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(settings.limits.timeout, DEFAULT_TIMEOUT);
         assert_eq!(settings.limits.max_content_len, DEFAULT_MAX_CONTENT_LEN);
-        let link = settings.link(&map(&[("address", "127.0.0.1:9000")])).unwrap();
+        let link = settings
+            .link(&map(&[("address", "127.0.0.1:9000")]))
+            .unwrap();
         assert_eq!(link.address, "127.0.0.1:9000".parse().unwrap());
     }
 
@@ -208,7 +222,10 @@ mod tests {
         let path = ServerSettings::from_config(&map(&[("routing_mode", "path")])).unwrap();
         assert!(path.link(&BTreeMap::new()).unwrap_err().contains("`path`"));
         assert_eq!(
-            path.link(&map(&[("path", "/hello")])).unwrap().path.as_deref(),
+            path.link(&map(&[("path", "/hello")]))
+                .unwrap()
+                .path
+                .as_deref(),
             Some("/hello")
         );
         let host = ServerSettings::from_config(&map(&[
@@ -223,7 +240,10 @@ mod tests {
             }
         );
         assert_eq!(
-            host.link(&map(&[("host", "Example.COM")])).unwrap().host.as_deref(),
+            host.link(&map(&[("host", "Example.COM")]))
+                .unwrap()
+                .host
+                .as_deref(),
             Some("example.com")
         );
         let bad = ServerSettings::from_config(&map(&[("routing_mode", "port")])).unwrap_err();

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The main job: a lattice host on the embedded default (it starts its own nats-server
-# when none answers on 127.0.0.1:4222) with the example provider running and healthy.
-# Ctrl-C stops the host gracefully: the provider gets its shutdown request, then the
-# host leaves the lattice and stops its nats-server. `--once` stops right away.
+# The main job: a web application on one lattice host, on the embedded default (the host
+# starts its own nats-server when none answers on 127.0.0.1:4222). The hello-world HTTP
+# component (built with componentize-js by scripts/fixtures.sh) runs behind the builtin
+# http-server; the script prints the URL that curl answers. Ctrl-C stops the host
+# gracefully (the http-server, the component, then its nats-server). `--once` checks
+# the answer and stops.
+#
+#   ./scripts/demo.sh [--once]       LATTICE_DEMO_ADDRESS=127.0.0.1:8000 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 once=false
 [ "${1:-}" = "--once" ] && once=true
+address=${LATTICE_DEMO_ADDRESS:-127.0.0.1:8000}
 
-echo "building lattice and the example provider…"
+. scripts/lib/nats-server.sh
+ensure_nats_server
+echo "building the hello-world component (first time: a few minutes, then cached)…"
+./scripts/fixtures.sh hello-js
+echo "building lattice…"
 cargo build --quiet -p lattice-cli --bins
-cargo build --quiet -p lattice-provider-sdk --examples
 lattice=target/debug/lattice
 data=${LATTICE_DATA_DIR:-$(mktemp -d -t lattice-demo.XXXXXX)}
 log="$data/host.log"
@@ -38,15 +46,31 @@ done
 [ -n "$host_id" ] || { cat "$log"; echo "the host did not come up" >&2; exit 1; }
 grep 'is up on lattice' "$log"
 
-"$lattice" start provider "$PWD/target/debug/examples/counter" counter --host "$host_id"
+"$lattice" start component "$PWD/target/fixtures/hello-js.wasm" hello --host "$host_id"
+"$lattice" start provider wasmcloud+builtin://http-server http-server --host "$host_id"
+"$lattice" config put hello-http "address=$address"
+"$lattice" link put http-server hello wasi http --interface incoming-handler --source-config hello-http
 "$lattice" get inventory "$host_id"
-echo "--- what the provider printed (lattice logs counter):"
-"$lattice" logs counter --host "$host_id"
+
+url="http://$address/"
+answer=""
+for _ in $(seq 100); do
+  answer=$(curl -fsS "$url" 2>/dev/null || true)
+  [ -n "$answer" ] && break
+  sleep 0.1
+done
+[ "$answer" = "Hello from JavaScript" ] || {
+  tail -n 20 "$log"
+  echo "$url did not answer as expected (got '$answer')" >&2
+  kill -TERM "$host_pid"
+  exit 1
+}
+echo "curl $url  ->  $answer"
 
 if $once; then
   "$lattice" stop host "$host_id"
   wait "$host_pid" && echo "host stopped cleanly (its log: $log)"
 else
-  echo "host and provider running; try \`$lattice events\` in another terminal. Ctrl-C stops."
+  echo "serving $url (try: curl $url); \`$lattice events\` follows the lattice. Ctrl-C stops."
   wait "$host_pid"
 fi

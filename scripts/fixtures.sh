@@ -3,6 +3,7 @@
 # See fixtures/README.md for what each one is.
 #
 #   scripts/fixtures.sh            build what changed (a cache keyed by sources + tool versions)
+#   scripts/fixtures.sh NAME...    only these (e.g. hello-js)
 #   scripts/fixtures.sh --check    ... then validate each output and smoke-run it
 #   scripts/fixtures.sh --sync-wit re-copy the vendored WASI WIT (fixtures/wit/deps,
 #                                  fixtures/js/wit/deps) from their upstream packages
@@ -20,14 +21,18 @@ JS=fixtures/js
 
 CHECK=0
 SYNC_WIT=0
+ONLY=" "
 for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
     --sync-wit) SYNC_WIT=1 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "fixtures: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fixtures: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    *) ONLY="$ONLY$arg " ;;
   esac
 done
+# wanted NAME: whether NAME is to be built (all when none were named).
+wanted() { [ "$ONLY" = " " ] || [[ "$ONLY" == *" $1 "* ]]; }
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
@@ -211,6 +216,7 @@ BUILT=0
 SUMMARY=()
 for entry in "${FIXTURES[@]}"; do
   read -r name kind world source flags <<<"$entry"
+  wanted "$name" || continue
   key=$(fixture_key "$kind" "$world" "$source" "$flags")
   if [ -s "$OUT/$name.wasm" ] && [ "$(cat "$OUT/$name.key" 2>/dev/null)" = "$key" ]; then
     SUMMARY+=("$(printf '%-13s %10s  cached (key %s)' "$name.wasm" "$(human "$(stat -c %s "$OUT/$name.wasm")")" "$key")")
@@ -287,6 +293,7 @@ EOF
   rm -f "$OUT"/*.checked.pending
   for entry in "${FIXTURES[@]}"; do
     read -r name _ <<<"$entry"
+    wanted "$name" || continue
     stamp="$(cat "$OUT/$name.key")-$CHECK_HASH"
     if [ "$(cat "$OUT/$name.checked" 2>/dev/null)" = "$stamp" ]; then
       log "check $name.wasm: passed before, unchanged"

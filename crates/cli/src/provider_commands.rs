@@ -89,7 +89,7 @@ pub(crate) async fn start(
         }
         match event.decode() {
             Ok(Event::ProviderStarted(_)) if text => {
-                eprintln!("process started ({} ms)", sent.elapsed().as_millis())
+                eprintln!("started ({} ms)", sent.elapsed().as_millis())
             }
             Ok(Event::ProviderStartFailed(d)) => {
                 bail!("provider `{provider_id}` failed to start: {}", d.error)

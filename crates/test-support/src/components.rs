@@ -57,6 +57,51 @@ pub const HTTP_TRAP: &str = r#"
 )
 "#;
 
+/// Exports `wasmcloud:messaging/handler@0.2.0` `handle-message` and imports
+/// `wasmcloud:messaging/consumer@0.2.0` `publish`: each message's body is published again,
+/// to its `reply-to` when it has one (request-reply), else to `echo.out`.
+pub const MESSAGING_ECHO: &str = r#"
+(component
+  (type $bm (record (field "subject" string) (field "body" (list u8)) (field "reply-to" (option string))))
+  (import "wasmcloud:messaging/types@0.2.0" (instance $types
+    (export "broker-message" (type (eq $bm)))))
+  (alias export $types "broker-message" (type $broker-message))
+  (import "wasmcloud:messaging/consumer@0.2.0" (instance $consumer
+    (export "broker-message" (type $m (eq $broker-message)))
+    (export "publish" (func (param "msg" $m) (result (result (error string)))))))
+  (core module $memory
+    (memory (export "mem") 1)
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      (local.get $p)))
+  (core instance $mi (instantiate $memory))
+  (alias core export $mi "mem" (core memory $mem))
+  (alias core export $mi "realloc" (core func $realloc))
+  (core func $publish (canon lower (func $consumer "publish") (memory $mem) (realloc $realloc)))
+  (core module $main
+    (import "env" "mem" (memory 1))
+    (import "env" "publish" (func $publish (param i32 i32 i32 i32 i32 i32 i32 i32)))
+    (data (i32.const 16) "echo.out")
+    (func (export "handle") (param $sp i32) (param $sl i32) (param $bp i32) (param $bl i32)
+      (param $rd i32) (param $rp i32) (param $rl i32) (result i32)
+      (if (local.get $rd)
+        (then (call $publish (local.get $rp) (local.get $rl) (local.get $bp) (local.get $bl)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 32)))
+        (else (call $publish (i32.const 16) (i32.const 8) (local.get $bp) (local.get $bl)
+          (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 32))))
+      (i32.const 32)))
+  (core instance $i (instantiate $main
+    (with "env" (instance (export "mem" (memory $mem)) (export "publish" (func $publish))))))
+  (func $handle (param "msg" $broker-message) (result (result (error string)))
+    (canon lift (core func $i "handle") (memory $mem) (realloc $realloc)))
+  (instance $handler (export "handle-message" (func $handle)))
+  (export "wasmcloud:messaging/handler@0.2.0" (instance $handler))
+)
+"#;
+
 /// A test component built by `scripts/fixtures.sh` (componentize-js or -py; see
 /// `fixtures/README.md`): `target/fixtures/{name}.wasm`, built first when it is missing
 /// (the script installs its tools on first use and caches what it builds).

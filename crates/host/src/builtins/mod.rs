@@ -14,6 +14,7 @@
 //! http-client).
 
 mod http_server;
+mod messaging_nats;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -69,7 +70,7 @@ impl BuiltinKind {
 
     /// Whether lattice has built it yet.
     fn built(self) -> bool {
-        matches!(self, BuiltinKind::HttpServer)
+        matches!(self, BuiltinKind::HttpServer | BuiltinKind::MessagingNats)
     }
 
     /// The builtin a provider reference names: `None` if it is not a builtin reference,
@@ -194,7 +195,16 @@ pub(crate) fn launch(kind: BuiltinKind, env: &BuiltinEnv, host_data: HostData) -
                 )
                 .await
             }
-            BuiltinKind::HttpClient | BuiltinKind::MessagingNats => {
+            BuiltinKind::MessagingNats => {
+                let provider = messaging_nats::MessagingNats::new(env, provider_id.clone());
+                lattice_provider_sdk::run_provider_until(
+                    provider,
+                    host_data,
+                    cancel.cancelled_owned(),
+                )
+                .await
+            }
+            BuiltinKind::HttpClient => {
                 // Refused at start (`BuiltinSettings::check`); never launched.
                 tracing::error!(%kind, "builtin provider not built");
                 return false;
@@ -243,6 +253,10 @@ mod tests {
         assert_eq!(
             settings.check("wasmcloud+builtin://http-client"),
             Err(BuiltinRefused::NotBuilt(BuiltinKind::HttpClient))
+        );
+        assert_eq!(
+            settings.check("wasmcloud+builtin://messaging-nats"),
+            Ok(Some(BuiltinKind::MessagingNats))
         );
         settings.disabled.insert(BuiltinKind::HttpServer);
         let refused = settings

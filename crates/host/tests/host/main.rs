@@ -8,4 +8,5 @@ mod ctl_bad_input;
 mod drop_in;
 mod http_server;
 mod lattice_state;
+mod messaging;
 mod providers;

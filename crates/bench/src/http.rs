@@ -33,15 +33,24 @@ pub(crate) struct HttpSettings {
 pub(crate) enum Server {
     /// A wasmCloud host started by this command (lattice, or a compared host).
     Host { name: String, command: String },
-    /// `wasmtime serve` with this binary.
-    WasmtimeServe(PathBuf),
+    /// `wasmtime serve` with this binary and these `-O` options.
+    WasmtimeServe {
+        name: String,
+        binary: PathBuf,
+        optimize: String,
+    },
 }
+
+/// `wasmtime serve`'s pooling options set as lattice's defaults set its pool: the same
+/// engine tuning on both sides.
+pub(crate) const WASMTIME_TUNED: &str = "pooling-allocator=y,pooling-memory-keep-resident=33554432,\
+pooling-table-keep-resident=1048576,pooling-async-stack-keep-resident=524288";
 
 impl Server {
     fn name(&self) -> String {
         match self {
             Server::Host { name, .. } => name.clone(),
-            Server::WasmtimeServe(_) => "wasmtime serve".into(),
+            Server::WasmtimeServe { name, .. } => name.clone(),
         }
     }
 }
@@ -120,9 +129,13 @@ async fn start(server: &Server, component: &Path) -> anyhow::Result<(Running, So
             host.ctl(subjects.link_put(), link).await?;
             Running::Host(Box::new(host), dir)
         }
-        Server::WasmtimeServe(wasmtime) => {
+        Server::WasmtimeServe {
+            binary: wasmtime,
+            optimize,
+            ..
+        } => {
             let child = Command::new(wasmtime)
-                .args(["serve", "-S", "cli", "-O", "pooling-allocator=y", "--addr"])
+                .args(["serve", "-S", "cli", "-O", optimize, "--addr"])
                 .arg(addr.to_string())
                 .arg(component)
                 .stdin(Stdio::null())

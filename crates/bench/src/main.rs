@@ -91,6 +91,15 @@ struct Args {
     /// wrk runs per server and concurrency, alternating (default 3; 1 with --quick).
     #[arg(long)]
     http_runs: Option<usize>,
+    /// Connection counts of the HTTP scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    http_concurrency: Vec<u32>,
+    /// The fixtures the HTTP scenario serves.
+    #[arg(long, value_delimiter = ',', default_value = "hello-js,hello-py")]
+    http_components: Vec<String>,
+    /// Leave `wasmtime serve` out of the HTTP scenario (to compare host settings).
+    #[arg(long)]
+    http_without_wasmtime: bool,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -469,14 +478,24 @@ async fn main() -> anyhow::Result<()> {
                 Some(path) => path.clone(),
                 None => http::wasmtime_serve(&workspace_root())?,
             };
-            let fixtures = fixture_components(&["hello-js", "hello-py"])?;
-            let mut servers = vec![
-                http::Server::Host {
-                    name: "lattice".into(),
-                    command: lattice_command.clone(),
-                },
-                http::Server::WasmtimeServe(wasmtime),
-            ];
+            let names: Vec<&str> = args.http_components.iter().map(String::as_str).collect();
+            let fixtures = fixture_components(&names)?;
+            let mut servers = vec![http::Server::Host {
+                name: "lattice".into(),
+                command: lattice_command.clone(),
+            }];
+            if !args.http_without_wasmtime {
+                servers.push(http::Server::WasmtimeServe {
+                    name: "wasmtime serve".into(),
+                    binary: wasmtime.clone(),
+                    optimize: "pooling-allocator=y".into(),
+                });
+                servers.push(http::Server::WasmtimeServe {
+                    name: "wasmtime serve, tuned".into(),
+                    binary: wasmtime,
+                    optimize: http::WASMTIME_TUNED.into(),
+                });
+            }
             if let Some(other) = &args.compare_with {
                 servers.push(http::Server::Host {
                     name: "compared".into(),
@@ -491,7 +510,7 @@ async fn main() -> anyhow::Result<()> {
                 })),
                 warmup: Duration::from_secs(if args.quick { 2 } else { 5 }),
                 runs: args.http_runs.unwrap_or(if args.quick { 1 } else { 3 }),
-                concurrency: vec![1, 16, 64],
+                concurrency: args.http_concurrency.clone(),
                 threads: 2,
             };
             Some(http::run(&servers, &fixtures, &settings).await)

@@ -206,6 +206,18 @@ pub(crate) struct UpArgs {
         value_name = "BUILTIN"
     )]
     disable_builtin: Vec<lattice_host::BuiltinKind>,
+    /// Bytes of each component linear memory kept resident between instances (reset in
+    /// place rather than returned to the kernel): fewer page faults per instantiation, at
+    /// up to this much memory per pool slot used; 0 returns everything (lattice
+    /// addition; default 32 MiB).
+    #[arg(long, env = "LATTICE_MEMORY_KEEP_RESIDENT", default_value_t = 32 << 20, value_name = "BYTES")]
+    memory_keep_resident: u64,
+    /// As --memory-keep-resident, for each component table (default 1 MiB).
+    #[arg(long, env = "LATTICE_TABLE_KEEP_RESIDENT", default_value_t = 1 << 20, value_name = "BYTES")]
+    table_keep_resident: u64,
+    /// As --memory-keep-resident, for each invocation's stack (default 512 KiB).
+    #[arg(long, env = "LATTICE_STACK_KEEP_RESIDENT", default_value_t = 512 << 10, value_name = "BYTES")]
+    stack_keep_resident: u64,
     /// When the component pool cannot be reserved, run components with on-demand
     /// allocation (and say so) instead of refusing to start (lattice addition).
     #[arg(long, env = "LATTICE_ALLOW_POOL_FALLBACK")]
@@ -413,6 +425,9 @@ impl UpArgs {
         runtime.max_component_size_bytes = self.max_component_size_bytes;
         runtime.max_components = self.max_components;
         runtime.max_core_instances_per_component = self.max_core_instances_per_component;
+        runtime.memory_keep_resident = self.memory_keep_resident;
+        runtime.table_keep_resident = self.table_keep_resident;
+        runtime.stack_keep_resident = self.stack_keep_resident;
         if self.allow_pool_fallback {
             runtime.pool_fallback = lattice_runtime::PoolFallback::OnDemand;
         }

@@ -48,6 +48,17 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// What to do when the pool cannot be reserved.
     pub pool_fallback: PoolFallback,
+    /// Bytes of each pooled linear memory kept resident when its instance ends: reset
+    /// in place (zeroed, the image restored) instead of returned to the kernel, so the
+    /// next instance in the slot takes no page faults for them. Costs up to this much
+    /// resident memory per slot that has been used (default 32 MiB: a fresh instance
+    /// per request of a componentize-js or -py component serves about twice as many
+    /// requests per second as with none).
+    pub memory_keep_resident: u64,
+    /// As `memory_keep_resident`, for each pooled table (default 1 MiB).
+    pub table_keep_resident: u64,
+    /// As `memory_keep_resident`, for each pooled async stack (default 512 KiB).
+    pub stack_keep_resident: u64,
     /// Directory of the compile cache (created 0700); `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
 }
@@ -62,6 +73,9 @@ impl Default for RuntimeConfig {
             max_core_instances_per_component: 30,
             epoch_tick: Duration::from_millis(100),
             pool_fallback: PoolFallback::Refuse,
+            memory_keep_resident: 32 * MIB,
+            table_keep_resident: MIB,
+            stack_keep_resident: MIB / 2,
             cache_dir: None,
         }
     }

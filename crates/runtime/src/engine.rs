@@ -36,6 +36,12 @@ pub struct PoolLimits {
     pub component_instance_bytes: u64,
     /// Elements of one table.
     pub table_elements: usize,
+    /// Bytes of a linear memory kept resident between instances.
+    pub memory_keep_resident: u64,
+    /// Bytes of a table kept resident between instances.
+    pub table_keep_resident: u64,
+    /// Bytes of an async stack kept resident between instances.
+    pub stack_keep_resident: u64,
 }
 
 impl PoolLimits {
@@ -47,6 +53,9 @@ impl PoolLimits {
             memory_bytes: config.max_linear_memory_bytes,
             component_instance_bytes: config.max_component_size_bytes,
             table_elements: TABLE_ELEMENTS,
+            memory_keep_resident: config.memory_keep_resident.min(config.max_linear_memory_bytes),
+            table_keep_resident: config.table_keep_resident,
+            stack_keep_resident: config.stack_keep_resident,
         }
     }
 
@@ -65,9 +74,16 @@ impl PoolLimits {
             .total_tables(self.memories)
             .total_stacks(self.component_instances)
             .table_elements(self.table_elements)
-            .max_memory_size(usize::try_from(self.memory_bytes).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(self.memory_bytes).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(bytes(self.memory_keep_resident))
+            .table_keep_resident(bytes(self.table_keep_resident))
+            .async_stack_keep_resident(bytes(self.stack_keep_resident));
         pool
     }
+}
+
+fn bytes(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl fmt::Display for PoolLimits {

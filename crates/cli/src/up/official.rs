@@ -181,6 +181,9 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "max-concurrent-ctl",
     "allow-pool-fallback",
     "disable-builtin",
+    "memory-keep-resident",
+    "table-keep-resident",
+    "stack-keep-resident",
     // The CLI's global options that `lattice up` also takes.
     "output",
     "timeout",

@@ -11,7 +11,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::config::{PoolFallback, RuntimeConfig};
 use crate::error::RuntimeError;
@@ -77,7 +79,10 @@ impl PoolLimits {
             .max_memory_size(usize::try_from(self.memory_bytes).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(bytes(self.memory_keep_resident))
             .table_keep_resident(bytes(self.table_keep_resident))
-            .async_stack_keep_resident(bytes(self.stack_keep_resident));
+            .async_stack_keep_resident(bytes(self.stack_keep_resident))
+            // PAGEMAP_SCAN (reset only the touched pages) measured slower here: half the
+            // requests per second for the componentize-py hello world (docs/benchmarks.md).
+            .pagemap_scan(Enabled::No);
         pool
     }
 }

@@ -148,7 +148,8 @@ pub(crate) enum ScaleError {
     Config(#[from] crate::lattice::BootstrapError),
     #[error("cannot compile the component: {0}")]
     Load(#[from] lattice_runtime::LoadError),
-    #[error("cannot link the component: {0}")]
+    /// Its text already says what failed ("cannot link the component: …").
+    #[error(transparent)]
     Prepare(#[from] lattice_runtime::PrepareError),
     #[error("cannot link the component: {0}")]
     Link(String),

@@ -186,6 +186,16 @@ pub(crate) struct UpArgs {
         default_value_t = 30
     )]
     max_core_instances_per_component: u32,
+    /// PEM files of certificate authorities to trust besides the system's, for NATS
+    /// servers with certificates from a private CA (repeatable or comma-separated).
+    /// In lattice they apply to the host's ctl and rpc connections.
+    #[arg(
+        long,
+        env = "WASMCLOUD_TLS_CA_PATH",
+        value_delimiter = ',',
+        value_name = "PEM"
+    )]
+    tls_ca_path: Vec<PathBuf>,
     /// Experimental features of the official host, comma-separated. The builtin
     /// providers (`builtin-http-server`, `builtin-http-client`, `builtin-messaging-nats`)
     /// are on by default in lattice, so naming them changes nothing; the other 1.9.2
@@ -406,6 +416,7 @@ impl UpArgs {
         config.provider_auction = self.enable_provider_auction;
         config.component_auction = self.enable_component_auction;
         config.builtins.disabled = self.disable_builtin.iter().copied().collect();
+        config.tls_ca_paths = self.tls_ca_path.clone();
         let providers = &mut config.providers;
         providers.shutdown_grace = Duration::from_millis(self.provider_shutdown_delay_ms);
         providers.term_grace = self.provider_term_grace;

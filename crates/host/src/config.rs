@@ -60,6 +60,9 @@ pub struct HostConfig {
     pub runtime: lattice_runtime::RuntimeConfig,
     /// Which builtin providers (`wasmcloud+builtin://…`) may run (all by default).
     pub builtins: crate::builtins::BuiltinSettings,
+    /// PEM files of CAs trusted besides the system's for the host's NATS connections
+    /// (`--tls-ca-path`).
+    pub tls_ca_paths: Vec<std::path::PathBuf>,
 }
 
 impl HostConfig {
@@ -89,6 +92,7 @@ impl HostConfig {
             providers: ProviderSettings::default(),
             runtime: lattice_runtime::RuntimeConfig::default(),
             builtins: crate::builtins::BuiltinSettings::default(),
+            tls_ca_paths: Vec::new(),
         }
     }
 

@@ -165,8 +165,9 @@ impl Host {
         let identity =
             HostIdentity::new(config.host_seed.as_deref(), config.friendly_name.as_deref())?;
         let rpc_credentials = nats::provider_credentials(&config.rpc_nats.auth)?;
-        let ctl = nats::connect("ctl", &config.ctl_nats, None).await?;
-        let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout)).await?;
+        let ca = &config.tls_ca_paths;
+        let ctl = nats::connect("ctl", &config.ctl_nats, None, ca).await?;
+        let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout), ca).await?;
         let lattice_token = CancellationToken::new();
         let lattice = LatticeState::start(
             &ctl,

@@ -18,8 +18,9 @@ pub(crate) async fn connect(
     which: &'static str,
     config: &NatsConnectConfig,
     request_timeout: Option<Duration>,
+    ca_files: &[std::path::PathBuf],
 ) -> Result<Client, HostError> {
-    Ok(lattice_nats::connect(which, config, request_timeout).await?)
+    Ok(lattice_nats::connect(which, config, request_timeout, ca_files).await?)
 }
 
 /// The user JWT and seed providers get in HostData for `auth`.

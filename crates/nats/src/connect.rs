@@ -22,15 +22,29 @@ const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens a host connection (`which` is `ctl` or `rpc`, for messages) to `config`
 /// without retrying: a host that cannot reach NATS says so at once. Named
 /// [`CLIENT_NAME`]; `request_timeout` is the connection's default request timeout.
+///
+/// `ca_files` (PEM) are trusted besides the system's roots, for servers whose TLS
+/// certificate comes from a private CA (`--tls-ca-path`).
 pub async fn connect(
     which: &'static str,
     config: &NatsConnectConfig,
     request_timeout: Option<Duration>,
+    ca_files: &[std::path::PathBuf],
 ) -> Result<Client, NatsError> {
-    let options = ConnectOptions::new()
+    let mut options = ConnectOptions::new()
         .name(CLIENT_NAME)
         .request_timeout(request_timeout)
         .connection_timeout(CONNECTION_TIMEOUT);
+    for ca in ca_files {
+        if !ca.is_file() {
+            return Err(NatsError::Connect {
+                which,
+                url: config.display_url(),
+                reason: format!("the TLS CA file {} does not exist", ca.display()),
+            });
+        }
+        options = options.add_root_certificates(ca.clone());
+    }
     connect_with(which, config, options).await
 }
 

@@ -55,7 +55,9 @@ impl PoolLimits {
             memory_bytes: config.max_linear_memory_bytes,
             component_instance_bytes: config.max_component_size_bytes,
             table_elements: TABLE_ELEMENTS,
-            memory_keep_resident: config.memory_keep_resident.min(config.max_linear_memory_bytes),
+            memory_keep_resident: config
+                .memory_keep_resident
+                .min(config.max_linear_memory_bytes),
             table_keep_resident: config.table_keep_resident,
             stack_keep_resident: config.stack_keep_resident,
         }

@@ -154,11 +154,7 @@ pub(crate) const OFFICIAL: &[Official] = &[
         "WASMCLOUD_PROVIDER_AUCTION_ENABLED",
     ),
     on("http-admin", "WASMCLOUD_HTTP_ADMIN"),
-    not_yet(
-        "tls-ca-path",
-        Some("WASMCLOUD_TLS_CA_PATH"),
-        "extra CA certificates are not supported yet",
-    ),
+    on("tls-ca-path", "WASMCLOUD_TLS_CA_PATH"),
     not_yet("flame-graph", None, "flame graphs are not supported"),
     on("feature", "WASMCLOUD_EXPERIMENTAL_FEATURES"),
 ];

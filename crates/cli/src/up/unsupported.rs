@@ -51,8 +51,6 @@ pub(crate) struct Unsupported {
     override_logs_endpoint: Option<String>,
     #[arg(long, env = "WASMCLOUD_OBSERVABILITY_PROTOCOL", hide = true)]
     observability_protocol: Option<String>,
-    #[arg(long, env = "WASMCLOUD_TLS_CA_PATH", hide = true)]
-    tls_ca_path: Option<String>,
     #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
     flame_graph: Option<String>,
 }
@@ -82,7 +80,6 @@ impl Unsupported {
             "override-metrics-endpoint" => &self.override_metrics_endpoint,
             "override-logs-endpoint" => &self.override_logs_endpoint,
             "observability-protocol" => &self.observability_protocol,
-            "tls-ca-path" => &self.tls_ca_path,
             "flame-graph" => &self.flame_graph,
             _ => return false,
         };

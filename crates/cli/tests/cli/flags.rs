@@ -226,7 +226,7 @@ async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
             "WASMCLOUD_EXPERIMENTAL_FEATURES",
             "builtin-http-server,workload-identity-auth",
         ),
-        ("WASMCLOUD_TLS_CA_PATH", "/etc/ssl/ca.pem"),
+        ("WASMCLOUD_CONFIG_SERVICE", "true"),
     ] {
         let out = up_command(&["--nats-url", "nats://127.0.0.1:1"], &[(env, value)])
             .output()

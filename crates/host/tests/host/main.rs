@@ -10,3 +10,4 @@ mod http_server;
 mod lattice_state;
 mod messaging;
 mod providers;
+mod tls;

@@ -14,7 +14,7 @@
 //! # async fn run() -> Result<(), lattice_nats::NatsError> {
 //! use lattice_nats::{NatsConnectConfig, connect, server_round_trip};
 //! let config = NatsConnectConfig::anonymous("nats://user:secret@127.0.0.1:4222");
-//! let client = connect("ctl", &config, None).await?;
+//! let client = connect("ctl", &config, None, &[]).await?;
 //! let _events = client.subscribe("wasmbus.evt.default.>").await;
 //! server_round_trip(&client).await?; // the subscription is in place
 //! # Ok(()) }
@@ -26,7 +26,7 @@ mod error;
 
 pub use config::{NatsAuth, NatsConnectConfig, UrlCredentials, redact_url};
 pub use connect::{
-    CLIENT_NAME, connect, connect_with, provider_credentials, server_round_trip,
+    CLIENT_NAME, connect, connect_with, provider_credentials, reconnect_delay, server_round_trip,
     with_url_credentials,
 };
 pub use error::{NatsError, UrlError};

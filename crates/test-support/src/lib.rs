@@ -51,6 +51,11 @@ impl TestNats {
     /// Stops the server (SIGTERM: it flushes its file store) and starts it again on the
     /// same port with the same JetStream store.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_after(Duration::ZERO).await
+    }
+
+    /// As [`TestNats::restart`], with the server down for `down` in between (an outage).
+    pub async fn restart_after(&mut self, down: Duration) -> anyhow::Result<()> {
         let mut config = NatsServerConfig::loopback(
             find_nats_server(None)?,
             Some(self.store.path().to_path_buf()),
@@ -58,6 +63,7 @@ impl TestNats {
         let running = self.server.take().context("the server is running")?;
         config.port = Some(running.port());
         running.stop(Duration::from_secs(10)).await;
+        tokio::time::sleep(down).await;
         self.server = Some(NatsServer::start(&config).await?);
         Ok(())
     }

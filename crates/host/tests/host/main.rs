@@ -9,5 +9,6 @@ mod drop_in;
 mod http_server;
 mod lattice_state;
 mod messaging;
+mod nats_outage;
 mod providers;
 mod tls;

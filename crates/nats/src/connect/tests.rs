@@ -65,12 +65,12 @@ impl PasswordServer {
 async fn user_and_password_in_the_url_are_sent() {
     let server = PasswordServer::start("lat", "s3cr%t").await;
 
-    let client = connect("ctl", &server.config("nats", "lat:s3cr%25t@"), None)
+    let client = connect("ctl", &server.config("nats", "lat:s3cr%25t@"), None, &[])
         .await
         .unwrap();
     server_round_trip(&client).await.unwrap();
 
-    let err = connect("rpc", &server.config("nats", "lat:wrong@"), None)
+    let err = connect("rpc", &server.config("nats", "lat:wrong@"), None, &[])
         .await
         .unwrap_err();
     let shown = err.to_string();
@@ -84,7 +84,7 @@ async fn user_and_password_in_the_url_are_sent() {
         "the password is not shown: {shown}"
     );
 
-    let anonymous = connect("ctl", &server.config("nats", ""), None).await;
+    let anonymous = connect("ctl", &server.config("nats", ""), None, &[]).await;
     assert!(anonymous.is_err(), "the server does require the password");
 
     let client_url = server.config("nats", "lat:s3cr%25t@").url;
@@ -102,9 +102,9 @@ async fn user_and_password_in_the_url_are_sent() {
 #[tokio::test]
 async fn a_tls_url_requires_tls() {
     let server = PasswordServer::start("lat", "pw").await;
-    let plain = connect("ctl", &server.config("nats", "lat:pw@"), None).await;
+    let plain = connect("ctl", &server.config("nats", "lat:pw@"), None, &[]).await;
     assert!(plain.is_ok(), "{:?}", plain.err());
-    let err = connect("ctl", &server.config("tls", "lat:pw@"), None)
+    let err = connect("ctl", &server.config("tls", "lat:pw@"), None, &[])
         .await
         .unwrap_err()
         .to_string();

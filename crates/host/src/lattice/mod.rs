@@ -45,6 +45,9 @@ pub(crate) use resolve::ConfigMap;
 
 use crate::error::HostError;
 
+/// How often the owner looks at its connection's state (to re-watch after a reconnect).
+const CONNECTION_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Pause before re-opening a watch that failed (its connection may be reconnecting).
 const REOPEN_AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -145,9 +148,10 @@ impl LatticeState {
         let (tx, rx) = mpsc::channel(256);
         // Lives as long as a handle does: it serves the providers' last `forget`s while
         // the host stops, so it is not on the host's tracker.
+        let connection = ctl.clone();
         tokio::spawn(
             owner
-                .run(rx, data_watch, config_watch, stop)
+                .run(rx, data_watch, config_watch, connection, stop)
                 .instrument(tracing::info_span!("lattice_state", lattice)),
         );
         Ok(LatticeState {
@@ -322,14 +326,33 @@ impl Owner {
         mut commands: mpsc::Receiver<Command>,
         data: Watch,
         config: Watch,
+        connection: async_nats::Client,
         stop: CancellationToken,
     ) {
+        use async_nats::connection::State;
         let mut data = Some(data);
         let mut config = Some(config);
         let mut reopening = FuturesUnordered::new();
+        // After the connection comes back (a server restart, say), the watches' consumers
+        // may be gone without an error for seconds: both are opened again and the
+        // buckets re-read at once, which also picks up what changed meanwhile.
+        let mut connected = true;
+        let mut check = tokio::time::interval(CONNECTION_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = check.tick() => {
+                    let now = connection.connection_state() == State::Connected;
+                    if now && !connected {
+                        tracing::info!("NATS connection back; watching lattice state again");
+                        data = None;
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                    }
+                    connected = now;
+                }
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => return,

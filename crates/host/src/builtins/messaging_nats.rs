@@ -139,7 +139,7 @@ pub(crate) struct MessagingNats {
     handlers: tokio::sync::Mutex<HashMap<String, CancellationToken>>,
     /// The connection of each component linked to `consumer`, by component ID.
     consumers: Arc<Mutex<HashMap<String, async_nats::Client>>>,
-    problems: Mutex<BTreeMap<String, String>>,
+    problems: super::Problems,
 }
 
 struct Started {
@@ -163,16 +163,8 @@ impl MessagingNats {
             started: tokio::sync::OnceCell::new(),
             handlers: tokio::sync::Mutex::new(HashMap::new()),
             consumers: Arc::new(Mutex::new(HashMap::new())),
-            problems: Mutex::new(BTreeMap::new()),
+            problems: super::Problems::default(),
         }
-    }
-
-    fn set_problem(&self, key: &str, problem: Option<String>) {
-        let mut problems = self.problems.lock().expect("not poisoned");
-        match problem {
-            Some(problem) => problems.insert(key.to_string(), problem),
-            None => problems.remove(key),
-        };
     }
 
     fn merged(&self, link_config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -419,12 +411,7 @@ impl Provider for MessagingNats {
     }
 
     async fn health(&self) -> HealthCheckResponse {
-        let problems = self.problems.lock().expect("not poisoned");
-        HealthCheckResponse {
-            healthy: problems.is_empty(),
-            message: (!problems.is_empty())
-                .then(|| problems.values().cloned().collect::<Vec<_>>().join("; ")),
-        }
+        self.problems.health()
     }
 
     async fn link_put(&self, link: LinkConfig) -> Result<(), BoxError> {
@@ -452,9 +439,10 @@ impl Provider for MessagingNats {
             _ => return Ok(()),
         };
         match applied {
-            Ok(()) => self.set_problem(&key, None),
+            Ok(()) => self.problems.set(&key, None),
             Err(reason) => {
-                self.set_problem(&key, Some(format!("link {}: {reason}", def.name)));
+                self.problems
+                    .set(&key, Some(format!("link {}: {reason}", def.name)));
                 self.env.link_failed(&self.provider_id, def, &reason).await;
             }
         }
@@ -480,7 +468,7 @@ impl Provider for MessagingNats {
                     .remove(&link.source_id);
             }
         }
-        self.set_problem(
+        self.problems.set(
             &format!("{}/{}/{}", link.source_id, link.target, link.name),
             None,
         );

@@ -16,13 +16,14 @@
 mod http_server;
 mod messaging_nats;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
 use lattice_proto::HostData;
 use lattice_proto::InterfaceLinkDefinition;
 use lattice_proto::events::{Event, ProviderLinkFailed};
+use lattice_proto::provider::HealthCheckResponse;
 
 use crate::components::LocalComponents;
 use crate::events::EventPublisher;
@@ -177,6 +178,32 @@ impl BuiltinEnv {
                 reason: reason.to_string(),
             }))
             .await;
+    }
+}
+
+/// What is wrong with a builtin now, by key (a link, or `""` for the provider itself):
+/// its health answer.
+#[derive(Default)]
+pub(crate) struct Problems(std::sync::Mutex<BTreeMap<String, String>>);
+
+impl Problems {
+    /// Records (`Some`) or clears (`None`) the problem under `key`.
+    pub(crate) fn set(&self, key: &str, problem: Option<String>) {
+        let mut problems = self.0.lock().expect("not poisoned");
+        match problem {
+            Some(problem) => problems.insert(key.to_string(), problem),
+            None => problems.remove(key),
+        };
+    }
+
+    /// Healthy without problems; otherwise unhealthy, the problems as the message.
+    pub(crate) fn health(&self) -> HealthCheckResponse {
+        let problems = self.0.lock().expect("not poisoned");
+        HealthCheckResponse {
+            healthy: problems.is_empty(),
+            message: (!problems.is_empty())
+                .then(|| problems.values().cloned().collect::<Vec<_>>().join("; ")),
+        }
     }
 }
 

@@ -126,12 +126,7 @@ impl LocalComponent {
         B::Error: Into<lattice_runtime::http::BodyError>,
     {
         let serving = self.current.borrow().clone();
-        let config = serving
-            .lattice
-            .merged_config(&serving.spec.config)
-            .await
-            .unwrap_or_default();
-        let state = InvocationState::new(Arc::new(config));
+        let state = serving.invocation_state().await;
         self.invocations
             .track_future(serving.prepared.handle_http(state, scheme, request))
             .await

@@ -108,6 +108,18 @@ pub(crate) async fn prepare(
     })
 }
 
+impl Serving {
+    /// The store data of one invocation: the merged named config as it is now.
+    pub(crate) async fn invocation_state(&self) -> InvocationState {
+        let config = self
+            .lattice
+            .merged_config(&self.spec.config)
+            .await
+            .unwrap_or_default();
+        InvocationState::new(Arc::new(config))
+    }
+}
+
 /// The export functions of `serving` that can be served over wRPC; the others are
 /// logged and skipped.
 fn exports(serving: &Serving) -> Vec<Export> {
@@ -251,12 +263,7 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
             return;
         }
     };
-    let config = serving
-        .lattice
-        .merged_config(&serving.spec.config)
-        .await
-        .unwrap_or_default();
-    let state = InvocationState::new(std::sync::Arc::new(config));
+    let state = serving.invocation_state().await;
     let returned = serving
         .prepared
         .call(state, export.instance.as_deref(), &export.func, &vals)

@@ -21,7 +21,6 @@ mod listener;
 mod settings;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 use lattice_proto::InterfaceLinkDefinition;
 use lattice_proto::provider::HealthCheckResponse;
@@ -43,7 +42,7 @@ pub(crate) struct HttpServer {
     provider_id: String,
     state: tokio::sync::Mutex<State>,
     /// What is wrong now, by link name (or `""` for the provider itself): health.
-    problems: Mutex<BTreeMap<String, String>>,
+    problems: super::Problems,
 }
 
 #[derive(Default)]
@@ -63,20 +62,13 @@ impl HttpServer {
             env,
             provider_id,
             state: tokio::sync::Mutex::new(State::default()),
-            problems: Mutex::new(BTreeMap::new()),
+            problems: super::Problems::default(),
         }
     }
 
-    fn set_problem(&self, key: &str, problem: Option<String>) {
-        let mut problems = self.problems.lock().expect("not poisoned");
-        match problem {
-            Some(problem) => problems.insert(key.to_string(), problem),
-            None => problems.remove(key),
-        };
-    }
-
     async fn fail(&self, link: &InterfaceLinkDefinition, reason: String) {
-        self.set_problem(&link.name, Some(format!("link {}: {reason}", link.name)));
+        self.problems
+            .set(&link.name, Some(format!("link {}: {reason}", link.name)));
         self.env.link_failed(&self.provider_id, link, &reason).await;
     }
 
@@ -175,7 +167,7 @@ impl HttpServer {
                 Routes::Single(_) => {}
             }
         }
-        self.set_problem(&link.name, None);
+        self.problems.set(&link.name, None);
     }
 }
 
@@ -186,7 +178,8 @@ impl Provider for HttpServer {
             Err(problem) => {
                 // Reported in health; links are refused until the config is fixed.
                 tracing::warn!(provider_id = %self.provider_id, %problem, "http-server config");
-                self.set_problem("", Some(format!("provider config: {problem}")));
+                self.problems
+                    .set("", Some(format!("provider config: {problem}")));
                 return Ok(());
             }
         };
@@ -201,7 +194,7 @@ impl Provider for HttpServer {
             .await
             {
                 Ok(listener) => state.shared = Some(listener),
-                Err(problem) => self.set_problem("", Some(problem)),
+                Err(problem) => self.problems.set("", Some(problem)),
             }
         }
         state.settings = Some(settings);
@@ -209,12 +202,7 @@ impl Provider for HttpServer {
     }
 
     async fn health(&self) -> HealthCheckResponse {
-        let problems = self.problems.lock().expect("not poisoned");
-        HealthCheckResponse {
-            healthy: problems.is_empty(),
-            message: (!problems.is_empty())
-                .then(|| problems.values().cloned().collect::<Vec<_>>().join("; ")),
-        }
+        self.problems.health()
     }
 
     async fn link_put(&self, link: LinkConfig) -> Result<(), BoxError> {
@@ -223,7 +211,7 @@ impl Provider for HttpServer {
         }
         match self.put(&link.link, &link.config).await {
             Ok(()) => {
-                self.set_problem(&link.link.name, None);
+                self.problems.set(&link.link.name, None);
                 tracing::info!(
                     provider_id = %self.provider_id,
                     component_id = %link.link.target,

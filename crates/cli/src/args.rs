@@ -126,6 +126,11 @@ pub(crate) enum Command {
     },
     /// Follow the lattice's events (`wasmbus.evt.{lattice}.>`), one line each.
     Events,
+    /// Provider archives: `lattice par create`.
+    #[command(subcommand)]
+    Par(crate::artifact_commands::ParCommand),
+    /// Push a provider archive or a component to an OCI registry.
+    Push(crate::artifact_commands::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]

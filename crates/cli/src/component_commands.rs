@@ -30,12 +30,16 @@ pub(crate) struct Scale {
     pub(crate) wait_timeout: Duration,
 }
 
-/// A plain path becomes a `file://` reference; other references pass untouched.
+/// What a start command sends: a reference with a scheme, or a registry reference
+/// (`registry/repo:tag`, `…@sha256:…`), passes untouched; a path (one that exists, or
+/// that starts with `/` or `.`) becomes an absolute `file://` reference.
 pub(crate) fn reference(given: &str) -> anyhow::Result<String> {
-    if given.contains("://") || !std::path::Path::new(given).exists() {
+    let looks_like_path = given.starts_with('/') || given.starts_with('.');
+    if given.contains("://") || !(looks_like_path || std::path::Path::new(given).exists()) {
         return Ok(given.to_string());
     }
-    let path = std::fs::canonicalize(given).with_context(|| format!("cannot resolve {given}"))?;
+    let path =
+        std::path::absolute(given).with_context(|| format!("cannot resolve the path {given}"))?;
     Ok(format!("file://{}", path.display()))
 }
 
@@ -108,6 +112,14 @@ pub(crate) async fn scale(
             );
         };
         let event = event?;
+        if let Ok(Event::ArtifactPullProgress(d)) = event.decode()
+            && text
+            && event.source == host_id
+            && d.reference == scale.component_ref
+        {
+            eprintln!("{}", output::pull_progress(&d));
+            continue;
+        }
         let ours =
             event.source == host_id && event.data["component_id"] == scale.component_id.as_str();
         if ours

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod args;
+mod artifact_commands;
 mod commands;
 mod component_commands;
 mod output;
@@ -47,6 +48,14 @@ fn official_shape(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
 async fn run(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
         args::Command::Up(up) => up::run(&cli.global, *up).await,
+        args::Command::Par(command) => {
+            init_client_logging();
+            artifact_commands::par(&cli.global, command).await
+        }
+        args::Command::Push(push) => {
+            init_client_logging();
+            artifact_commands::push(&cli.global, push).await
+        }
         command => {
             init_client_logging();
             commands::run(&cli.global, command).await

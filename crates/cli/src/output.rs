@@ -195,8 +195,29 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
             d.name,
             d.reason
         ),
+        Ok(Event::ArtifactPullProgress(d)) => format!("{} on {}", pull_progress(&d), d.host_id),
         Ok(Event::Other { data, .. }) => data.to_string(),
         Err(e) => format!("(undecodable data: {e}) {}", event.data),
     };
     format!("{time} {name:<22} {detail}")
+}
+
+/// One line for a download: `pulling ghcr.io/x:1: 3.1 of 6.5 MiB (47%), 12.0 MiB/s`.
+pub(crate) fn pull_progress(d: &lattice_proto::events::ArtifactPullProgress) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mib = |bytes: u64| bytes as f64 / MIB;
+    let percent = d
+        .bytes
+        .saturating_mul(100)
+        .checked_div(d.total)
+        .map(|p| format!(" ({p}%)"))
+        .unwrap_or_default();
+    format!(
+        "{} {}: {:.1} of {:.1} MiB{percent}, {:.1} MiB/s",
+        if d.done { "pulled" } else { "pulling" },
+        d.reference,
+        mib(d.bytes),
+        mib(d.total),
+        mib(d.bytes_per_second)
+    )
 }

@@ -13,16 +13,6 @@ use lattice_proto::subjects::is_subject_token;
 use crate::args::{GlobalArgs, OutputFormat, StartCommand};
 use crate::output;
 
-/// A plain path becomes an absolute `file://` reference.
-fn normalize_reference(reference: &str) -> anyhow::Result<String> {
-    if reference.contains("://") {
-        return Ok(reference.to_string());
-    }
-    let path = std::path::absolute(reference)
-        .with_context(|| format!("cannot resolve the path {reference}"))?;
-    Ok(format!("file://{}", path.display()))
-}
-
 pub(crate) async fn start(
     client: &CtlClient,
     global: &GlobalArgs,
@@ -41,7 +31,7 @@ pub(crate) async fn start(
     else {
         unreachable!("components are started by component_commands");
     };
-    let provider_ref = normalize_reference(&provider_ref)?;
+    let provider_ref = crate::component_commands::reference(&provider_ref)?;
     let text = global.output == OutputFormat::Text;
     let host_id = match host {
         Some(host) => host,
@@ -84,7 +74,16 @@ pub(crate) async fn start(
         let event = tokio::time::timeout_at(deadline, events.next_event())
             .await
             .with_context(|| format!("provider `{provider_id}` is not healthy after {wait_timeout:?}; see `lattice logs {provider_id}`"))??;
-        if event.source != host_id || event.data["provider_id"] != provider_id.as_str() {
+        if event.source != host_id {
+            continue;
+        }
+        if let Ok(Event::ArtifactPullProgress(d)) = event.decode() {
+            if text && d.reference == provider_ref {
+                eprintln!("{}", output::pull_progress(&d));
+            }
+            continue;
+        }
+        if event.data["provider_id"] != provider_id.as_str() {
             continue;
         }
         match event.decode() {
@@ -245,19 +244,20 @@ pub(crate) async fn logs(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
-    fn paths_become_file_references() {
-        assert_eq!(normalize_reference("file:///a/b").unwrap(), "file:///a/b");
-        assert_eq!(
-            normalize_reference("/opt/p.par.gz").unwrap(),
-            "file:///opt/p.par.gz"
-        );
-        assert!(
-            normalize_reference("rel/p")
-                .unwrap()
-                .starts_with("file:///")
-        );
+    fn paths_become_file_references_and_registry_references_pass() {
+        use crate::component_commands::reference;
+        assert_eq!(reference("file:///a/b").unwrap(), "file:///a/b");
+        assert_eq!(reference("/opt/p.par.gz").unwrap(), "file:///opt/p.par.gz");
+        assert!(reference("./rel/p").unwrap().starts_with("file:///"));
+        for registry in [
+            "ghcr.io/wasmcloud/http-server:0.23.0",
+            "localhost:5000/p@sha256:abc",
+            "oci://ghcr.io/x:1",
+            "wasmcloud+builtin://http-server",
+        ] {
+            assert_eq!(reference(registry).unwrap(), registry);
+        }
     }
 }

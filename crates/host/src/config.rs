@@ -63,6 +63,22 @@ pub struct HostConfig {
     /// PEM files of CAs trusted besides the system's for the host's NATS connections
     /// (`--tls-ca-path`).
     pub tls_ca_paths: Vec<std::path::PathBuf>,
+    /// Registries: `:latest`, plain-HTTP registries, credentials, the blob cache.
+    pub oci: OciSettings,
+}
+
+/// How this host pulls from registries (`--allow-latest`, `--allowed-insecure`,
+/// `--oci-registry`/`--oci-user`/`--oci-password`; CAs come from `tls_ca_paths`).
+#[derive(Clone, Debug, Default)]
+pub struct OciSettings {
+    /// Whether `:latest` (or no tag) may be pulled.
+    pub allow_latest: bool,
+    /// Registries (`host[:port]`) reached over plain HTTP.
+    pub allowed_insecure: Vec<String>,
+    /// Credentials by registry; `registry.put` adds to them at run time.
+    pub credentials: BTreeMap<String, lattice_artifacts::Credential>,
+    /// The blob cache shared by the hosts of a machine, and its size bound.
+    pub cache: lattice_artifacts::CacheSettings,
 }
 
 impl HostConfig {
@@ -93,6 +109,7 @@ impl HostConfig {
             runtime: lattice_runtime::RuntimeConfig::default(),
             builtins: crate::builtins::BuiltinSettings::default(),
             tls_ca_paths: Vec::new(),
+            oci: OciSettings::default(),
         }
     }
 

@@ -26,6 +26,9 @@ pub enum HostError {
         /// What went wrong.
         reason: String,
     },
+    /// The registry settings cannot be used (a CA file that cannot be read).
+    #[error("cannot set up registry access: {0}")]
+    Registry(#[from] lattice_artifacts::OciError),
     /// A credentials file cannot be used.
     #[error("cannot use the NATS credentials file {}: {reason}", path.display())]
     Credentials {

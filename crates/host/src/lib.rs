@@ -50,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use builtins::{BUILTIN_SCHEME, BuiltinKind, BuiltinSettings};
-pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig};
+pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig, OciSettings};
 pub use error::HostError;
 pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
 pub use providers::{ProviderSettings, RestartPolicy};
@@ -191,9 +191,21 @@ impl Host {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let registry = lattice_artifacts::Registry::new(
+            lattice_artifacts::RegistrySettings {
+                allow_latest: config.oci.allow_latest,
+                allowed_insecure: config.oci.allowed_insecure.clone(),
+                ca_paths: config.tls_ca_paths.clone(),
+                credentials: config.oci.credentials.clone(),
+            },
+            config.oci.cache.clone(),
+        )?;
         let artifacts = Artifacts::new(
             config.allow_file_load,
             config.providers.cache_dir.join(&identity.id),
+            registry,
+            events.clone(),
+            identity.id.clone(),
         );
         let local_components = crate::components::LocalComponents::default();
         let env = SupervisorEnv::new(SupervisorEnvParts {

@@ -108,6 +108,9 @@ pub enum Event {
     /// A provider could not apply a link it was given (lattice extension: a port that
     /// cannot be bound, a path claimed twice; `linkdef_set` went out before).
     ProviderLinkFailed(ProviderLinkFailed),
+    /// How the download of an artifact's layer from a registry is going (lattice
+    /// extension; at most every half second, and once when it is done).
+    ArtifactPullProgress(ArtifactPullProgress),
     /// An event name this crate does not know, kept as raw data.
     Other {
         /// The event name.
@@ -140,6 +143,7 @@ impl Event {
             Event::HealthCheckFailed(_) => "health_check_failed",
             Event::HealthCheckStatus(_) => "health_check_status",
             Event::ProviderLinkFailed(_) => "provider_link_failed",
+            Event::ArtifactPullProgress(_) => "artifact_pull_progress",
             Event::Other { name, .. } => name,
         }
     }
@@ -165,6 +169,7 @@ impl Event {
             | Event::HealthCheckFailed(d)
             | Event::HealthCheckStatus(d) => serde_json::to_value(d),
             Event::ProviderLinkFailed(d) => serde_json::to_value(d),
+            Event::ArtifactPullProgress(d) => serde_json::to_value(d),
             Event::Other { data, .. } => return data.clone(),
         };
         value.expect("event data always serializes")
@@ -192,6 +197,7 @@ impl Event {
             "health_check_failed" => Event::HealthCheckFailed(serde_json::from_value(data)?),
             "health_check_status" => Event::HealthCheckStatus(serde_json::from_value(data)?),
             "provider_link_failed" => Event::ProviderLinkFailed(serde_json::from_value(data)?),
+            "artifact_pull_progress" => Event::ArtifactPullProgress(serde_json::from_value(data)?),
             other => Event::Other {
                 name: other.to_string(),
                 data,
@@ -480,6 +486,25 @@ pub struct ProviderLinkFailed {
     pub wit_package: String,
     /// What went wrong.
     pub reason: String,
+}
+
+/// Data of `artifact_pull_progress` (lattice extension).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactPullProgress {
+    /// Host ID.
+    pub host_id: String,
+    /// The reference being pulled, as the start command gave it.
+    pub reference: String,
+    /// The layer being downloaded (`sha256:…`).
+    pub digest: String,
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// The layer's size.
+    pub total: u64,
+    /// Average download rate so far.
+    pub bytes_per_second: u64,
+    /// True once every byte is in and its digest checked.
+    pub done: bool,
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub enum CtlGroup {
     Config,
     /// `claims.get` (queue group).
     Claims,
+    /// `registry.put` (every host).
+    Registry,
 }
 
 /// One subscription of the control interface.
@@ -97,6 +99,8 @@ pub enum CtlOp {
     },
     /// `claims.get`
     ClaimsGet,
+    /// `registry.put`: registry credentials, applied by every host.
+    RegistryPut,
 }
 
 impl CtlOp {
@@ -125,6 +129,7 @@ impl CtlOp {
             CtlOp::ConfigGet { .. } => "config.get",
             CtlOp::ConfigDel { .. } => "config.del",
             CtlOp::ClaimsGet => "claims.get",
+            CtlOp::RegistryPut => "registry.put",
         }
     }
 }
@@ -185,6 +190,7 @@ impl CtlSubjects {
                 CtlGroup::Link => subs.push(queued("link.*", "link")),
                 CtlGroup::Config => subs.push(queued("config.>", "config")),
                 CtlGroup::Claims => subs.push(queued("claims.get", "claims")),
+                CtlGroup::Registry => subs.push(plain("registry.put".into())),
             }
         }
         subs
@@ -230,6 +236,7 @@ impl CtlSubjects {
                 name: name.join("."),
             },
             ["claims", "get"] => CtlOp::ClaimsGet,
+            ["registry", "put"] => CtlOp::RegistryPut,
             _ => return Err(unsupported()),
         };
         Ok(op)
@@ -328,6 +335,11 @@ impl CtlSubjects {
     /// `claims.get`
     pub fn claims_get(&self) -> String {
         self.subject("claims.get")
+    }
+
+    /// `registry.put`: every host applies it.
+    pub fn registry_put(&self) -> String {
+        self.subject("registry.put")
     }
 
     /// `provider.logs.{host_id}` (lattice extension)
@@ -451,6 +463,7 @@ mod tests {
             (s.component_update(HOST), CtlOp::ComponentUpdate),
             (s.component_describe(HOST), CtlOp::ComponentDescribe),
             (s.claims_get(), CtlOp::ClaimsGet),
+            (s.registry_put(), CtlOp::RegistryPut),
         ];
         for (subject, op) in cases {
             assert_eq!(s.parse(&subject), Ok(op), "{subject}");
@@ -489,6 +502,7 @@ mod tests {
             CtlGroup::Link,
             CtlGroup::Config,
             CtlGroup::Claims,
+            CtlGroup::Registry,
         ];
         for sub in s.subscriptions(HOST, &all) {
             let filled = sub
@@ -562,6 +576,7 @@ mod tests {
                 CtlGroup::Link,
                 CtlGroup::Config,
                 CtlGroup::Claims,
+                CtlGroup::Registry,
             ],
         );
         // What the 1.x host subscribes to, under the same base.

@@ -14,6 +14,9 @@
 //! ```
 
 pub mod components;
+mod registry;
+
+pub use registry::TestRegistry;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,6 +95,8 @@ impl TestNats {
         // Tests run many hosts side by side: a small component pool each.
         config.runtime.max_components = 16;
         config.runtime.max_linear_memory_bytes = 64 << 20;
+        // The hosts of one server share a blob cache, as the hosts of one machine do.
+        config.oci.cache.dir = self.store.path().join("oci-cache");
         config
     }
 

@@ -39,7 +39,6 @@ const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'stati
 }
 
 const OBSERVABILITY: &str = "OpenTelemetry export is not built yet";
-const OCI: &str = "OCI registries are not supported yet (file:// references only)";
 const POLICY: &str = "the policy service is not supported yet";
 const SECRETS: &str = "secrets backends are not supported yet";
 
@@ -58,12 +57,8 @@ pub(crate) const OFFICIAL: &[Official] = &[
         "provider-shutdown-delay-ms",
         "WASMCLOUD_PROV_SHUTDOWN_DELAY_MS",
     ),
-    not_yet("allow-latest", Some("WASMCLOUD_OCI_ALLOW_LATEST"), OCI),
-    not_yet(
-        "allowed-insecure",
-        Some("WASMCLOUD_OCI_ALLOWED_INSECURE"),
-        OCI,
-    ),
+    on("allow-latest", "WASMCLOUD_OCI_ALLOW_LATEST"),
+    on("allowed-insecure", "WASMCLOUD_OCI_ALLOWED_INSECURE"),
     on("js-domain", "WASMCLOUD_JS_DOMAIN"),
     not_yet(
         "config-service-enabled",
@@ -106,9 +101,9 @@ pub(crate) const OFFICIAL: &[Official] = &[
         POLICY,
     ),
     not_yet("secrets-topic", Some("WASMCLOUD_SECRETS_TOPIC"), SECRETS),
-    not_yet("oci-registry", Some("WASMCLOUD_OCI_REGISTRY"), OCI),
-    not_yet("oci-user", Some("WASMCLOUD_OCI_REGISTRY_USER"), OCI),
-    not_yet("oci-password", Some("WASMCLOUD_OCI_REGISTRY_PASSWORD"), OCI),
+    on("oci-registry", "WASMCLOUD_OCI_REGISTRY"),
+    on("oci-user", "WASMCLOUD_OCI_REGISTRY_USER"),
+    on("oci-password", "WASMCLOUD_OCI_REGISTRY_PASSWORD"),
     not_yet(
         "enable-observability",
         Some("WASMCLOUD_OBSERVABILITY_ENABLED"),
@@ -180,6 +175,8 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "memory-keep-resident",
     "table-keep-resident",
     "stack-keep-resident",
+    "oci-cache-dir",
+    "oci-cache-size",
     // The CLI's global options that `lattice up` also takes.
     "output",
     "timeout",

@@ -355,3 +355,54 @@ fn official_flags_not_implemented_yet_are_refused_by_name() {
         .is_ok()
     );
 }
+
+#[test]
+fn registry_flags_fill_the_oci_settings() {
+    let config = config_of(&[
+        "--nats-url",
+        "nats://127.0.0.1:4222",
+        "--allow-latest",
+        "--allowed-insecure",
+        "localhost:5000,registry.lan:5001",
+        "--oci-registry",
+        "ghcr.io",
+        "--oci-user",
+        "robot",
+        "--oci-password",
+        "hunter2",
+        "--oci-cache-size",
+        "512MiB",
+        "--data-dir",
+        "/srv/lattice",
+    ])
+    .unwrap();
+    assert!(config.oci.allow_latest);
+    assert_eq!(
+        config.oci.allowed_insecure,
+        ["localhost:5000", "registry.lan:5001"]
+    );
+    assert_eq!(
+        config.oci.credentials["ghcr.io"],
+        lattice_artifacts::Credential::Basic {
+            username: "robot".into(),
+            password: "hunter2".into()
+        }
+    );
+    assert!(
+        !format!("{:?}", config.oci).contains("hunter2"),
+        "the password never prints"
+    );
+    assert_eq!(config.oci.cache.max_bytes, 512 << 20);
+    assert_eq!(
+        config.oci.cache.dir,
+        std::path::Path::new("/srv/lattice/oci")
+    );
+
+    let defaults = config_of(&["--nats-url", "nats://127.0.0.1:4222"]).unwrap();
+    assert!(!defaults.oci.allow_latest);
+    assert!(defaults.oci.credentials.is_empty());
+    assert_eq!(defaults.oci.cache.max_bytes, 10 << 30);
+    // A user without the registry it belongs to is refused by the parser.
+    assert!(try_parse(&["lattice", "up", "--oci-user", "robot"]).is_err());
+    assert!(super::oci::parse_size("12XB").is_err());
+}

@@ -8,10 +8,6 @@ use clap::Args;
 pub(crate) struct Unsupported {
     #[arg(long, env = "WASMCLOUD_TRACE_LEVEL", hide = true)]
     trace_level: Option<String>,
-    #[arg(long, env = "WASMCLOUD_OCI_ALLOW_LATEST", hide = true, num_args = 0..=1, default_missing_value = "true")]
-    allow_latest: Option<String>,
-    #[arg(long, env = "WASMCLOUD_OCI_ALLOWED_INSECURE", hide = true)]
-    allowed_insecure: Option<String>,
     #[arg(long, env = "WASMCLOUD_CONFIG_SERVICE", hide = true, num_args = 0..=1, default_missing_value = "true")]
     config_service_enabled: Option<String>,
     #[arg(long, env = "WASMCLOUD_POLICY_TOPIC", hide = true)]
@@ -22,17 +18,6 @@ pub(crate) struct Unsupported {
     policy_timeout_ms: Option<String>,
     #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC", hide = true)]
     secrets_topic: Option<String>,
-    #[arg(long, env = "WASMCLOUD_OCI_REGISTRY", hide = true)]
-    oci_registry: Option<String>,
-    #[arg(long, env = "WASMCLOUD_OCI_REGISTRY_USER", hide = true)]
-    oci_user: Option<String>,
-    #[arg(
-        long,
-        env = "WASMCLOUD_OCI_REGISTRY_PASSWORD",
-        hide = true,
-        hide_env_values = true
-    )]
-    oci_password: Option<String>,
     #[arg(long, env = "WASMCLOUD_OBSERVABILITY_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
     enable_observability: Option<String>,
     #[arg(long, env = "WASMCLOUD_TRACES_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
@@ -61,16 +46,11 @@ impl Unsupported {
     pub(crate) fn given(&self, flag: &str) -> bool {
         let value = match flag {
             "trace-level" => &self.trace_level,
-            "allow-latest" => &self.allow_latest,
-            "allowed-insecure" => &self.allowed_insecure,
             "config-service-enabled" => &self.config_service_enabled,
             "policy-topic" => &self.policy_topic,
             "policy-changes-topic" => &self.policy_changes_topic,
             "policy-timeout-ms" => &self.policy_timeout_ms,
             "secrets-topic" => &self.secrets_topic,
-            "oci-registry" => &self.oci_registry,
-            "oci-user" => &self.oci_user,
-            "oci-password" => &self.oci_password,
             "enable-observability" => &self.enable_observability,
             "enable-traces" => &self.enable_traces,
             "enable-metrics" => &self.enable_metrics,

@@ -56,3 +56,26 @@ pub(crate) fn host_id_of(up_line: &str) -> String {
         .expect("the line names the host")
         .to_string()
 }
+
+/// The trimmed stdout of a command that must succeed (else a panic with both outputs).
+#[allow(dead_code)]
+pub(crate) fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The trimmed stderr of a command that must fail.
+#[allow(dead_code)]
+pub(crate) fn stderr_of_failure(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}

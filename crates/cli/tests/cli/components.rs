@@ -4,22 +4,12 @@
 
 use crate::common;
 
-use common::{LATTICE, host_id_of, lattice};
+use common::{LATTICE, host_id_of, lattice, stdout};
 use lattice_test_support::components::MATH;
 use lattice_test_support::{TestNats, WAIT};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 #[tokio::test]
 async fn start_call_scale_and_stop_a_component_from_the_command_line() {

@@ -220,7 +220,6 @@ async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
     for (env, value) in [
         ("WASMCLOUD_POLICY_TOPIC", "wasmcloud.policy"),
         ("WASMCLOUD_SECRETS_TOPIC", "wasmcloud.secrets"),
-        ("WASMCLOUD_OCI_REGISTRY", "ghcr.io"),
         ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
         (
             "WASMCLOUD_EXPERIMENTAL_FEATURES",

@@ -4,4 +4,5 @@ mod commands;
 mod common;
 mod components;
 mod flags;
+mod oci;
 mod provider_output;

@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt as _;
 
 use super::claims::ProviderClaims;
 use super::par;
+use super::unpacked::{self, normalize, stamp_of};
 use super::{ArtifactError, ArtifactErrorKind as Kind};
 
 /// A provider ready to spawn.
@@ -21,6 +22,8 @@ use super::{ArtifactError, ArtifactErrorKind as Kind};
 pub(crate) struct LoadedProvider {
     pub(crate) executable: PathBuf,
     pub(crate) claims: Option<ProviderClaims>,
+    /// The registry layer it was unpacked from, kept out of cache eviction while it runs.
+    pub(crate) _layer: Option<std::sync::Arc<lattice_artifacts::Pin>>,
 }
 
 /// Where and whether providers may be loaded from.
@@ -92,27 +95,10 @@ pub(crate) async fn load(
         let executable = settings.cache_dir.join(normalize(reference));
         let stamp = stamp_of(&meta);
         let _unpacking = settings.unpack_lock.lock().await;
-        if let Some(cached) = cached(&executable, &stamp).await {
+        if let Some(cached) = unpacked::cached(&executable, &stamp).await {
             return Ok(cached);
         }
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| fail(Kind::Io, format!("reading {}: {e}", path.display())))?;
-        let contents = tokio::task::spawn_blocking(move || par::read(&bytes))
-            .await
-            .map_err(|e| fail(Kind::Io, e.to_string()))?
-            .map_err(|e| fail(Kind::BadArchive, e))?;
-        let written = write_executable(&executable, &contents.binary).await;
-        written.map_err(|e| fail(Kind::Io, format!("writing {}: {e}", executable.display())))?;
-        // Written after the binary: a stamp always describes a complete, checked binary.
-        let record = format!("{stamp}\n{}", contents.jwt);
-        if let Err(error) = write_atomically(&stamp_path(&executable), record.as_bytes()).await {
-            tracing::debug!(%error, "cannot record the unpacked archive; it will be unpacked again");
-        }
-        return Ok(LoadedProvider {
-            executable,
-            claims: Some(contents.claims),
-        });
+        return unpacked::unpack_archive(reference, path, &executable, &stamp).await;
     }
     let mode = meta.permissions().mode();
     if mode & 0o111 == 0 {
@@ -128,75 +114,8 @@ pub(crate) async fn load(
     Ok(LoadedProvider {
         executable: path.to_path_buf(),
         claims: None,
+        _layer: None,
     })
-}
-
-/// What identifies one version of an archive file.
-fn stamp_of(meta: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt as _;
-    format!("{} {} {}", meta.len(), meta.mtime(), meta.mtime_nsec())
-}
-
-fn stamp_path(executable: &Path) -> PathBuf {
-    executable.with_extension("stamp")
-}
-
-/// The binary unpacked earlier from the same version of the archive, if any.
-async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvider> {
-    let record = tokio::fs::read_to_string(stamp_path(executable))
-        .await
-        .ok()?;
-    let (recorded, jwt) = record.split_once('\n')?;
-    if recorded != stamp {
-        return None;
-    }
-    let claims = ProviderClaims::decode(jwt).ok()?;
-    // The size and modification time say which version of the archive it came from;
-    // the hash says the cached binary is still what the archive's claims name. A binary
-    // this process has hashed is not hashed again while its own identity (inode, size,
-    // modification time) stays what it was: a start from a cached archive stays cheap.
-    let identity = file_identity(executable).await?;
-    if verified().lock().ok()?.get(executable) == Some(&identity) {
-        return Some(LoadedProvider {
-            executable: executable.to_path_buf(),
-            claims: Some(claims),
-        });
-    }
-    let path = executable.to_path_buf();
-    let checked = claims.clone();
-    let intact = tokio::task::spawn_blocking(move || par::file_matches_claims(&path, &checked))
-        .await
-        .ok()?;
-    if intact {
-        verified()
-            .lock()
-            .ok()?
-            .insert(executable.to_path_buf(), identity);
-    } else {
-        tracing::warn!(executable = %executable.display(), "the cached provider binary does not match its claims; unpacking the archive again");
-        return None;
-    }
-    Some(LoadedProvider {
-        executable: executable.to_path_buf(),
-        claims: Some(claims),
-    })
-}
-
-/// What identifies one version of a file: inode, size, modification time.
-type FileIdentity = (u64, u64, i64, i64);
-
-async fn file_identity(path: &Path) -> Option<FileIdentity> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = tokio::fs::metadata(path).await.ok()?;
-    Some((meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()))
-}
-
-/// Cached binaries this process has hashed, with the identity they had then.
-fn verified() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, FileIdentity>> {
-    static VERIFIED: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<PathBuf, FileIdentity>>,
-    > = std::sync::OnceLock::new();
-    VERIFIED.get_or_init(Default::default)
 }
 
 fn describe_io(e: &std::io::Error) -> String {
@@ -205,39 +124,6 @@ fn describe_io(e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".to_string(),
         _ => format!("cannot be read: {e}"),
     }
-}
-
-/// The cache file name for a reference: lowercase, every other character `_`.
-fn normalize(reference: &str) -> String {
-    reference
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Writes `data` as an executable at `path`, atomically (a running copy keeps its inode).
-async fn write_executable(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_file(path, data, 0o755).await
-}
-
-async fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    write_file(path, data, 0o644).await
-}
-
-async fn write_file(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().expect("cache paths have a parent");
-    tokio::fs::create_dir_all(dir).await?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{}.{name}", uuid::Uuid::new_v4()));
-    tokio::fs::write(&tmp, data).await?;
-    tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).await?;
-    tokio::fs::rename(&tmp, path).await
 }
 
 #[cfg(test)]
@@ -325,7 +211,7 @@ mod tests {
         assert!(loaded.claims.is_some());
 
         // The same archive again comes from the cache; a changed archive is unpacked anew.
-        let stamp = std::fs::read_to_string(stamp_path(&loaded.executable)).unwrap();
+        let stamp = std::fs::read_to_string(unpacked::stamp_path(&loaded.executable)).unwrap();
         let again = load(&reference, &settings(&d.join("cache"), true))
             .await
             .unwrap();
@@ -337,7 +223,7 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(&fresh.executable).unwrap(), other);
         assert_ne!(
-            std::fs::read_to_string(stamp_path(&fresh.executable)).unwrap(),
+            std::fs::read_to_string(unpacked::stamp_path(&fresh.executable)).unwrap(),
             stamp
         );
         // A cached binary changed behind the host's back is not trusted on the

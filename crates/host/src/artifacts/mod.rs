@@ -1,9 +1,11 @@
-//! Artifacts: what a start command's reference names, made ready to run. Providers load
-//! through [`Artifacts`] (components will too, and OCI registries join `file://` here):
-//! one place holds the settings, the cache directory and the unpack lock.
+//! Artifacts: what a start command's reference names, made ready to run. Providers and
+//! components load through [`Artifacts`]: one place holds the settings, the registry
+//! client with its blob cache, the cache directory and the unpack lock.
 //!
-//! - `file`: `file://` references to executables and provider archives, with the
-//!   cache of checked, unpacked binaries;
+//! - `file`: `file://` references to executables, provider archives and components;
+//! - `oci`: registry references (`registry/repo:tag`, `…@sha256:…`, `oci://…`), pulled
+//!   into the blob cache `lattice-artifacts` shares between hosts;
+//! - `unpacked`: the cache of checked, unpacked provider binaries;
 //! - `par`: provider archives (spec §10.1);
 //! - `claims`: the claims inside them (spec §10.2);
 //! - `component_claims`: the signed claims a component embeds, verified (spec §16.1).
@@ -11,7 +13,9 @@
 mod claims;
 mod component_claims;
 mod file;
+mod oci;
 mod par;
+mod unpacked;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +37,8 @@ pub(crate) enum ArtifactErrorKind {
     NotRunnable,
     /// A provider archive that is malformed or fails its checks.
     BadArchive,
+    /// A registry refused it, does not have it, or cannot be reached.
+    Registry,
     /// Reading or writing failed on the way.
     Io,
 }
@@ -65,29 +71,70 @@ pub(crate) struct Artifacts {
     /// Held while an archive is unpacked, so that concurrent starts from one archive
     /// unpack it once (the others find it in the cache).
     unpack_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Pulls from registries into the shared blob cache.
+    registry: lattice_artifacts::Registry,
+    /// Where download progress goes (`artifact_pull_progress`).
+    events: crate::events::EventPublisher,
+    host_id: String,
 }
 
 impl Artifacts {
     /// `cache_dir` should be private to the host (archives are unpacked there).
-    pub(crate) fn new(allow_file_load: bool, cache_dir: PathBuf) -> Self {
+    pub(crate) fn new(
+        allow_file_load: bool,
+        cache_dir: PathBuf,
+        registry: lattice_artifacts::Registry,
+        events: crate::events::EventPublisher,
+        host_id: String,
+    ) -> Self {
         Artifacts {
             allow_file_load,
             cache_dir,
             unpack_lock: Default::default(),
+            registry,
+            events,
+            host_id,
         }
+    }
+
+    /// The registry client (`registry.put` sets its credentials).
+    pub(crate) fn registry(&self) -> &lattice_artifacts::Registry {
+        &self.registry
     }
 
     /// Whether this host can load `reference` at all, without touching it: what an
     /// auction bid promises.
     pub(crate) fn can_load(&self, reference: &str) -> Result<(), ArtifactError> {
+        if lattice_artifacts::is_registry_reference(reference) {
+            return oci::can_load(reference, &self.registry);
+        }
         file::can_load(reference, self.allow_file_load).map(|_| ())
     }
 
-    /// The bytes of the component `reference` names (a `file://` wasm file).
+    /// The bytes of the component `reference` names (a `file://` wasm file or a registry
+    /// artifact), with the pin that keeps a registry layer in the cache while it is used.
     pub(crate) async fn load_component_bytes(
         &self,
         reference: &str,
-    ) -> Result<Vec<u8>, ArtifactError> {
+    ) -> Result<(Vec<u8>, Option<lattice_artifacts::Pin>), ArtifactError> {
+        if lattice_artifacts::is_registry_reference(reference) {
+            let pulled = oci::pull(
+                reference,
+                lattice_artifacts::ArtifactKind::Component,
+                &self.registry,
+                &self.progress(reference),
+            )
+            .await?;
+            let pin = self.registry.pin(&pulled.layer_digest);
+            let bytes = tokio::fs::read(&pulled.path).await.map_err(|e| {
+                ArtifactError::new(
+                    reference,
+                    ArtifactErrorKind::Io,
+                    format!("reading the cached layer {}: {e}", pulled.path.display()),
+                )
+            })?;
+            return Ok((bytes, Some(pin)));
+        }
         let path = std::path::Path::new(file::can_load(reference, self.allow_file_load)?);
         if !path.is_absolute() {
             return Err(ArtifactError::new(
@@ -96,7 +143,7 @@ impl Artifacts {
                 "the path must be absolute (file:///…)",
             ));
         }
-        tokio::fs::read(path).await.map_err(|e| {
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
             let kind = match e.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
                     ArtifactErrorKind::Missing
@@ -104,7 +151,8 @@ impl Artifacts {
                 _ => ArtifactErrorKind::Io,
             };
             ArtifactError::new(reference, kind, format!("reading {}: {e}", path.display()))
-        })
+        })?;
+        Ok((bytes, None))
     }
 
     /// Makes the provider `reference` names ready to spawn.
@@ -112,11 +160,63 @@ impl Artifacts {
         &self,
         reference: &str,
     ) -> Result<LoadedProvider, ArtifactError> {
+        if lattice_artifacts::is_registry_reference(reference) {
+            let pulled = oci::pull(
+                reference,
+                lattice_artifacts::ArtifactKind::Provider,
+                &self.registry,
+                &self.progress(reference),
+            )
+            .await?;
+            let executable = self.cache_dir.join(format!(
+                "oci-{}",
+                pulled.layer_digest.trim_start_matches("sha256:")
+            ));
+            let _unpacking = self.unpack_lock.lock().await;
+            if let Some(cached) = unpacked::cached(&executable, &pulled.layer_digest).await {
+                return Ok(cached);
+            }
+            return unpacked::unpack_archive(
+                reference,
+                &pulled.path,
+                &executable,
+                &pulled.layer_digest,
+            )
+            .await;
+        }
         let settings = file::LoadSettings {
             unpack_lock: &self.unpack_lock,
             allow_file_load: self.allow_file_load,
             cache_dir: &self.cache_dir,
         };
         file::load(reference, &settings).await
+    }
+
+    /// Reports a download of `reference` as `artifact_pull_progress` events.
+    fn progress(
+        &self,
+        reference: &str,
+    ) -> impl Fn(lattice_artifacts::Progress) + Send + Sync + 'static {
+        let events = self.events.clone();
+        let host_id = self.host_id.clone();
+        let reference = reference.to_string();
+        move |progress: lattice_artifacts::Progress| {
+            if progress.done {
+                tracing::info!(%reference, digest = %progress.digest, bytes = progress.bytes, elapsed = ?progress.elapsed, "layer downloaded");
+            }
+            let event = lattice_proto::events::Event::ArtifactPullProgress(
+                lattice_proto::events::ArtifactPullProgress {
+                    host_id: host_id.clone(),
+                    reference: reference.clone(),
+                    digest: progress.digest.clone(),
+                    bytes: progress.bytes,
+                    total: progress.total,
+                    bytes_per_second: progress.bytes_per_second(),
+                    done: progress.done,
+                },
+            );
+            let events = events.clone();
+            tokio::spawn(async move { events.publish(event).await });
+        }
     }
 }

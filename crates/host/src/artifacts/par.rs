@@ -3,7 +3,7 @@
 //! checks it against the uppercase hex SHA-256 in the claims; every problem is an
 //! error that says what is wrong, never a panic.
 
-use std::io::Read as _;
+use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
 
@@ -19,26 +19,44 @@ pub(crate) fn looks_like_archive(head: &[u8]) -> bool {
     head.starts_with(&[0x1f, 0x8b]) || head.get(257..262) == Some(b"ustar")
 }
 
-/// The parts of an archive lattice runs.
+/// What an unpacked archive holds besides the binary.
 #[derive(Debug)]
-pub(crate) struct ParContents {
+pub(crate) struct Unpacked {
     pub(crate) claims: ProviderClaims,
     /// The claims as the archive holds them.
     pub(crate) jwt: String,
-    pub(crate) binary: Vec<u8>,
 }
 
-/// Reads an archive and returns the claims and the checked native binary.
-pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
-    let reader: Box<dyn std::io::Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(bytes))
+/// Claims larger than this are not claims.
+const MAX_CLAIMS_BYTES: u64 = 1024 * 1024;
+
+/// Unpacks the archive at `source` (tar, or tar.gz): the native binary is streamed to
+/// `binary` (created, never held whole in memory) while it is hashed, then checked
+/// against the claims. On an error `binary` may be left behind for the caller to remove.
+pub(crate) fn unpack(
+    source: &std::path::Path,
+    binary: &std::path::Path,
+) -> Result<Unpacked, String> {
+    let mut file = std::io::BufReader::new(
+        std::fs::File::open(source)
+            .map_err(|e| format!("cannot read {}: {e}", source.display()))?,
+    );
+    let gzip = std::io::BufRead::fill_buf(&mut file)
+        .map_err(|e| format!("cannot read {}: {e}", source.display()))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
     } else {
-        Box::new(bytes)
+        Box::new(file)
     };
+    unpack_from(reader, binary)
+}
+
+fn unpack_from(reader: impl Read, binary_path: &std::path::Path) -> Result<Unpacked, String> {
     let target = native_target();
     let mut archive = tar::Archive::new(reader);
     let mut jwt = None;
-    let mut binary = None;
+    let mut binary_hash = None;
     let mut targets = Vec::new();
     let entries = archive
         .entries()
@@ -56,12 +74,15 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
         else {
             continue;
         };
-        let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| format!("corrupt provider archive entry {}: {e}", path.display()))?;
+        let corrupt =
+            |e: std::io::Error| format!("corrupt provider archive entry {}: {e}", path.display());
         match stem.as_str() {
             "claims" => {
+                let mut data = Vec::new();
+                (&mut entry)
+                    .take(MAX_CLAIMS_BYTES)
+                    .read_to_end(&mut data)
+                    .map_err(corrupt)?;
                 jwt = Some(
                     String::from_utf8(data).map_err(|_| "claims.jwt is not UTF-8".to_string())?,
                 )
@@ -69,7 +90,22 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
             "world" => {}
             _ => {
                 if stem == target {
-                    binary = Some(data);
+                    let out = std::fs::File::create(binary_path)
+                        .map_err(|e| format!("cannot write {}: {e}", binary_path.display()))?;
+                    let mut writer = HashingWriter {
+                        inner: std::io::BufWriter::new(out),
+                        hasher: Sha256::new(),
+                    };
+                    std::io::copy(&mut entry, &mut writer).map_err(corrupt)?;
+                    let HashingWriter { inner, hasher } = writer;
+                    inner
+                        .into_inner()
+                        .map_err(|e| {
+                            format!("cannot write {}: {}", binary_path.display(), e.error())
+                        })?
+                        .sync_all()
+                        .map_err(|e| format!("cannot write {}: {e}", binary_path.display()))?;
+                    binary_hash = Some(hex_upper(&hasher.finalize()));
                 }
                 targets.push(stem);
             }
@@ -77,7 +113,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
     }
     let jwt = jwt.ok_or("the provider archive has no claims.jwt")?;
     let claims = ProviderClaims::decode(&jwt)?;
-    let binary = binary.ok_or_else(|| {
+    let actual = binary_hash.ok_or_else(|| {
         format!(
             "the provider archive has no binary for this host's target {target} (it has: {})",
             if targets.is_empty() {
@@ -90,17 +126,30 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ParContents, String> {
     let expected = claims.target_hashes.get(&target).ok_or_else(|| {
         format!("the archive's claims have no hash for {target}, so its binary cannot be checked")
     })?;
-    let actual = hex_upper(&Sha256::digest(&binary));
     if !expected.eq_ignore_ascii_case(&actual) {
         return Err(format!(
             "hash mismatch for {target}: the claims say {expected}, the binary's SHA-256 is {actual}"
         ));
     }
-    Ok(ParContents {
-        claims,
-        jwt,
-        binary,
-    })
+    Ok(Unpacked { claims, jwt })
+}
+
+/// Hashes what it writes.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Whether the file at `path` is the binary `claims` name for this host's target
@@ -166,13 +215,23 @@ pub(crate) mod tests {
         hex_upper(&Sha256::digest(data))
     }
 
+    /// Unpacks `bytes` (written to a file first) and returns the binary too.
+    fn read(bytes: &[u8]) -> Result<(Unpacked, Vec<u8>), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("p.par");
+        std::fs::write(&source, bytes).unwrap();
+        let binary = dir.path().join("bin");
+        let unpacked = unpack(&source, &binary)?;
+        Ok((unpacked, std::fs::read(&binary).unwrap()))
+    }
+
     #[test]
     fn good_archives_yield_the_binary() {
         for gzip in [false, true] {
             let bytes = archive(b"#!/bin/sh\n", Some(sha(b"#!/bin/sh\n")), gzip);
             assert!(looks_like_archive(&bytes));
-            let contents = read(&bytes).unwrap();
-            assert_eq!(contents.binary, b"#!/bin/sh\n");
+            let (contents, binary) = read(&bytes).unwrap();
+            assert_eq!(binary, b"#!/bin/sh\n");
             assert_eq!(contents.claims.name.as_deref(), Some("Test"));
         }
     }

@@ -623,6 +623,7 @@ fn clone_serving(server: &Server) -> Serving {
         spec: current.spec.clone(),
         lattice: current.lattice.clone(),
         claims: current.claims.clone(),
+        layer: current.layer.clone(),
     }
 }
 

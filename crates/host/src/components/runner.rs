@@ -36,6 +36,8 @@ pub(crate) struct Serving {
     pub(crate) lattice: crate::lattice::LatticeState,
     /// The component's verified claims, when it is signed (events, inventory).
     pub(crate) claims: Option<Arc<ComponentClaims>>,
+    /// Keeps the registry layer it came from out of cache eviction while it serves.
+    pub(crate) layer: Option<Arc<lattice_artifacts::Pin>>,
 }
 
 /// One exported function, typed for wRPC.
@@ -54,7 +56,7 @@ pub(crate) async fn prepare(
 ) -> Result<Serving, ScaleError> {
     // Every named config must exist (a missing one fails the scale, as for providers).
     env.lattice.merged_config(&spec.config).await?;
-    let bytes = env.artifacts.load_component_bytes(&spec.reference).await?;
+    let (bytes, layer) = env.artifacts.load_component_bytes(&spec.reference).await?;
     // Embedded claims are verified before anything is compiled (as 1.9.2 does).
     let (bytes, claims) = tokio::task::spawn_blocking(move || {
         let claims = verify_component_claims(&bytes);
@@ -101,6 +103,7 @@ pub(crate) async fn prepare(
             .map_err(|e| ScaleError::StoreClaims(e.to_string()))?;
     }
     Ok(Serving {
+        layer: layer.map(Arc::new),
         prepared,
         spec: spec.clone(),
         lattice: env.lattice.clone(),

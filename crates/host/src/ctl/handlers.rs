@@ -69,6 +69,7 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         CtlOp::LinkDel => del_link(ctx, payload).await,
         CtlOp::LinkGet => reply(&CtlResponse::ok(ctx.lattice.links().await?)),
         CtlOp::ClaimsGet => reply(&CtlResponse::ok(ctx.lattice.claims().await?)),
+        CtlOp::RegistryPut => put_registries(ctx, payload),
         CtlOp::ConfigPut { name } => put_config(ctx, &name, payload).await,
         CtlOp::ConfigGet { name } => match ctx.lattice.get_config(&name).await? {
             Some(config) => reply(&CtlResponse::ok(config)),
@@ -76,6 +77,29 @@ pub(super) async fn dispatch(ctx: &Arc<HostContext>, op: CtlOp, payload: &[u8]) 
         },
         CtlOp::ConfigDel { name } => del_config(ctx, &name).await,
     }
+}
+
+/// `registry.put`: credentials by registry, as the 1.x host takes them. Every entry is
+/// checked before any is applied; an entry with neither credentials nor token clears
+/// that registry's (anonymous pulls).
+fn put_registries(ctx: &HostContext, payload: &[u8]) -> Handled {
+    let entries: std::collections::BTreeMap<String, lattice_artifacts::RegistryCredential> =
+        decode(
+            "registry.put",
+            "an object of registry name to {username, password, token, registryType}",
+            payload,
+        )?;
+    let mut credentials = std::collections::BTreeMap::new();
+    for (registry, entry) in entries {
+        let credential = entry.credential().map_err(|reason| CtlError::Invalid {
+            op: "registry.put",
+            reason: format!("`{registry}`: {reason}"),
+        })?;
+        credentials.insert(registry, credential);
+    }
+    tracing::info!(registries = ?credentials.keys().collect::<Vec<_>>(), "registry credentials put");
+    ctx.artifacts.registry().put_credentials(credentials);
+    reply(&CtlResponse::success("successfully put registries"))
 }
 
 async fn put_link(ctx: &HostContext, payload: &[u8]) -> Handled {

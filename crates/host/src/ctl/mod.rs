@@ -9,6 +9,7 @@
 //! - `link.put`, `link.del`, `link.get` (queue group `….link`)
 //! - `config.put.{name}`, `config.get.{name}`, `config.del.{name}` (queue group `….config`)
 //! - `claims.get` (queue group `….claims`), answered from the bucket
+//! - `registry.put` (every host): registry credentials for this host's pulls
 //! - `component.auction` (every host; never bids) and `component.*.{id}`: refused with a
 //!   clear message (lattice runs providers only)
 //!
@@ -43,6 +44,7 @@ fn served(config: &crate::HostConfig) -> Vec<CtlGroup> {
         CtlGroup::Link,
         CtlGroup::Config,
         CtlGroup::Claims,
+        CtlGroup::Registry,
     ];
     if config.provider_auction {
         groups.push(CtlGroup::ProviderAuction);

@@ -128,10 +128,18 @@ async fn hosts_bid_only_for_references_they_can_load_and_when_auctions_are_on() 
         [files.id().to_string()],
         "only the host that may load files and holds auctions bids"
     );
+    let mut registry_bidders = bidders(&client, "ghcr.io/wasmcloud/http-server:0.23.0", 2).await;
+    registry_bidders.sort();
+    let mut expected = vec![files.id().to_string(), no_files.id().to_string()];
+    expected.sort();
     assert_eq!(
-        bidders(&client, "ghcr.io/wasmcloud/http-server:0.23.0", 0).await,
+        registry_bidders, expected,
+        "every host with auctions on may pull a pinned registry reference"
+    );
+    assert_eq!(
+        bidders(&client, "ghcr.io/wasmcloud/http-server:latest", 0).await,
         Vec::<String>::new(),
-        "no host here can pull from a registry, so none bids"
+        "`:latest` is refused without --allow-latest, so no host bids"
     );
     // Component auctions: lattice hosts do not run components, so none bids.
     let reply = client

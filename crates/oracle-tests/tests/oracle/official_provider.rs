@@ -223,3 +223,38 @@ fn tamper(
     output.finish()?;
     Ok(())
 }
+
+/// Archives lattice makes (`lattice par create` is a thin shell over this builder) load
+/// in the official `provider-archive` crate (its hashes checked) with claims wascap
+/// validates (signature, times), as wash's own do.
+#[tokio::test]
+async fn an_archive_made_by_lattice_loads_in_the_official_crates() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("made.par.gz");
+    let issuer = nkeys::KeyPair::new_account();
+    let subject = nkeys::KeyPair::new_service();
+    let target = lattice_artifacts::par::native_target();
+    lattice_artifacts::par::ParBuilder::new("Made By Lattice", "lattice tests")
+        .version(Some("0.3.0".into()))
+        .revision(Some(3))
+        .binary(&target, std::fs::read(OFFICIAL_PROVIDER)?)
+        .write(&path, &issuer, &subject, true)?;
+
+    let archive = provider_archive::ProviderArchive::try_load(&std::fs::read(&path)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("the official crate refuses it: {e}"))?;
+    assert_eq!(archive.targets(), [target]);
+    let claims = archive.claims().expect("claims");
+    let metadata = claims.metadata.clone().expect("provider metadata");
+    assert_eq!(metadata.name.as_deref(), Some("Made By Lattice"));
+    assert_eq!(metadata.vendor, "lattice tests");
+    assert_eq!(metadata.rev, Some(3));
+    assert_eq!(metadata.ver.as_deref(), Some("0.3.0"));
+    assert_eq!(claims.issuer, issuer.public_key());
+    assert_eq!(claims.subject, subject.public_key());
+    let token = archive.claims_token().expect("claims");
+    let validation = wascap::jwt::validate_token::<wascap::jwt::CapabilityProvider>(&token.jwt)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(!validation.expired && validation.signature_valid && !validation.cannot_use_yet);
+    Ok(())
+}

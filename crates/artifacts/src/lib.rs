@@ -7,11 +7,15 @@
 //!   while hashed, bounded in size) and pushes artifacts as `wash push` does.
 //! - [`media`]: the layer types of spec §10.1.
 //! - [`par`]: provider archives with signed claims, as `wash par create` makes them.
+//! - [`component_claims`]: the claims a component embeds, verified as 1.9.2 does and
+//!   signed as `wash claims sign` does.
 //!
 //! Registry traffic goes through the `oci-client` crate.
 
 mod cache;
+pub mod component_claims;
 mod error;
+pub mod jwt;
 pub mod media;
 pub mod par;
 mod pull;

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::Digest as _;
 
 /// This machine's target, as archives name binaries: `{ARCH}-{OS}`, e.g. `x86_64-linux`.
@@ -144,7 +142,7 @@ impl ParBuilder {
             "wascap": wascap,
             "wascap_revision": 3,
         });
-        sign_jwt(&claims, issuer)
+        crate::jwt::sign(&claims, issuer).map_err(ParError::Sign)
     }
 
     /// Writes the archive to `path` (gzip unless `gzip` is false).
@@ -219,18 +217,6 @@ fn check_kind(
     }
 }
 
-/// A JWT as wascap writes them: the header `{"typ":"jwt","alg":"Ed25519"}`, the claims,
-/// and the issuer's Ed25519 signature of the two, each base64url without padding.
-pub fn sign_jwt(claims: &serde_json::Value, issuer: &nkeys::KeyPair) -> Result<String, ParError> {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"jwt","alg":"Ed25519"}"#);
-    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signed = format!("{header}.{body}");
-    let signature = issuer
-        .sign(signed.as_bytes())
-        .map_err(|e| ParError::Sign(e.to_string()))?;
-    Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
-}
-
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -270,8 +256,11 @@ mod tests {
             ["claims.jwt".to_string(), format!("{}.bin", native_target())]
         );
         let payload = written.jwt.split('.').nth(1).unwrap();
-        let claims: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             claims["wascap"]["target_hashes"][native_target()],
             hex_upper(&sha2::Sha256::digest(b"#!/bin/sh\n"))

@@ -131,6 +131,9 @@ pub(crate) enum Command {
     Par(crate::artifact_commands::ParCommand),
     /// Push a provider archive or a component to an OCI registry.
     Push(crate::artifact_commands::PushArgs),
+    /// Sign a component's claims, or show them: `lattice claims sign|inspect`.
+    #[command(subcommand)]
+    Claims(crate::artifact_commands::ClaimsCommand),
 }
 
 #[derive(Debug, Subcommand)]

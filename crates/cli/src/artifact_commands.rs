@@ -64,6 +64,63 @@ pub(crate) struct ParCreateArgs {
     keys_dir: Option<PathBuf>,
 }
 
+/// `lattice claims …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClaimsCommand {
+    /// Sign a component: embed claims signed by an account key, as `wash claims sign`
+    /// does (the official host accepts them; secrets for components need them).
+    ///
+    /// The issuer (`SA…`) and subject (the component's module key, `SM…`) come from
+    /// --issuer/--subject (a seed or a file holding one), else they are generated once
+    /// and kept in the data directory's `keys`.
+    Sign(Box<ClaimsSignArgs>),
+    /// Show the claims a component carries, verified as a host verifies them.
+    Inspect {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
+}
+
+/// Options of `lattice claims sign`.
+#[derive(Debug, Args)]
+pub(crate) struct ClaimsSignArgs {
+    /// The component to sign.
+    file: PathBuf,
+    /// Where to write the signed component. Default: `{stem}_s.wasm` beside it.
+    #[arg(long, value_name = "FILE")]
+    destination: Option<PathBuf>,
+    /// A friendly name. Default: the file's stem.
+    #[arg(long)]
+    name: Option<String>,
+    /// Tags (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Revision number.
+    #[arg(long)]
+    revision: Option<i32>,
+    /// Version text.
+    #[arg(long = "ver", value_name = "VERSION")]
+    ver: Option<String>,
+    /// A call alias.
+    #[arg(long)]
+    call_alias: Option<String>,
+    /// Days until the claims expire (default: never).
+    #[arg(long)]
+    expires_in_days: Option<u64>,
+    /// Days until the claims become valid (default: at once).
+    #[arg(long)]
+    not_before_days: Option<u64>,
+    /// Issuer: an account seed (`SA…`) or a file holding one.
+    #[arg(long, env = "LATTICE_CLAIMS_ISSUER", hide_env_values = true)]
+    issuer: Option<String>,
+    /// Subject: a module seed (`SM…`) or a file holding one.
+    #[arg(long, env = "LATTICE_CLAIMS_SUBJECT", hide_env_values = true)]
+    subject: Option<String>,
+    /// Directory of generated keys. Default: the data directory's `keys`.
+    #[arg(long, env = "LATTICE_KEYS_DIR", value_name = "DIR")]
+    keys_dir: Option<PathBuf>,
+}
+
 /// Options of `lattice push`.
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
@@ -160,6 +217,100 @@ pub(crate) async fn par(global: &GlobalArgs, command: ParCommand) -> anyhow::Res
             "path": destination, "size": size, "subject": written.subject,
             "issuer": written.issuer, "targets": written.targets,
         })),
+    }
+    Ok(())
+}
+
+pub(crate) async fn claims(global: &GlobalArgs, command: ClaimsCommand) -> anyhow::Result<()> {
+    use lattice_artifacts::component_claims::{
+        ComponentMetadata, sign_component, verify_component_claims,
+    };
+    match command {
+        ClaimsCommand::Sign(args) => {
+            let wasm = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let stem = args
+                .file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("component")
+                .to_string();
+            let name = args.name.clone().unwrap_or_else(|| stem.clone());
+            let keys_dir = args
+                .keys_dir
+                .clone()
+                .unwrap_or_else(|| crate::args::default_data_dir().join("keys"));
+            let issuer = key(
+                args.issuer.as_deref(),
+                &keys_dir,
+                &format!("{name}_account"),
+                nkeys::KeyPair::new_account,
+            )?;
+            let subject = key(
+                args.subject.as_deref(),
+                &keys_dir,
+                &format!("{name}_module"),
+                nkeys::KeyPair::new_module,
+            )?;
+            const DAY: u64 = 86_400;
+            let metadata = ComponentMetadata {
+                name: Some(name),
+                tags: args.tags.clone(),
+                revision: args.revision,
+                version: args.ver.clone(),
+                call_alias: args.call_alias.clone(),
+                expires_in: args.expires_in_days.map(|d| d * DAY),
+                not_before_in: args.not_before_days.map(|d| d * DAY),
+            };
+            let signed = sign_component(&wasm, &metadata, &issuer, &subject)?;
+            let destination = args
+                .destination
+                .clone()
+                .unwrap_or_else(|| args.file.with_file_name(format!("{stem}_s.wasm")));
+            std::fs::write(&destination, &signed)
+                .with_context(|| format!("cannot write {}", destination.display()))?;
+            match global.output {
+                OutputFormat::Text => println!(
+                    "wrote {}: component {} signed by {}",
+                    destination.display(),
+                    subject.public_key(),
+                    issuer.public_key()
+                ),
+                OutputFormat::Json => output::json(&serde_json::json!({
+                    "path": destination, "subject": subject.public_key(), "issuer": issuer.public_key(),
+                })),
+            }
+        }
+        ClaimsCommand::Inspect { file } => {
+            let wasm =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let claims = verify_component_claims(&wasm)
+                .with_context(|| format!("{} carries claims a host refuses", file.display()))?;
+            let Some(claims) = claims else {
+                bail!("{} is unsigned", file.display());
+            };
+            match global.output {
+                OutputFormat::Text => println!(
+                    "component {}\n  issuer   {}\n  name     {}\n  version  {}\n  revision {}\n  tags     {}\n  expires  {}\n  hash     {}",
+                    claims.subject,
+                    claims.issuer,
+                    claims.name.as_deref().unwrap_or("-"),
+                    claims.version.as_deref().unwrap_or("-"),
+                    claims.revision.map_or("-".to_string(), |r| r.to_string()),
+                    claims.tags.as_deref().unwrap_or_default().join(","),
+                    claims
+                        .expires
+                        .map_or("never".to_string(), |e| e.to_string()),
+                    claims.module_hash
+                ),
+                OutputFormat::Json => output::json(&serde_json::json!({
+                    "subject": claims.subject, "issuer": claims.issuer, "name": claims.name,
+                    "version": claims.version, "revision": claims.revision, "tags": claims.tags,
+                    "call_alias": claims.call_alias, "expires": claims.expires,
+                    "not_before": claims.not_before, "hash": claims.module_hash,
+                })),
+            }
+        }
     }
     Ok(())
 }

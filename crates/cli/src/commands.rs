@@ -76,8 +76,8 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
     let client = connect(global).await?;
     let format = global.output;
     let message = match command {
-        Command::Up(_) | Command::Par(_) | Command::Push(_) => {
-            unreachable!("`up`, `par` and `push` need no lattice connection")
+        Command::Up(_) | Command::Par(_) | Command::Push(_) | Command::Claims(_) => {
+            unreachable!("`up`, `par`, `push` and `claims` need no lattice connection")
         }
         Command::Get(GetCommand::Hosts) => {
             output::hosts(format, &client.hosts().await?);

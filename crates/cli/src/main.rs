@@ -52,6 +52,10 @@ async fn run(cli: args::Cli) -> anyhow::Result<()> {
             init_client_logging();
             artifact_commands::par(&cli.global, command).await
         }
+        args::Command::Claims(command) => {
+            init_client_logging();
+            artifact_commands::claims(&cli.global, command).await
+        }
         args::Command::Push(push) => {
             init_client_logging();
             artifact_commands::push(&cli.global, push).await

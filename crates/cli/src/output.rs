@@ -196,6 +196,10 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
             d.reason
         ),
         Ok(Event::ArtifactPullProgress(d)) => format!("{} on {}", pull_progress(&d), d.host_id),
+        Ok(Event::ArtifactUnsigned(d)) => format!(
+            "{} `{}` from {} on {} carries no signed claims",
+            d.kind, d.id, d.reference, d.host_id
+        ),
         Ok(Event::Other { data, .. }) => data.to_string(),
         Err(e) => format!("(undecodable data: {e}) {}", event.data),
     };

@@ -65,6 +65,9 @@ pub struct HostConfig {
     pub tls_ca_paths: Vec<std::path::PathBuf>,
     /// Registries: `:latest`, plain-HTTP registries, credentials, the blob cache.
     pub oci: OciSettings,
+    /// Refuse providers and components that carry no signed claims (lattice addition;
+    /// without it an unsigned start gets an `artifact_unsigned` warning event).
+    pub require_signed: bool,
 }
 
 /// How this host pulls from registries (`--allow-latest`, `--allowed-insecure`,
@@ -110,6 +113,7 @@ impl HostConfig {
             builtins: crate::builtins::BuiltinSettings::default(),
             tls_ca_paths: Vec::new(),
             oci: OciSettings::default(),
+            require_signed: false,
         }
     }
 

@@ -204,6 +204,7 @@ impl Host {
             config.allow_file_load,
             config.providers.cache_dir.join(&identity.id),
             registry,
+            config.require_signed,
             events.clone(),
             identity.id.clone(),
         );

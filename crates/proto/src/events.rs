@@ -111,6 +111,9 @@ pub enum Event {
     /// How the download of an artifact's layer from a registry is going (lattice
     /// extension; at most every half second, and once when it is done).
     ArtifactPullProgress(ArtifactPullProgress),
+    /// An unsigned provider or component was started (lattice extension: a warning; with
+    /// `--require-signed` the start is refused instead).
+    ArtifactUnsigned(ArtifactUnsigned),
     /// An event name this crate does not know, kept as raw data.
     Other {
         /// The event name.
@@ -144,6 +147,7 @@ impl Event {
             Event::HealthCheckStatus(_) => "health_check_status",
             Event::ProviderLinkFailed(_) => "provider_link_failed",
             Event::ArtifactPullProgress(_) => "artifact_pull_progress",
+            Event::ArtifactUnsigned(_) => "artifact_unsigned",
             Event::Other { name, .. } => name,
         }
     }
@@ -170,6 +174,7 @@ impl Event {
             | Event::HealthCheckStatus(d) => serde_json::to_value(d),
             Event::ProviderLinkFailed(d) => serde_json::to_value(d),
             Event::ArtifactPullProgress(d) => serde_json::to_value(d),
+            Event::ArtifactUnsigned(d) => serde_json::to_value(d),
             Event::Other { data, .. } => return data.clone(),
         };
         value.expect("event data always serializes")
@@ -505,6 +510,19 @@ pub struct ArtifactPullProgress {
     pub bytes_per_second: u64,
     /// True once every byte is in and its digest checked.
     pub done: bool,
+}
+
+/// Data of `artifact_unsigned` (lattice extension).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactUnsigned {
+    /// Host ID.
+    pub host_id: String,
+    /// `provider` or `component`.
+    pub kind: String,
+    /// The provider's or component's ID.
+    pub id: String,
+    /// Its reference, as the start command gave it.
+    pub reference: String,
 }
 
 #[cfg(test)]

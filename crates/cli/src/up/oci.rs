@@ -48,6 +48,10 @@ pub(crate) struct OciArgs {
     /// addition).
     #[arg(long, env = "LATTICE_OCI_CACHE_SIZE", default_value = "10GiB", value_parser = parse_size, value_name = "SIZE")]
     oci_cache_size: u64,
+    /// Refuse providers and components without signed claims (lattice addition). Without
+    /// it they start, with an `artifact_unsigned` warning event.
+    #[arg(long, env = "LATTICE_REQUIRE_SIGNED")]
+    require_signed: bool,
 }
 
 impl OciArgs {
@@ -77,6 +81,7 @@ impl OciArgs {
             .clone()
             .unwrap_or_else(|| data_dir.join("oci"));
         oci.cache.max_bytes = self.oci_cache_size;
+        config.require_signed = self.require_signed;
     }
 }
 

@@ -177,6 +177,7 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "stack-keep-resident",
     "oci-cache-dir",
     "oci-cache-size",
+    "require-signed",
     // The CLI's global options that `lattice up` also takes.
     "output",
     "timeout",

@@ -275,3 +275,67 @@ async fn a_registry_that_wants_credentials_gets_them_from_flags_or_registry_put(
     .await;
     assert!(ok(&start_provider(&url, &reference, "q", &host_b).await).contains("healthy"));
 }
+
+#[tokio::test]
+async fn claims_sign_and_inspect_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let math = dir.path().join("math.wasm");
+    std::fs::write(&math, wat::parse_str(MATH).unwrap()).unwrap();
+    let keys = dir.path().join("keys");
+    let unsigned = failed(&lattice(&["claims", "inspect", math.to_str().unwrap()]).await);
+    assert!(unsigned.contains("is unsigned"), "{unsigned}");
+    let signed = ok(&lattice(&[
+        "claims",
+        "sign",
+        math.to_str().unwrap(),
+        "--name",
+        "CLI Math",
+        "--tag",
+        "math",
+        "--ver",
+        "1.0.0",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+    ])
+    .await);
+    assert!(signed.contains("math_s.wasm"), "{signed}");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&lattice(&[
+        "--output",
+        "json",
+        "claims",
+        "inspect",
+        dir.path().join("math_s.wasm").to_str().unwrap(),
+    ])
+    .await))
+    .unwrap();
+    assert_eq!(shown["name"], "CLI Math");
+    assert_eq!(shown["version"], "1.0.0");
+    assert!(shown["subject"].as_str().unwrap().starts_with('M'));
+    // The generated keys are kept (0600) and reused: a second signature has the same subject.
+    let account = keys.join("cli_math_account.nk");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&account).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    ok(&lattice(&[
+        "claims",
+        "sign",
+        math.to_str().unwrap(),
+        "--name",
+        "CLI Math",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+    ])
+    .await);
+    let again: serde_json::Value = serde_json::from_str(&ok(&lattice(&[
+        "--output",
+        "json",
+        "claims",
+        "inspect",
+        dir.path().join("math_s.wasm").to_str().unwrap(),
+    ])
+    .await))
+    .unwrap();
+    assert_eq!(again["subject"], shown["subject"]);
+}

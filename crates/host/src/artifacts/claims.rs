@@ -1,6 +1,7 @@
-//! Provider claims: the `claims.jwt` of a provider archive (spec §10.2). Like the 1.x
-//! host, lattice only decodes them (no signature or expiry check); they name the
-//! provider in events and inventory and carry the binaries' hashes.
+//! Provider claims: the `claims.jwt` of a provider archive (spec §10.2). They name the
+//! provider in events and inventory and carry the binaries' hashes. The 1.x host only
+//! decodes them; lattice also verifies them ([`ProviderClaims::verify`]): the issuer's
+//! signature, `exp` and `nbf`, and that issuer and subject are keys of the right kind.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,8 @@ pub(crate) struct ProviderClaims {
     pub(crate) expires: Option<u64>,
     /// The provider's config schema, as JSON text.
     pub(crate) config_schema: Option<String>,
+    /// The token as the archive holds it.
+    pub(crate) jwt: String,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +77,29 @@ impl ProviderClaims {
             not_before: raw.nbf,
             expires: raw.exp,
             config_schema: wascap.config_schema.map(|schema| schema.to_string()),
+            jwt: jwt.trim().to_string(),
         })
+    }
+
+    /// Verifies the token at `now` (since the epoch): not expired, valid already, signed
+    /// by its issuer (an account key, `A…`), for a provider's service key (`V…`). The
+    /// error says which.
+    pub(crate) fn verify(&self, now: std::time::Duration) -> Result<(), String> {
+        lattice_artifacts::jwt::verify(&self.jwt, now).map_err(|e| e.to_string())?;
+        if !self.issuer.starts_with('A') {
+            return Err(format!(
+                "the claims' issuer {} is not an account key (A…)",
+                self.issuer
+            ));
+        }
+        if !self.subject.starts_with('V') || nkeys::KeyPair::from_public_key(&self.subject).is_err()
+        {
+            return Err(format!(
+                "wrong subject: {:?} is not a provider's service key (V…)",
+                self.subject
+            ));
+        }
+        Ok(())
     }
 
     /// What `CLAIMS_{subject}` holds for these claims (spec §5.1).
@@ -140,6 +165,37 @@ pub(crate) mod tests {
             ),
             ("99", "never")
         );
+    }
+
+    #[test]
+    fn verification_names_each_fault() {
+        let account = nkeys::KeyPair::new_account();
+        let service = nkeys::KeyPair::new_service();
+        let now = std::time::Duration::from_secs(1_000_000);
+        let signed = |claims: serde_json::Value| {
+            ProviderClaims::decode(&lattice_artifacts::jwt::sign(&claims, &account).unwrap())
+                .unwrap()
+        };
+        let good = serde_json::json!({"iss": account.public_key(), "sub": service.public_key(), "wascap": {}});
+        assert_eq!(signed(good.clone()).verify(now), Ok(()));
+        for (change, expected) in [
+            (serde_json::json!({"exp": 5}), "expired"),
+            (serde_json::json!({"nbf": 5_000_000}), "not valid before"),
+            (
+                serde_json::json!({"sub": account.public_key()}),
+                "wrong subject",
+            ),
+        ] {
+            let mut claims = good.clone();
+            for (k, v) in change.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            let err = signed(claims).verify(now).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        // Decoded only: the test helper's tokens carry no real signature.
+        let unsigned = ProviderClaims::decode(&jwt(good)).unwrap();
+        assert!(unsigned.verify(now).unwrap_err().contains("bad signature"));
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! - `unpacked`: the cache of checked, unpacked provider binaries;
 //! - `par`: provider archives (spec §10.1);
 //! - `claims`: the claims inside them (spec §10.2);
-//! - `component_claims`: the signed claims a component embeds, verified (spec §16.1).
+//! - components' embedded claims are verified by `lattice_artifacts::component_claims`
+//!   (spec §16.1).
 
 mod claims;
-mod component_claims;
 mod file;
 mod oci;
 mod par;
@@ -20,8 +20,10 @@ mod unpacked;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub(crate) use component_claims::{ClaimsError, ComponentClaims, verify_component_claims};
 pub(crate) use file::LoadedProvider;
+pub(crate) use lattice_artifacts::component_claims::{
+    ClaimsError, ComponentClaims, verify_component_claims,
+};
 
 /// What kind of failure a load was, for callers that treat them differently (an
 /// auction bid, a start that fails, a retry).
@@ -37,6 +39,10 @@ pub(crate) enum ArtifactErrorKind {
     NotRunnable,
     /// A provider archive that is malformed or fails its checks.
     BadArchive,
+    /// Claims that are expired, not valid yet, badly signed or for the wrong kind of key.
+    BadClaims,
+    /// Unsigned, and the host requires signatures.
+    Unsigned,
     /// A registry refused it, does not have it, or cannot be reached.
     Registry,
     /// Reading or writing failed on the way.
@@ -73,7 +79,10 @@ pub(crate) struct Artifacts {
     unpack_lock: Arc<tokio::sync::Mutex<()>>,
     /// Pulls from registries into the shared blob cache.
     registry: lattice_artifacts::Registry,
-    /// Where download progress goes (`artifact_pull_progress`).
+    /// Whether unsigned providers and components are refused (`--require-signed`).
+    require_signed: bool,
+    /// Where download progress and unsigned starts go (`artifact_pull_progress`,
+    /// `artifact_unsigned`).
     events: crate::events::EventPublisher,
     host_id: String,
 }
@@ -84,6 +93,7 @@ impl Artifacts {
         allow_file_load: bool,
         cache_dir: PathBuf,
         registry: lattice_artifacts::Registry,
+        require_signed: bool,
         events: crate::events::EventPublisher,
         host_id: String,
     ) -> Self {
@@ -92,6 +102,7 @@ impl Artifacts {
             cache_dir,
             unpack_lock: Default::default(),
             registry,
+            require_signed,
             events,
             host_id,
         }
@@ -155,8 +166,66 @@ impl Artifacts {
         Ok((bytes, None))
     }
 
-    /// Makes the provider `reference` names ready to spawn.
+    /// Makes the provider `reference` names ready to spawn; an archive's claims are
+    /// verified (lattice checks what 1.9.2 does not: signature, `exp`, `nbf`, key kinds).
     pub(crate) async fn load_provider(
+        &self,
+        reference: &str,
+    ) -> Result<LoadedProvider, ArtifactError> {
+        let loaded = self.load_provider_unverified(reference).await?;
+        if let Some(claims) = &loaded.claims {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            claims.verify(now).map_err(|reason| {
+                ArtifactError::new(
+                    reference,
+                    ArtifactErrorKind::BadClaims,
+                    format!("the archive's claims are refused: {reason}"),
+                )
+            })?;
+        }
+        Ok(loaded)
+    }
+
+    /// What an unsigned start does: refused under `--require-signed`, else it goes on
+    /// with an `artifact_unsigned` warning event.
+    pub(crate) async fn unsigned(
+        &self,
+        kind: lattice_artifacts::ArtifactKind,
+        id: &str,
+        reference: &str,
+    ) -> Result<(), ArtifactError> {
+        if self.require_signed {
+            return Err(ArtifactError::new(
+                reference,
+                ArtifactErrorKind::Unsigned,
+                format!(
+                    "the {} is unsigned and this host runs with --require-signed (sign it with `lattice par create` or `lattice claims sign`)",
+                    kind.noun()
+                ),
+            ));
+        }
+        tracing::warn!(
+            id,
+            reference,
+            kind = kind.noun(),
+            "starting an unsigned artifact"
+        );
+        self.events
+            .publish(lattice_proto::events::Event::ArtifactUnsigned(
+                lattice_proto::events::ArtifactUnsigned {
+                    host_id: self.host_id.clone(),
+                    kind: kind.noun().to_string(),
+                    id: id.to_string(),
+                    reference: reference.to_string(),
+                },
+            ))
+            .await;
+        Ok(())
+    }
+
+    async fn load_provider_unverified(
         &self,
         reference: &str,
     ) -> Result<LoadedProvider, ArtifactError> {

@@ -69,6 +69,15 @@ pub(crate) async fn prepare(
         )))
     })?;
     let claims = claims?.map(Arc::new);
+    if claims.is_none() {
+        env.artifacts
+            .unsigned(
+                lattice_artifacts::ArtifactKind::Component,
+                &spec.id,
+                &spec.reference,
+            )
+            .await?;
+    }
     let loaded = env.runtime.load(bytes).await?;
     tracing::info!(
         component_id = %spec.id,

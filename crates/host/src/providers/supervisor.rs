@@ -276,6 +276,16 @@ impl Supervisor {
             .artifacts
             .load_provider(&self.spec.provider_ref)
             .await?;
+        if loaded.claims.is_none() {
+            self.env
+                .artifacts
+                .unsigned(
+                    lattice_artifacts::ArtifactKind::Provider,
+                    &self.spec.provider_id,
+                    &self.spec.provider_ref,
+                )
+                .await?;
+        }
         if let Some(claims) = &loaded.claims {
             self.set(|s| {
                 s.name = claims.name.clone();

@@ -11,4 +11,5 @@ mod lattice_state;
 mod messaging;
 mod nats_outage;
 mod providers;
+mod signatures;
 mod tls;

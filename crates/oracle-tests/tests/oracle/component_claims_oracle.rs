@@ -117,3 +117,36 @@ async fn components_signed_by_wascap_are_verified_as_wascap_does() -> anyhow::Re
     host.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
+
+/// What lattice signs (`lattice claims sign` runs `sign_component`) is what wascap
+/// extracts and validates: the official host accepts it.
+#[test]
+fn components_signed_by_lattice_pass_wascap() -> anyhow::Result<()> {
+    use lattice_artifacts::component_claims::{ComponentMetadata, sign_component};
+    let account = KeyPair::new_account();
+    let module = KeyPair::new_module();
+    let metadata = ComponentMetadata {
+        name: Some("Lattice Math".into()),
+        tags: vec!["math".into()],
+        revision: Some(2),
+        version: Some("0.2.0".into()),
+        call_alias: Some("lm".into()),
+        expires_in: Some(86_400),
+        not_before_in: None,
+    };
+    let signed = sign_component(&wat::parse_str(MATH)?, &metadata, &account, &module)?;
+    let token = wascap::wasm::extract_claims(&signed)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .expect("wascap finds the claims");
+    let validation =
+        wascap::jwt::validate_token::<Component>(&token.jwt).map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(validation.signature_valid && !validation.expired && !validation.cannot_use_yet);
+    let component = token.claims.metadata.expect("component metadata");
+    assert_eq!(token.claims.issuer, account.public_key());
+    assert_eq!(token.claims.subject, module.public_key());
+    assert_eq!(component.name.as_deref(), Some("Lattice Math"));
+    assert_eq!(component.tags, Some(vec!["math".to_string()]));
+    assert_eq!(component.rev, Some(2));
+    assert_eq!(component.call_alias.as_deref(), Some("lm"));
+    Ok(())
+}

@@ -47,7 +47,7 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
             "local:test/math@0.1.0",
             "add",
             (40u32, 2u32),
-            [[None::<usize>; 0].as_slice(); 0],
+            Vec::<Vec<Option<usize>>>::new(),
         )
         .await?;
     assert_eq!(sum, 42);
@@ -95,7 +95,7 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
                 "local:test/calc@0.1.0",
                 "double",
                 (21u32,),
-                [[None::<usize>; 0].as_slice(); 0],
+                Vec::<Vec<Option<usize>>>::new(),
             )
             .await
         {

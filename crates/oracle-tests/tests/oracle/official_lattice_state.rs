@@ -232,7 +232,7 @@ async fn a_provider_on_another_host_keeps_its_link_through_a_config_change() -> 
         "the startup link"
     );
     // Once it answers health it has subscribed.
-    let health = format!("wasmbus.rpc.default.ext.health");
+    let health = "wasmbus.rpc.default.ext.health".to_string();
     let deadline = tokio::time::Instant::now() + WAIT;
     while client.request(health.clone(), "".into()).await.is_err() {
         anyhow::ensure!(

@@ -40,27 +40,34 @@ const COMPONENT_SECTION: u8 = 4;
 
 /// The claims of a signed component, once verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ComponentClaims {
+pub struct ComponentClaims {
     /// The token as embedded.
-    pub(crate) jwt: String,
+    pub jwt: String,
     /// `iss`: who signed (by convention an account key `A…`).
-    pub(crate) issuer: String,
+    pub issuer: String,
     /// `sub`: the component's public key (by convention a module key `M…`).
-    pub(crate) subject: String,
-    pub(crate) name: Option<String>,
+    pub subject: String,
+    /// `wascap.name`.
+    pub name: Option<String>,
     /// `wascap.hash`: uppercase hex SHA-256 of the binary without its claims sections.
-    pub(crate) module_hash: String,
-    pub(crate) tags: Option<Vec<String>>,
-    pub(crate) revision: Option<i32>,
-    pub(crate) version: Option<String>,
-    pub(crate) call_alias: Option<String>,
-    pub(crate) not_before: Option<u64>,
-    pub(crate) expires: Option<u64>,
+    pub module_hash: String,
+    /// `wascap.tags`.
+    pub tags: Option<Vec<String>>,
+    /// `wascap.rev`.
+    pub revision: Option<i32>,
+    /// `wascap.ver`.
+    pub version: Option<String>,
+    /// `wascap.call_alias`.
+    pub call_alias: Option<String>,
+    /// `nbf`, seconds since the epoch.
+    pub not_before: Option<u64>,
+    /// `exp`, seconds since the epoch.
+    pub expires: Option<u64>,
 }
 
 /// Why a component's embedded claims are refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ClaimsError {
+pub enum ClaimsError {
     /// The token or the binary around it cannot be read.
     #[error("undecodable claims token: {0}")]
     Undecodable(String),
@@ -68,16 +75,34 @@ pub(crate) enum ClaimsError {
     #[error(
         "hash mismatch: the claims were signed for module hash {claimed}, the component's is {actual}"
     )]
-    HashMismatch { claimed: String, actual: String },
+    HashMismatch {
+        /// The hash in the claims.
+        claimed: String,
+        /// The hash of the bytes.
+        actual: String,
+    },
     /// `exp` has passed.
     #[error("token expired at `{human}` (exp {exp})")]
-    Expired { exp: u64, human: String },
+    Expired {
+        /// `exp`.
+        exp: u64,
+        /// How long ago, as wascap says it.
+        human: String,
+    },
     /// `nbf` has not come yet.
     #[error("token not valid before `{human}` (nbf {nbf})")]
-    NotYetValid { nbf: u64, human: String },
+    NotYetValid {
+        /// `nbf`.
+        nbf: u64,
+        /// How long until then, as wascap says it.
+        human: String,
+    },
     /// The signature is not the issuer's over the header and claims.
     #[error("bad signature: the token is not signed by its issuer {issuer}")]
-    BadSignature { issuer: String },
+    BadSignature {
+        /// The issuer the token names.
+        issuer: String,
+    },
 }
 
 /// `wascap::jwt::Claims<Component>` as it deserializes.
@@ -117,7 +142,7 @@ struct RawHeader {
 
 /// Finds, decodes and verifies the claims embedded in `wasm` (a component or a core
 /// module), now. `Ok(None)`: unsigned (or not parsable at all, which compiling reports).
-pub(crate) fn verify_component_claims(wasm: &[u8]) -> Result<Option<ComponentClaims>, ClaimsError> {
+pub fn verify_component_claims(wasm: &[u8]) -> Result<Option<ComponentClaims>, ClaimsError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -317,6 +342,127 @@ fn write_leb128(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// A custom section (id 0): the name, then the data.
+fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    write_leb128(&mut body, name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    let mut section = vec![0];
+    write_leb128(&mut section, body.len());
+    section.extend(body);
+    section
+}
+
+/// What a signature says about a component (`wash claims sign`'s options).
+#[derive(Clone, Debug, Default)]
+pub struct ComponentMetadata {
+    /// A friendly name.
+    pub name: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Revision number.
+    pub revision: Option<i32>,
+    /// Version text.
+    pub version: Option<String>,
+    /// A call alias.
+    pub call_alias: Option<String>,
+    /// Seconds from now until the token expires (none: never).
+    pub expires_in: Option<u64>,
+    /// Seconds from now until the token becomes valid (none: at once).
+    pub not_before_in: Option<u64>,
+}
+
+/// Why a component could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The bytes are not a component or module.
+    #[error("not a WebAssembly component or module: {0}")]
+    NotWasm(String),
+    /// A key of the wrong kind.
+    #[error("the {role} must be {expected} key (public key starting with {prefix}), not {found}")]
+    WrongKey {
+        /// `issuer` or `subject`.
+        role: &'static str,
+        /// The kind needed.
+        expected: &'static str,
+        /// Its public key's first letter.
+        prefix: char,
+        /// The public key given.
+        found: String,
+    },
+    /// Signing failed.
+    #[error("cannot sign the claims: {0}")]
+    Sign(String),
+}
+
+/// Embeds claims for `wasm` signed by `issuer` (an account key) for `subject` (a module
+/// key), as `wash claims sign` (wascap 0.16 `embed_claims`) does: claims sections already
+/// there are removed, the module hash is taken of what is left, and the token is appended
+/// as a `wasmcloud_jwt` custom section. Returns the signed binary.
+pub fn sign_component(
+    wasm: &[u8],
+    metadata: &ComponentMetadata,
+    issuer: &nkeys::KeyPair,
+    subject: &nkeys::KeyPair,
+) -> Result<Vec<u8>, SignError> {
+    for (role, key, prefix, expected) in [
+        ("issuer", issuer, 'A', "an account"),
+        ("subject", subject, 'M', "a module"),
+    ] {
+        let public = key.public_key();
+        if !public.starts_with(prefix) {
+            return Err(SignError::WrongKey {
+                role,
+                expected,
+                prefix,
+                found: public,
+            });
+        }
+    }
+    let mut stripped = strip_claims_sections(wasm).map_err(SignError::NotWasm)?;
+    if stripped.is_empty() {
+        return Err(SignError::NotWasm("no WebAssembly header".into()));
+    }
+    let hash: String = Sha256::digest(&stripped)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut wascap = serde_json::json!({
+        "name": metadata.name,
+        "hash": hash,
+        "tags": (!metadata.tags.is_empty()).then_some(&metadata.tags),
+        "rev": metadata.revision,
+        "ver": metadata.version,
+        "call_alias": metadata.call_alias,
+        "prov": false,
+    });
+    if let Some(object) = wascap.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    let mut claims = serde_json::json!({
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "iat": now,
+        "iss": issuer.public_key(),
+        "sub": subject.public_key(),
+        "wascap": wascap,
+        "wascap_revision": MIN_HASHED_REVISION,
+    });
+    if let Some(secs) = metadata.expires_in {
+        claims["exp"] = (now + secs).into();
+    }
+    if let Some(secs) = metadata.not_before_in {
+        claims["nbf"] = (now + secs).into();
+    }
+    let jwt = crate::jwt::sign(&claims, issuer).map_err(SignError::Sign)?;
+    stripped.extend(custom_section(SECTION_WC_JWT, jwt.as_bytes()));
+    Ok(stripped)
+}
+
 /// wascap's `stamp_to_human`: the distance from now, rounded to days, hours or minutes,
 /// as `in 3days` or `1h ago`.
 fn stamp_to_human(stamp: u64, now: Duration) -> String {
@@ -338,7 +484,7 @@ fn stamp_to_human(stamp: u64, now: Duration) -> String {
 
 impl ComponentClaims {
     /// What `CLAIMS_{subject}` holds for these claims (as 1.9.2 stores them).
-    pub(crate) fn stored(&self) -> StoredClaims {
+    pub fn stored(&self) -> StoredClaims {
         StoredClaims::Component(StoredComponentClaims {
             call_alias: self.call_alias.clone().unwrap_or_default(),
             issuer: self.issuer.clone(),
@@ -351,7 +497,7 @@ impl ComponentClaims {
     }
 
     /// The summary `component_scaled` carries (1.9.2 `event::format_component_claims`).
-    pub(crate) fn summary(&self) -> ComponentClaimsSummary {
+    pub fn summary(&self) -> ComponentClaimsSummary {
         let stamp = |t: Option<u64>| t.map_or_else(|| "never".to_string(), |t| t.to_string());
         ComponentClaimsSummary {
             call_alias: self.call_alias.clone(),
@@ -372,15 +518,40 @@ mod tests {
 
     const NOW: Duration = Duration::from_secs(1_750_000_000);
 
-    fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
-        let mut body = Vec::new();
-        write_leb128(&mut body, name.len());
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(data);
-        let mut section = vec![0];
-        write_leb128(&mut section, body.len());
-        section.extend(body);
-        section
+    #[test]
+    fn what_sign_component_signs_verifies_and_survives_a_second_signature() {
+        let wasm = wat::parse_str("(component (core module (func (export \"f\"))))").unwrap();
+        let account = nkeys::KeyPair::new_account();
+        let module = nkeys::KeyPair::new_module();
+        let metadata = ComponentMetadata {
+            name: Some("f".into()),
+            tags: vec!["t".into()],
+            revision: Some(4),
+            version: Some("1.0.0".into()),
+            ..Default::default()
+        };
+        let signed = sign_component(&wasm, &metadata, &account, &module).unwrap();
+        let claims = verify_component_claims(&signed).unwrap().expect("signed");
+        assert_eq!(claims.subject, module.public_key());
+        assert_eq!(claims.name.as_deref(), Some("f"));
+        assert_eq!(claims.revision, Some(4));
+        // Signing again replaces the section rather than adding one.
+        let other = nkeys::KeyPair::new_module();
+        let again = sign_component(&signed, &metadata, &account, &other).unwrap();
+        assert_eq!(
+            verify_component_claims(&again).unwrap().unwrap().subject,
+            other.public_key()
+        );
+        assert!(sign_component(&wasm, &metadata, &module, &module).is_err());
+        let expired = ComponentMetadata {
+            not_before_in: Some(3600),
+            ..metadata
+        };
+        let early = sign_component(&wasm, &expired, &account, &module).unwrap();
+        assert!(matches!(
+            verify_component_claims(&early),
+            Err(ClaimsError::NotYetValid { .. })
+        ));
     }
 
     fn hash_of(bytes: &[u8]) -> String {

@@ -236,6 +236,28 @@ fn large_components(given: Option<&[PathBuf]>) -> Vec<Large> {
 
 /// Packages the provider as a provider archive, as the official host requires.
 async fn package(provider: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    package_variant(provider, dir, None).await
+}
+
+/// How many distinct archives the archive-memory scenario starts.
+const DISTINCT_ARCHIVES: usize = 10;
+
+/// [`DISTINCT_ARCHIVES`] archives of the same provider that differ in every byte of
+/// their compressed form: each binary carries a different trailing block (ignored by the
+/// loader), so each archive unpacks to its own binary, as ten real providers would.
+async fn package_distinct(provider: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut archives = Vec::new();
+    for i in 0..DISTINCT_ARCHIVES {
+        archives.push(package_variant(provider, dir, Some(i)).await?);
+    }
+    Ok(archives)
+}
+
+async fn package_variant(
+    provider: &Path,
+    dir: &Path,
+    variant: Option<usize>,
+) -> anyhow::Result<PathBuf> {
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
     let mut archive = provider_archive::ProviderArchive::new(
         "bench-provider",
@@ -243,14 +265,23 @@ async fn package(provider: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
         Some(1),
         Some("0.1.0".into()),
     );
+    let mut binary =
+        std::fs::read(provider).with_context(|| format!("cannot read {}", provider.display()))?;
+    if let Some(i) = variant {
+        binary.extend(
+            format!("lattice-bench distinct archive {i:04}")
+                .bytes()
+                .cycle()
+                .take(4096),
+        );
+    }
     archive
-        .add_library(
-            &target,
-            &std::fs::read(provider)
-                .with_context(|| format!("cannot read {}", provider.display()))?,
-        )
+        .add_library(&target, &binary)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let path = dir.join("bench-provider.par.gz");
+    let path = match variant {
+        Some(i) => dir.join(format!("bench-provider-{i}.par.gz")),
+        None => dir.join("bench-provider.par.gz"),
+    };
     archive
         .write(
             &path,
@@ -356,8 +387,23 @@ async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &Compon
 }
 
 /// Runs every provider scenario against one host command; failures become the row's error.
-async fn measure(command: &str, par: &Path, sizes: &Sizes) -> Value {
+async fn measure(command: &str, par: &Path, distinct: &[PathBuf], sizes: &Sizes) -> Value {
     let mut figures = serde_json::Map::new();
+    eprintln!(
+        "[{command}] host memory: one archive vs {} distinct archives",
+        distinct.len()
+    );
+    figures.insert(
+        "archives".into(),
+        match scenarios::archives(command, par, distinct).await {
+            Ok(r) => json!({
+                "n": r.n, "archive_bytes": r.archive_bytes,
+                "one_archive_per_provider_bytes": r.one_archive_per_provider,
+                "distinct_archives_per_provider_bytes": r.distinct_archives_per_provider,
+            }),
+            Err(e) => fail(e),
+        },
+    );
     eprintln!("[{command}] start → running / healthy");
     match scenarios::start_times(command, par, sizes).await {
         Ok((running, healthy)) => {
@@ -451,7 +497,10 @@ async fn main() -> anyhow::Result<()> {
     let provider = args.provider.clone().unwrap_or(provider);
     let dir = tempfile::tempdir()?;
     let par = match providers {
-        true => Some(package(&provider, dir.path()).await?),
+        true => Some((
+            package(&provider, dir.path()).await?,
+            package_distinct(&provider, dir.path()).await?,
+        )),
         false => None,
     };
     let artifacts = match with_components {
@@ -464,7 +513,7 @@ async fn main() -> anyhow::Result<()> {
 
     let run = async |command: &str| -> Value {
         let mut figures = match &par {
-            Some(par) => measure(command, par, &sizes).await,
+            Some((par, distinct)) => measure(command, par, distinct, &sizes).await,
             None => json!({}),
         };
         if let Some(artifacts) = &artifacts {

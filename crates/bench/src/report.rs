@@ -339,6 +339,39 @@ fn providers(columns: &[Value], compare: bool, out: &mut String) {
         "host idle memory (RSS)",
         "≤ 10 MB",
     ));
+    let archives = |c: &Value, k: &str| c["figures"]["archives"][k].as_f64();
+    for (key, name) in [
+        (
+            "one_archive_per_provider_bytes",
+            "host memory per provider, 10 providers from one archive",
+        ),
+        (
+            "distinct_archives_per_provider_bytes",
+            "host memory per provider, 10 providers from 10 distinct archives",
+        ),
+    ] {
+        let texts = columns
+            .iter()
+            .map(|c| match archives(c, key) {
+                Some(b) => format!(
+                    "{:.0} KB (archives of {:.1} MB)",
+                    b / 1e3,
+                    archives(c, "archive_bytes").unwrap_or_default() / 1e6
+                ),
+                None => format!(
+                    "— ({})",
+                    c["figures"]["archives"]["error"]
+                        .as_str()
+                        .unwrap_or("not measured")
+                ),
+            })
+            .collect();
+        let r = ratio(
+            archives(&columns[0], key),
+            columns.get(1).and_then(|c| archives(c, key)),
+        );
+        out.push_str(&cells(texts, r, name, "≤ 100 KB"));
+    }
     let steps = columns[0]["figures"]["scale"]
         .as_array()
         .cloned()

@@ -142,6 +142,51 @@ pub(crate) async fn propagation(
     Ok((Ok(links), Ok(configs)))
 }
 
+/// Host memory per provider started from one archive, and from distinct archives.
+pub(crate) struct ArchivesResult {
+    pub(crate) n: usize,
+    pub(crate) archive_bytes: u64,
+    pub(crate) one_archive_per_provider: f64,
+    pub(crate) distinct_archives_per_provider: f64,
+}
+
+/// Host RSS growth per provider while `pars.len()` providers run (each from its own
+/// entry of `pars`), on a fresh host, once all are healthy.
+async fn rss_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<f64> {
+    let mut host = HostUnderTest::start(command).await?;
+    let idle = host.rss()?;
+    for (i, par) in pars.iter().enumerate() {
+        host.start_provider(&format!("a{i}"), par, &[]).await?;
+    }
+    for i in 0..pars.len() {
+        host.event_for("health_check_passed", &format!("a{i}"), WAIT)
+            .await?;
+    }
+    let loaded = host.rss()?;
+    host.stop().await;
+    Ok(loaded.saturating_sub(idle) as f64 / pars.len() as f64)
+}
+
+/// Host memory growth per provider: as many providers as `distinct` has archives, first
+/// all from the one archive `par`, then (a fresh host) each from its own archive. An
+/// archive is streamed to disk while hashed, so the two should be close.
+pub(crate) async fn archives(
+    command: &str,
+    par: &Path,
+    distinct: &[std::path::PathBuf],
+) -> anyhow::Result<ArchivesResult> {
+    let n = distinct.len();
+    let one = rss_per_provider(command, &vec![par; n]).await?;
+    let each: Vec<&Path> = distinct.iter().map(|p| p.as_path()).collect();
+    let many = rss_per_provider(command, &each).await?;
+    Ok(ArchivesResult {
+        n,
+        archive_bytes: std::fs::metadata(&distinct[0])?.len(),
+        one_archive_per_provider: one,
+        distinct_archives_per_provider: many,
+    })
+}
+
 /// What one scale step measured.
 pub(crate) struct ScaleResult {
     pub(crate) n: usize,

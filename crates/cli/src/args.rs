@@ -131,9 +131,37 @@ pub(crate) enum Command {
     Par(crate::artifact_commands::ParCommand),
     /// Push a provider archive or a component to an OCI registry.
     Push(crate::artifact_commands::PushArgs),
+    /// Give every host credentials for a registry (`registry.put`).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Sign a component's claims, or show them: `lattice claims sign|inspect`.
     #[command(subcommand)]
     Claims(crate::artifact_commands::ClaimsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Send credentials for REGISTRY (`host[:port]`) to every host; their pulls from it
+    /// use them from then on. With neither user nor token, the registry's credentials
+    /// are cleared.
+    Put {
+        /// The registry, as references name it (`ghcr.io`, `localhost:5000`).
+        registry: String,
+        /// User name (with --password).
+        #[arg(long, requires = "password", conflicts_with = "token")]
+        user: Option<String>,
+        /// Password (with --user).
+        #[arg(
+            long,
+            env = "LATTICE_REGISTRY_PASSWORD",
+            requires = "user",
+            hide_env_values = true
+        )]
+        password: Option<String>,
+        /// A bearer token instead of a user and password.
+        #[arg(long, env = "LATTICE_REGISTRY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ use lattice_proto::subjects::EventSubjects;
 use std::time::Duration;
 
 use crate::args::{
-    Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, ScaleCommand, StartCommand,
-    StopCommand,
+    Command, GetCommand, GlobalArgs, LabelCommand, OutputFormat, RegistryCommand, ScaleCommand,
+    StartCommand, StopCommand,
 };
 use crate::{component_commands, output, provider_commands, state_commands};
 
@@ -175,6 +175,39 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
                 .await;
         }
         Command::Events => return follow_events(&client, global).await,
+        Command::Registry(RegistryCommand::Put {
+            registry,
+            user,
+            password,
+            token,
+        }) => {
+            let credential = match (user, password, token) {
+                (Some(username), Some(password), None) => {
+                    serde_json::json!({"username": username, "password": password})
+                }
+                (None, None, Some(token)) => serde_json::json!({ "token": token }),
+                _ => serde_json::json!({}),
+            };
+            let replies = client
+                .put_registries(&serde_json::json!({ registry.clone(): credential }))
+                .await?;
+            let refused: Vec<String> = replies.iter().filter_map(|r| r.clone().err()).collect();
+            if let Some(first) = refused.first() {
+                anyhow::bail!(
+                    "{} of {} hosts refused: {first}",
+                    refused.len(),
+                    replies.len()
+                );
+            }
+            if replies.is_empty() {
+                anyhow::bail!("no host answered within {:?}", global.timeout);
+            }
+            format!(
+                "credentials for {registry} put on {} host{}",
+                replies.len(),
+                if replies.len() == 1 { "" } else { "s" }
+            )
+        }
     };
     match format {
         OutputFormat::Json => {

@@ -276,6 +276,31 @@ impl CtlClient {
         message(&what, reply)
     }
 
+    /// Sends registry credentials to every host (`registry.put`; `credentials` maps a
+    /// registry to `{"username","password"}` or `{"token"}`). Returns each answering
+    /// host's reply: a success, or its error message.
+    pub async fn put_registries(
+        &self,
+        credentials: &serde_json::Value,
+    ) -> Result<Vec<Result<String, String>>, ClientError> {
+        let body = serde_json::to_vec(credentials).expect("JSON encodes");
+        let replies: Vec<CtlResponse<serde_json::Value>> = crate::request::gather_replies(
+            &self.nats,
+            self.subjects.registry_put(),
+            body,
+            self.timeout,
+            false,
+        )
+        .await?;
+        Ok(replies
+            .into_iter()
+            .map(|r| match r.success {
+                true => Ok(r.message),
+                false => Err(r.message),
+            })
+            .collect())
+    }
+
     /// Asks every host to bid for a provider; the first bid (within the timeout) wins.
     pub async fn auction(
         &self,

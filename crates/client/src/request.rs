@@ -69,6 +69,19 @@ pub(crate) async fn gather<T: DeserializeOwned>(
     window: Duration,
     first_only: bool,
 ) -> Result<Vec<T>, ClientError> {
+    let replies = gather_replies(nats, subject, body, window, first_only).await?;
+    Ok(replies.into_iter().filter_map(|r| r.response).collect())
+}
+
+/// Like [`gather`], keeping every decodable reply whole (successes without a payload and
+/// failures too).
+pub(crate) async fn gather_replies<T: DeserializeOwned>(
+    nats: &Client,
+    subject: String,
+    body: Vec<u8>,
+    window: Duration,
+    first_only: bool,
+) -> Result<Vec<CtlResponse<T>>, ClientError> {
     let inbox = nats.new_inbox();
     let mut replies = nats
         .subscribe(inbox.clone())
@@ -92,8 +105,8 @@ pub(crate) async fn gather<T: DeserializeOwned>(
             reply = replies.next() => {
                 let Some(reply) = reply else { break };
                 match serde_json::from_slice::<CtlResponse<T>>(&reply.payload) {
-                    Ok(CtlResponse { response: Some(item), .. }) => gathered.push(item),
-                    _ => tracing::warn!(payload = %String::from_utf8_lossy(&reply.payload), "ignoring an undecodable reply"),
+                    Ok(response) => gathered.push(response),
+                    Err(_) => tracing::warn!(payload = %String::from_utf8_lossy(&reply.payload), "ignoring an undecodable reply"),
                 }
                 if first_only {
                     break;

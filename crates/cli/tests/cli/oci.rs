@@ -243,18 +243,21 @@ async fn a_registry_that_wants_credentials_gets_them_from_flags_or_registry_put(
     let refused = failed(&start_provider(&url, &reference, "p", &host_a).await);
     assert!(refused.contains("not authorized"), "{refused}");
 
-    // registry.put (every host applies it): the same start works.
-    let client = nats.client().await.unwrap();
-    let body = serde_json::json!({ reg.clone(): {"username": "lattice", "password": "s3cret"} });
-    let reply = client
-        .request(
-            "wasmbus.ctl.v1.default.registry.put",
-            serde_json::to_vec(&body).unwrap().into(),
-        )
-        .await
-        .unwrap();
-    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(reply["success"], true, "{reply}");
+    // registry.put (every host applies it), sent by `lattice registry put`: the same
+    // start works.
+    let put = ok(&lattice(&[
+        "--nats-url",
+        &url,
+        "registry",
+        "put",
+        &reg,
+        "--user",
+        "lattice",
+        "--password",
+        "s3cret",
+    ])
+    .await);
+    assert_eq!(put, format!("credentials for {reg} put on 1 host"));
     assert!(ok(&start_provider(&url, &reference, "p", &host_a).await).contains("healthy"));
 
     // The official flags give them at start.

@@ -444,14 +444,7 @@ pub fn sign_component(
     if let Some(object) = wascap.as_object_mut() {
         object.retain(|_, v| !v.is_null());
     }
-    let mut claims = serde_json::json!({
-        "jti": uuid::Uuid::new_v4().simple().to_string(),
-        "iat": now,
-        "iss": issuer.public_key(),
-        "sub": subject.public_key(),
-        "wascap": wascap,
-        "wascap_revision": MIN_HASHED_REVISION,
-    });
+    let mut claims = crate::jwt::new_claims(&issuer.public_key(), &subject.public_key(), wascap);
     if let Some(secs) = metadata.expires_in {
         claims["exp"] = (now + secs).into();
     }

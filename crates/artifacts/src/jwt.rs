@@ -7,6 +7,26 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// Claims as wascap issues them: a fresh `jti`, `iat` now, `iss`, `sub`, the `wascap`
+/// metadata and `wascap_revision` 3.
+pub fn new_claims(issuer: &str, subject: &str, wascap: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+        "iat": now().as_secs(),
+        "iss": issuer,
+        "sub": subject,
+        "wascap": wascap,
+        "wascap_revision": 3,
+    })
+}
+
+/// Now, since the epoch.
+pub fn now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Signs `claims` with `issuer`.
 pub fn sign(claims: &serde_json::Value, issuer: &nkeys::KeyPair) -> Result<String, String> {
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"jwt","alg":"Ed25519"}"#);

@@ -130,18 +130,7 @@ impl ParBuilder {
         if let Some(schema) = &self.config_schema {
             wascap["config_schema"] = schema.clone();
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let claims = serde_json::json!({
-            "jti": uuid::Uuid::new_v4().simple().to_string(),
-            "iat": now,
-            "iss": issuer.public_key(),
-            "sub": subject.public_key(),
-            "wascap": wascap,
-            "wascap_revision": 3,
-        });
+        let claims = crate::jwt::new_claims(&issuer.public_key(), &subject.public_key(), wascap);
         crate::jwt::sign(&claims, issuer).map_err(ParError::Sign)
     }
 

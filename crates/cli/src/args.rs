@@ -131,6 +131,9 @@ pub(crate) enum Command {
     Par(crate::artifact_commands::ParCommand),
     /// Push a provider archive or a component to an OCI registry.
     Push(crate::artifact_commands::PushArgs),
+    /// Run a secrets backend, and manage its secrets and who may read them.
+    #[command(subcommand)]
+    Secrets(crate::secrets_commands::SecretsCommand),
     /// Give every host credentials for a registry (`registry.put`).
     #[command(subcommand)]
     Registry(RegistryCommand),

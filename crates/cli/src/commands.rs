@@ -54,7 +54,7 @@ async fn running_component(
 const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
 /// A control client for the global options.
-async fn connect(global: &GlobalArgs) -> anyhow::Result<CtlClient> {
+pub(crate) async fn connect(global: &GlobalArgs) -> anyhow::Result<CtlClient> {
     let url = global.nats_url.as_deref().unwrap_or(DEFAULT_URL);
     let options = ClientOptions {
         nats: NatsConnectConfig::anonymous(url),
@@ -76,8 +76,12 @@ pub(crate) async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result
     let client = connect(global).await?;
     let format = global.output;
     let message = match command {
-        Command::Up(_) | Command::Par(_) | Command::Push(_) | Command::Claims(_) => {
-            unreachable!("`up`, `par`, `push` and `claims` need no lattice connection")
+        Command::Up(_)
+        | Command::Par(_)
+        | Command::Push(_)
+        | Command::Claims(_)
+        | Command::Secrets(_) => {
+            unreachable!("`up`, `par`, `push`, `claims` and `secrets` run on their own")
         }
         Command::Get(GetCommand::Hosts) => {
             output::hosts(format, &client.hosts().await?);

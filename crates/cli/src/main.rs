@@ -17,6 +17,7 @@ mod commands;
 mod component_commands;
 mod output;
 mod provider_commands;
+mod secrets_commands;
 mod state_commands;
 mod up;
 
@@ -51,6 +52,10 @@ async fn run(cli: args::Cli) -> anyhow::Result<()> {
         args::Command::Par(command) => {
             init_client_logging();
             artifact_commands::par(&cli.global, command).await
+        }
+        args::Command::Secrets(command) => {
+            init_client_logging();
+            secrets_commands::run(&cli.global, command).await
         }
         args::Command::Claims(command) => {
             init_client_logging();

@@ -68,6 +68,9 @@ pub struct HostConfig {
     /// Refuse providers and components that carry no signed claims (lattice addition;
     /// without it an unsigned start gets an `artifact_unsigned` warning event).
     pub require_signed: bool,
+    /// The subject prefix of secrets backends (`--secrets-topic`); without it, an entity
+    /// that references a secret does not start.
+    pub secrets_topic: Option<String>,
 }
 
 /// How this host pulls from registries (`--allow-latest`, `--allowed-insecure`,
@@ -114,6 +117,7 @@ impl HostConfig {
             tls_ca_paths: Vec::new(),
             oci: OciSettings::default(),
             require_signed: false,
+            secrets_topic: None,
         }
     }
 

@@ -35,6 +35,7 @@ pub mod nats;
 pub mod nats_server;
 mod process_group;
 pub mod providers;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -222,6 +223,13 @@ impl Host {
             metrics: metrics.clone(),
             lattice: lattice.clone(),
             artifacts: artifacts.clone(),
+            secrets: crate::secrets::HostSecrets::new(
+                ctl.clone(),
+                config.secrets_topic.as_deref(),
+                config.rpc_timeout.max(Duration::from_secs(2)),
+                &identity.id,
+                &identity.friendly_name,
+            ),
             settings: config.providers.clone(),
             host_data: HostDataTemplate {
                 host_id: identity.id.clone(),

@@ -112,14 +112,24 @@ impl HostData {
     }
 }
 
-/// A secret value in HostData or in sealed link secrets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret value in HostData or in sealed link secrets. `Debug` shows its kind and
+/// length, never the value, so a secret cannot reach a log by way of `{:?}`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value")]
 pub enum SecretValue {
     /// A UTF-8 secret.
     String(String),
     /// A binary secret, encoded as a JSON array of numbers.
     Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretValue::String(s) => write!(f, "String(<{} bytes hidden>)", s.len()),
+            SecretValue::Bytes(b) => write!(f, "Bytes(<{} bytes hidden>)", b.len()),
+        }
+    }
 }
 
 /// Log level, spelled lowercase on the wire.
@@ -322,6 +332,7 @@ mod tests {
 
     #[test]
     fn secret_values_are_tagged() {
+        assert!(!format!("{:?}", SecretValue::String("hunter2".into())).contains("hunter2"));
         let s = serde_json::to_string(&SecretValue::Bytes(vec![1, 2])).unwrap();
         assert_eq!(s, r#"{"kind":"Bytes","value":[1,2]}"#);
     }

@@ -1,6 +1,6 @@
-//! `lattice up`'s registry flags: the official ones (`--allow-latest`,
-//! `--allowed-insecure`, `--oci-registry`/`--oci-user`/`--oci-password`) and lattice's
-//! blob cache.
+//! `lattice up`'s artifact and trust flags: the official ones (`--allow-latest`,
+//! `--allowed-insecure`, `--oci-registry`/`--oci-user`/`--oci-password`,
+//! `--secrets-topic`) and lattice's (the blob cache, `--require-signed`).
 
 use std::path::PathBuf;
 
@@ -52,6 +52,11 @@ pub(crate) struct OciArgs {
     /// it they start, with an `artifact_unsigned` warning event.
     #[arg(long, env = "LATTICE_REQUIRE_SIGNED")]
     require_signed: bool,
+    /// The subject prefix of secrets backends, e.g. `wasmcloud.secrets` (`lattice secrets
+    /// serve` is one). Without it, a provider or component that references a secret
+    /// (a `SECRET…` config name) does not start.
+    #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC")]
+    secrets_topic: Option<String>,
 }
 
 impl OciArgs {
@@ -82,6 +87,7 @@ impl OciArgs {
             .unwrap_or_else(|| data_dir.join("oci"));
         oci.cache.max_bytes = self.oci_cache_size;
         config.require_signed = self.require_signed;
+        config.secrets_topic = self.secrets_topic.clone().filter(|t| !t.trim().is_empty());
     }
 }
 

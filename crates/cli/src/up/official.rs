@@ -40,7 +40,6 @@ const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'stati
 
 const OBSERVABILITY: &str = "OpenTelemetry export is not built yet";
 const POLICY: &str = "the policy service is not supported yet";
-const SECRETS: &str = "secrets backends are not supported yet";
 
 /// Every flag of the official binary (spec §15), with its variable.
 pub(crate) const OFFICIAL: &[Official] = &[
@@ -100,7 +99,7 @@ pub(crate) const OFFICIAL: &[Official] = &[
         Some("WASMCLOUD_POLICY_TIMEOUT"),
         POLICY,
     ),
-    not_yet("secrets-topic", Some("WASMCLOUD_SECRETS_TOPIC"), SECRETS),
+    on("secrets-topic", "WASMCLOUD_SECRETS_TOPIC"),
     on("oci-registry", "WASMCLOUD_OCI_REGISTRY"),
     on("oci-user", "WASMCLOUD_OCI_REGISTRY_USER"),
     on("oci-password", "WASMCLOUD_OCI_REGISTRY_PASSWORD"),

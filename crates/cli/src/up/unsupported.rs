@@ -16,8 +16,6 @@ pub(crate) struct Unsupported {
     policy_changes_topic: Option<String>,
     #[arg(long, env = "WASMCLOUD_POLICY_TIMEOUT", hide = true)]
     policy_timeout_ms: Option<String>,
-    #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC", hide = true)]
-    secrets_topic: Option<String>,
     #[arg(long, env = "WASMCLOUD_OBSERVABILITY_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
     enable_observability: Option<String>,
     #[arg(long, env = "WASMCLOUD_TRACES_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
@@ -50,7 +48,6 @@ impl Unsupported {
             "policy-topic" => &self.policy_topic,
             "policy-changes-topic" => &self.policy_changes_topic,
             "policy-timeout-ms" => &self.policy_timeout_ms,
-            "secrets-topic" => &self.secrets_topic,
             "enable-observability" => &self.enable_observability,
             "enable-traces" => &self.enable_traces,
             "enable-metrics" => &self.enable_metrics,

@@ -219,7 +219,6 @@ async fn label_and_log_level_values_are_checked_as_in_1_9_2() {
 async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
     for (env, value) in [
         ("WASMCLOUD_POLICY_TOPIC", "wasmcloud.policy"),
-        ("WASMCLOUD_SECRETS_TOPIC", "wasmcloud.secrets"),
         ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
         (
             "WASMCLOUD_EXPERIMENTAL_FEATURES",

@@ -6,3 +6,4 @@ mod components;
 mod flags;
 mod oci;
 mod provider_output;
+mod secrets;

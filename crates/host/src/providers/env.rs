@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) lattice: LatticeState,
     pub(crate) artifacts: Artifacts,
+    /// Secrets for providers' `SECRET*` config names.
+    pub(crate) secrets: crate::secrets::HostSecrets,
     pub(crate) settings: ProviderSettings,
     pub(crate) host_data: HostDataTemplate,
     pub(crate) subjects: ProviderSubjects,

@@ -60,6 +60,8 @@ pub(crate) enum StartError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::ResolveError),
     #[error("cannot run {}: {source}", executable.display())]
     Spawn {
         executable: std::path::PathBuf,
@@ -164,14 +166,22 @@ impl Supervisor {
                 .lattice
                 .bootstrap(&self.spec.provider_id, &self.spec.config, &self.xkey_public)
                 .await;
-            let spawned = match state {
-                Ok(state) => {
-                    let host_data = self.env.host_data.host_data(ProviderBootstrap {
+            // Secrets are fetched again for every process (they may have changed).
+            let secrets = match &state {
+                Ok(_) => self.secrets(&loaded).await,
+                Err(_) => Ok(Default::default()),
+            };
+            let spawned = match (state, secrets) {
+                (Err(error), _) => Err(StartError::from(error)),
+                (Ok(_), Err(error)) => Err(error),
+                (Ok(state), Ok(secrets)) => {
+                    let mut host_data = self.env.host_data.host_data(ProviderBootstrap {
                         provider_id: &self.spec.provider_id,
                         provider_xkey_seed: &self.xkey_seed,
                         config: state.config,
                         links: state.links,
                     });
+                    host_data.secrets = secrets;
                     match &loaded {
                         Launch::Executable(loaded) => {
                             self.spawn(&loaded.executable, host_data.to_stdin_line())
@@ -184,7 +194,6 @@ impl Supervisor {
                         ))),
                     }
                 }
-                Err(error) => Err(StartError::from(error)),
             };
             let mut instance = match spawned {
                 Ok(instance) => instance,
@@ -231,6 +240,28 @@ impl Supervisor {
                 return;
             }
         }
+    }
+
+    /// The provider's own secrets (`HostData.secrets`), presented with its claims JWT.
+    async fn secrets(
+        &self,
+        loaded: &Launch,
+    ) -> Result<std::collections::BTreeMap<String, lattice_proto::SecretValue>, StartError> {
+        let jwt = match loaded {
+            Launch::Executable(loaded) => loaded.claims.as_ref().map(|c| c.jwt.as_str()),
+            Launch::Builtin(_) => None,
+        };
+        let application = self.spec.annotations.get("wasmcloud.dev/appspec");
+        Ok(self
+            .env
+            .secrets
+            .resolve(
+                &self.env.lattice,
+                &self.spec.config,
+                jwt,
+                application.map(String::as_str),
+            )
+            .await?)
     }
 
     fn set(&self, change: impl FnOnce(&mut ProviderStatus)) {

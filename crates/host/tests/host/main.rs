@@ -11,5 +11,6 @@ mod lattice_state;
 mod messaging;
 mod nats_outage;
 mod providers;
+mod secrets;
 mod signatures;
 mod tls;

@@ -6,6 +6,7 @@ mod components_wrpc_oracle;
 mod ctl_client_oracle;
 mod official_lattice_state;
 mod official_provider;
+mod secrets_oracle;
 mod wadm_oracle;
 mod wire_oracle;
 mod wrpc_oracle;

@@ -1,0 +1,236 @@
+//! Secrets end to end (spec §8): `lattice_secrets::server` (what `lattice secrets serve`
+//! runs) on a real `nats-server`, a host with `--secrets-topic`, a signed provider
+//! archive of the test provider. The provider gets its secrets in HostData, gets them
+//! again (fresh) after a restart, and each failure is named in `provider_start_failed`.
+//! The planted value appears in no event, no inventory and no reply.
+
+use std::time::Duration;
+
+use lattice_artifacts::par::{ParBuilder, native_target};
+use lattice_proto::subjects::CtlSubjects;
+use lattice_secrets::admin::BackendAddress;
+use lattice_secrets::server::{BackendConfig, serve};
+use lattice_test_support::{EventWatcher, TestNats, ctl_request, workspace_bin};
+use nkeys::KeyPair;
+use serde_json::json;
+
+const PLANTED: &str = "planted-Sup3rS3cret-7f3a";
+const TOPIC: &str = "wasmcloud.secrets";
+
+async fn dump(client: &async_nats::Client, id: &str) -> serde_json::Value {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(format!("lattice.test.{id}.dump"), "".into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
+#[tokio::test]
+async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+
+    // The backend, and a secret in it.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let backend = tokio::spawn(serve(
+        nats.client().await.unwrap(),
+        BackendConfig {
+            topic: TOPIC.into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit: nkeys::XKey::new(),
+            encryption: nkeys::XKey::new(),
+        },
+        Some(ready_tx),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    ready_rx.await.unwrap();
+    let admin = BackendAddress {
+        topic: TOPIC.into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let first = admin
+        .put(
+            &client,
+            "db-password",
+            lattice_proto::SecretValue::String(PLANTED.into()),
+        )
+        .await
+        .unwrap();
+    assert!(first >= 1);
+
+    // A signed archive of the test provider, allowed to read the key.
+    let dir = tempfile::tempdir().unwrap();
+    let account = KeyPair::new_account();
+    let service = KeyPair::new_service();
+    let binary =
+        std::fs::read(workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap())
+            .unwrap();
+    let par = dir.path().join("p.par");
+    ParBuilder::new("Secretive", "tests")
+        .binary(native_target(), binary)
+        .write(&par, &account, &service, false)
+        .unwrap();
+    admin
+        .map(
+            &client,
+            &service.public_key(),
+            &["db-password".to_string()],
+            true,
+        )
+        .await
+        .unwrap();
+    let host = nats
+        .start_host(|c| {
+            c.allow_file_load = true;
+            c.secrets_topic = Some(TOPIC.into());
+            c.providers.restart.max_backoff = Duration::from_millis(100);
+        })
+        .await
+        .unwrap();
+    let reference = json!({"name": "password", "backend": "nats-kv", "key": "db-password",
+        "policy": "{\"type\":\"properties.secret.wasmcloud.dev/v1alpha1\",\"properties\":{}}",
+        "type": "secret.wasmcloud.dev/v1alpha1"});
+    let put = ctl_request(&client, subjects.config_put("SECRET_db"), reference).await;
+    assert!(put.success, "{}", put.message);
+
+    let start = |id: &str, path: &std::path::Path| {
+        json!({"provider_id": id, "provider_ref": format!("file://{}", path.display()), "config": ["SECRET_db"],
+               "annotations": {"wasmcloud.dev/appspec": "secret-app"}})
+    };
+    ctl_request(
+        &client,
+        subjects.provider_start(host.id()),
+        start("secretive", &par),
+    )
+    .await;
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "secretive"
+        })
+        .await
+        .unwrap();
+    let seen = dump(&client, "secretive").await;
+    assert_eq!(
+        seen["host_data"]["secrets"]["password"],
+        json!({"kind": "String", "value": PLANTED})
+    );
+
+    // A new value, then a crash: the restarted process gets the new one.
+    admin
+        .put(
+            &client,
+            "db-password",
+            lattice_proto::SecretValue::String(format!("{PLANTED}-2")),
+        )
+        .await
+        .unwrap();
+    let pid = seen["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    events
+        .next_matching("provider_restarted", |e| {
+            e.data["provider_id"] == "secretive"
+        })
+        .await
+        .unwrap();
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "secretive"
+        })
+        .await
+        .unwrap();
+    let again = dump(&client, "secretive").await;
+    assert_eq!(
+        again["host_data"]["secrets"]["password"]["value"],
+        format!("{PLANTED}-2")
+    );
+
+    // Failures, each named: no JWT (a plain executable), not allowed, no such reference.
+    let exe = workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap();
+    let other = dir.path().join("other.par");
+    ParBuilder::new("Other", "tests")
+        .binary(native_target(), std::fs::read(&exe).unwrap())
+        .write(&other, &account, &KeyPair::new_service(), false)
+        .unwrap();
+    for (id, path, expected) in [
+        ("plain", exe.as_path(), "did not have an embedded JWT"),
+        ("stranger", other.as_path(), "unauthorized"),
+    ] {
+        ctl_request(&client, subjects.provider_start(host.id()), start(id, path)).await;
+        let failed = events
+            .next_matching("provider_start_failed", |e| e.data["provider_id"] == id)
+            .await
+            .unwrap();
+        let error = failed.data["error"].as_str().unwrap();
+        assert!(
+            error.contains(expected) && error.contains("SECRET_db"),
+            "{id}: {error}"
+        );
+    }
+
+    // A host without --secrets-topic refuses the start, saying why.
+    let plain_host = nats.start_host(|c| c.allow_file_load = true).await.unwrap();
+    ctl_request(
+        &client,
+        subjects.provider_start(plain_host.id()),
+        start("nowhere", &par),
+    )
+    .await;
+    let failed = events
+        .next_matching("provider_start_failed", |e| {
+            e.data["provider_id"] == "nowhere"
+        })
+        .await
+        .unwrap();
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("secret store not configured")
+    );
+
+    // The value is nowhere in what the host says.
+    let inventory = ctl_request(
+        &client,
+        subjects.host_get(host.id()),
+        serde_json::Value::Null,
+    )
+    .await;
+    let said = serde_json::to_string(&inventory).unwrap();
+    assert!(!said.contains(PLANTED), "inventory: {said}");
+    let logs = ctl_request(
+        &client,
+        subjects.provider_logs(host.id()),
+        json!({"provider_id": "secretive"}),
+    )
+    .await;
+    assert!(!serde_json::to_string(&logs).unwrap().contains(PLANTED));
+    drop(events);
+    let watcher = EventWatcher::new(&client, "default").await.unwrap();
+    ctl_request(
+        &client,
+        subjects.provider_stop(host.id()),
+        json!({"provider_id": "secretive"}),
+    )
+    .await;
+    let stopped = watcher
+        .next_matching("provider_stopped", |e| e.data["provider_id"] == "secretive")
+        .await
+        .unwrap();
+    assert!(!stopped.data.to_string().contains(PLANTED));
+    let _ = stop_tx.send(());
+    backend.await.unwrap().unwrap();
+}

@@ -1,0 +1,206 @@
+//! `lattice secrets serve`'s backend against the official secrets client and types
+//! (wasmcloud-secrets-client 0.9.0, wasmcloud-secrets-types 0.8.0, as wasmCloud v1.9.2
+//! pins them): the official client fetches from it, gets 1.9.2's errors, and what
+//! lattice's client sends decodes with the official types.
+
+use std::time::Duration;
+
+use lattice_secrets::admin::BackendAddress;
+use lattice_secrets::server::{BackendConfig, serve};
+use lattice_test_support::TestNats;
+
+/// The error of a fetch that must fail (the official `Secret` has no `Debug`).
+fn refusal<T>(
+    result: Result<T, wasmcloud_secrets_client::SecretClientError>,
+    what: &str,
+) -> String {
+    match result {
+        Ok(_) => panic!("{what}: the fetch succeeded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn signed(claims: serde_json::Value, key: &nkeys::KeyPair) -> String {
+    lattice_artifacts::jwt::sign(&claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn the_official_client_fetches_from_lattice_secrets_serve() -> anyhow::Result<()> {
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let backend = tokio::spawn(serve(
+        client.clone(),
+        BackendConfig {
+            topic: "wasmcloud.secrets".into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit: nkeys::XKey::new(),
+            encryption: nkeys::XKey::new(),
+        },
+        Some(ready_tx),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    ready_rx.await?;
+    let admin = BackendAddress {
+        topic: "wasmcloud.secrets".into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    };
+    admin
+        .put(
+            &client,
+            "api-token",
+            lattice_proto::SecretValue::String("t0ken".into()),
+        )
+        .await?;
+    admin
+        .put(
+            &client,
+            "cert",
+            lattice_proto::SecretValue::Bytes(vec![0xff, 0x00, 0xfe]),
+        )
+        .await?;
+
+    // A component entity (wascap Component claims) and a host, both signed.
+    let account = nkeys::KeyPair::new_account();
+    let module = nkeys::KeyPair::new_module();
+    let entity_jwt = signed(
+        serde_json::json!({"jti": "j", "iat": 1, "iss": account.public_key(), "sub": module.public_key(),
+            "wascap": {"name": "c", "hash": "AB", "prov": false}, "wascap_revision": 3}),
+        &account,
+    );
+    let host_account = nkeys::KeyPair::new_account();
+    let host_jwt = signed(
+        serde_json::json!({"jti": "h", "iat": 1, "iss": host_account.public_key(), "sub": nkeys::KeyPair::new_server().public_key(),
+            "wascap": {"name": "host", "labels": {"self_signed": "true"}}, "wascap_revision": 3}),
+        &host_account,
+    );
+    admin
+        .map(
+            &client,
+            &module.public_key(),
+            &["api-token".into(), "cert".into()],
+            true,
+        )
+        .await?;
+
+    let official_nats = async_nats_039::connect(nats.url()).await?;
+    let official =
+        wasmcloud_secrets_client::Client::new("nats-kv", "wasmcloud.secrets", official_nats)
+            .await?;
+    let request = |key: &str, entity_jwt: &str| wasmcloud_secrets_types::SecretRequest {
+        key: key.into(),
+        field: None,
+        version: None,
+        context: wasmcloud_secrets_types::Context {
+            entity_jwt: entity_jwt.into(),
+            host_jwt: host_jwt.clone(),
+            application: wasmcloud_secrets_types::Application {
+                name: Some("app".into()),
+                policy: "{}".into(),
+            },
+        },
+    };
+    let secret = official
+        .get(request("api-token", &entity_jwt), nkeys::XKey::new())
+        .await?;
+    assert_eq!(secret.string_secret.as_deref(), Some("t0ken"));
+    let binary = official
+        .get(request("cert", &entity_jwt), nkeys::XKey::new())
+        .await?;
+    assert_eq!(
+        binary.binary_secret,
+        Some(vec![0xff, 0x00, 0xfe]),
+        "binary secrets come back decrypted"
+    );
+
+    // 1.9.2's errors: not mapped, not stored, a forged entity JWT.
+    let stranger = signed(
+        serde_json::json!({"jti": "j", "iat": 1, "iss": account.public_key(), "sub": nkeys::KeyPair::new_module().public_key(),
+            "wascap": {"name": "c", "hash": "AB"}, "wascap_revision": 3}),
+        &account,
+    );
+    let forged = signed(
+        serde_json::json!({"jti": "j", "iat": 1, "iss": account.public_key(), "sub": module.public_key(),
+            "wascap": {"name": "c", "hash": "AB"}}),
+        &nkeys::KeyPair::new_account(),
+    );
+    for (key, jwt, expected) in [
+        ("api-token", stranger.as_str(), "unauthorized"),
+        ("missing", entity_jwt.as_str(), "Unauthorized"),
+        ("api-token", forged.as_str(), "Invalid Entity JWT"),
+    ] {
+        let err = refusal(
+            official.get(request(key, jwt), nkeys::XKey::new()).await,
+            key,
+        );
+        assert!(
+            err.to_lowercase().contains(&expected.to_lowercase()),
+            "{key}: {err}"
+        );
+    }
+    admin
+        .map(&client, &module.public_key(), &["missing".into()], true)
+        .await?;
+    let err = refusal(
+        official
+            .get(request("missing", &entity_jwt), nkeys::XKey::new())
+            .await,
+        "not stored",
+    );
+    assert!(err.contains("Secret not found"), "{err}");
+    // Denied again: a removal works (1.9.2's does not).
+    admin
+        .map(&client, &module.public_key(), &["api-token".into()], false)
+        .await?;
+    let err = refusal(
+        official
+            .get(request("api-token", &entity_jwt), nkeys::XKey::new())
+            .await,
+        "denied",
+    );
+    assert!(err.contains("unauthorized"), "{err}");
+
+    // What lattice's client sends is what the official types read.
+    let ours = lattice_secrets::types::SecretRequest {
+        key: "k".into(),
+        field: Some("f".into()),
+        version: Some("2".into()),
+        context: lattice_secrets::types::Context {
+            entity_jwt: "e".into(),
+            host_jwt: "h".into(),
+            application: lattice_secrets::types::Application {
+                name: None,
+                policy: "{}".into(),
+            },
+        },
+    };
+    let theirs: wasmcloud_secrets_types::SecretRequest =
+        serde_json::from_value(serde_json::to_value(&ours)?)?;
+    assert_eq!(
+        (
+            theirs.key.as_str(),
+            theirs.field.as_deref(),
+            theirs.version.as_deref()
+        ),
+        ("k", Some("f"), Some("2"))
+    );
+    assert_eq!(theirs.context.application.policy, "{}");
+    for error in [
+        wasmcloud_secrets_types::GetSecretError::SecretNotFound,
+        wasmcloud_secrets_types::GetSecretError::PolicyError("p".into()),
+        wasmcloud_secrets_types::GetSecretError::InvalidXKey,
+    ] {
+        let ours: lattice_secrets::types::GetSecretError =
+            serde_json::from_value(serde_json::to_value(&error)?)?;
+        assert_eq!(ours.to_string(), error.to_string());
+    }
+
+    let _ = stop_tx.send(());
+    backend.await??;
+    Ok(())
+}

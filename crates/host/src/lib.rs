@@ -169,12 +169,28 @@ impl Host {
         let ca = &config.tls_ca_paths;
         let ctl = nats::connect("ctl", &config.ctl_nats, None, ca).await?;
         let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout), ca).await?;
+        let metrics = Metrics::default();
+        let events =
+            EventPublisher::new(ctl.clone(), &config.lattice, &identity.id, metrics.clone());
+        let secrets = crate::secrets::HostSecrets::new(
+            ctl.clone(),
+            config.secrets_topic.as_deref(),
+            config.rpc_timeout.max(Duration::from_secs(2)),
+            &identity.id,
+            &identity.friendly_name,
+            &identity.xkey,
+        );
         let lattice_token = CancellationToken::new();
         let lattice = LatticeState::start(
             &ctl,
             rpc.clone(),
             &config.lattice,
             config.js_domain.as_deref(),
+            crate::lattice::LinkSealing {
+                secrets: secrets.clone(),
+                events: events.clone(),
+                host_id: identity.id.clone(),
+            },
             lattice_token.clone(),
         )
         .await?;
@@ -184,9 +200,6 @@ impl Host {
         let token = CancellationToken::new();
         let providers_token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let metrics = Metrics::default();
-        let events =
-            EventPublisher::new(ctl.clone(), &config.lattice, &identity.id, metrics.clone());
         let admin_listener = match config.http_admin {
             Some(addr) => Some(admin::bind(addr).await?),
             None => None,
@@ -223,13 +236,7 @@ impl Host {
             metrics: metrics.clone(),
             lattice: lattice.clone(),
             artifacts: artifacts.clone(),
-            secrets: crate::secrets::HostSecrets::new(
-                ctl.clone(),
-                config.secrets_topic.as_deref(),
-                config.rpc_timeout.max(Duration::from_secs(2)),
-                &identity.id,
-                &identity.friendly_name,
-            ),
+            secrets: secrets.clone(),
             settings: config.providers.clone(),
             host_data: HostDataTemplate {
                 host_id: identity.id.clone(),

@@ -11,15 +11,15 @@ use crate::types::{HOST_XKEY_HEADER, PutSecretRequest, PutSecretResponse};
 pub enum AdminError {
     /// No backend answered.
     #[error(
-        "no secrets backend `{name}` answered on {subject} within {timeout:?} (is `lattice secrets serve` running?)"
+        "no secrets backend `{name}` answered on {subject}: {reason} (is `lattice secrets serve` running?)"
     )]
     NoAnswer {
         /// The backend.
         name: String,
         /// The subject asked.
         subject: String,
-        /// How long it waited.
-        timeout: Duration,
+        /// No responders, a timeout, a transport error.
+        reason: String,
     },
     /// The backend refused.
     #[error("the secrets backend refused: {0}")]
@@ -46,10 +46,10 @@ impl BackendAddress {
         body: Vec<u8>,
     ) -> Result<async_nats::Message, AdminError> {
         let subject = format!("{}.{operation}", subject_base(&self.topic, &self.name));
-        let no_answer = || AdminError::NoAnswer {
+        let no_answer = |reason: String| AdminError::NoAnswer {
             name: self.name.clone(),
             subject: subject.clone(),
-            timeout: self.timeout,
+            reason,
         };
         let sent = async {
             match headers {
@@ -62,8 +62,8 @@ impl BackendAddress {
         };
         tokio::time::timeout(self.timeout, sent)
             .await
-            .map_err(|_| no_answer())?
-            .map_err(|_| no_answer())
+            .map_err(|_| no_answer(format!("nothing within {:?}", self.timeout)))?
+            .map_err(|e| no_answer(e.to_string()))
     }
 
     /// Stores `value` under `key`: sealed to the backend's transit key by a fresh key.

@@ -127,7 +127,13 @@ pub async fn serve(
             subject: subject.clone(),
             reason: e.to_string(),
         })?;
-    let _ = nats.flush().await;
+    // Subscribed for real (the server has processed it) before saying ready.
+    lattice_nats::server_round_trip(&nats)
+        .await
+        .map_err(|e| BackendError::Subscribe {
+            subject: subject.clone(),
+            reason: e.to_string(),
+        })?;
     tracing::info!(%subject, transit = %config.transit.public_key(), "secrets backend serving");
     if let Some(ready) = ready {
         let _ = ready.send(());

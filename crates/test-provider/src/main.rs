@@ -119,7 +119,7 @@ impl Provider for TestProvider {
             link.link.source_id, link.link.target, link.config
         );
         self.report(
-            serde_json::json!({"kind": "link_put", "link": link.link, "config": link.config}),
+            serde_json::json!({"kind": "link_put", "link": link.link, "config": link.config, "secrets": link.secrets}),
         )
         .await
     }

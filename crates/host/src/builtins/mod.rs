@@ -22,7 +22,6 @@ use std::str::FromStr;
 
 use lattice_proto::HostData;
 use lattice_proto::InterfaceLinkDefinition;
-use lattice_proto::events::{Event, ProviderLinkFailed};
 use lattice_proto::provider::HealthCheckResponse;
 
 use crate::components::LocalComponents;
@@ -158,26 +157,7 @@ impl BuiltinEnv {
         link: &InterfaceLinkDefinition,
         reason: &str,
     ) {
-        tracing::warn!(
-            provider_id,
-            source_id = %link.source_id,
-            target = %link.target,
-            name = %link.name,
-            reason,
-            "builtin provider cannot apply a link"
-        );
-        self.events
-            .publish(Event::ProviderLinkFailed(ProviderLinkFailed {
-                host_id: self.host_id.clone(),
-                provider_id: provider_id.to_string(),
-                source_id: link.source_id.clone(),
-                target: link.target.clone(),
-                name: link.name.clone(),
-                wit_namespace: link.wit_namespace.clone(),
-                wit_package: link.wit_package.clone(),
-                reason: reason.to_string(),
-            }))
-            .await;
+        crate::lattice::link_failed(&self.events, &self.host_id, provider_id, link, reason).await;
     }
 }
 

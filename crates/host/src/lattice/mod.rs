@@ -26,7 +26,7 @@ mod claims;
 mod kv;
 pub(crate) mod links;
 pub(crate) mod named_config;
-mod resolve;
+pub(crate) mod resolve;
 
 use std::collections::HashMap;
 
@@ -71,6 +71,29 @@ pub(crate) enum BootstrapError {
 pub(crate) struct Bootstrap {
     pub(crate) config: ConfigMap,
     pub(crate) links: Vec<InterfaceLinkDefinition>,
+    /// Each link's secret references (same order as `links`), for the supervisor to seal.
+    pub(crate) link_secrets: Vec<resolve::LinkSecretRefs>,
+}
+
+/// What the owner needs to seal link secrets for local providers and to report a link
+/// it had to drop (`provider_link_failed`).
+#[derive(Clone)]
+pub(crate) struct LinkSealing {
+    pub(crate) secrets: crate::secrets::HostSecrets,
+    pub(crate) events: crate::events::EventPublisher,
+    pub(crate) host_id: String,
+}
+
+/// What a provider's outbox publishes, in order.
+enum Outgoing {
+    /// A document, ready.
+    Document(String, bytes::Bytes),
+    /// A link put whose secrets are sealed first (fetched for the provider).
+    Link {
+        subject: String,
+        link: Box<InterfaceLinkDefinition>,
+        refs: resolve::LinkSecretRefs,
+    },
 }
 
 enum Command {
@@ -78,6 +101,8 @@ enum Command {
         provider_id: String,
         config_names: Vec<String>,
         xkey_public: String,
+        /// The provider's claims JWT (what link secrets are fetched with).
+        entity_jwt: Option<String>,
         reply: oneshot::Sender<Result<Bootstrap, BootstrapError>>,
     },
     /// Where a link of `source` for `namespace:package/interface` under `name` points.
@@ -129,6 +154,7 @@ impl LatticeState {
         rpc: async_nats::Client,
         lattice: &str,
         js_domain: Option<&str>,
+        sealing: LinkSealing,
         stop: CancellationToken,
     ) -> Result<Self, HostError> {
         let buckets = Buckets::open(ctl, lattice, js_domain).await?;
@@ -142,6 +168,7 @@ impl LatticeState {
             links: HashMap::new(),
             configs: HashMap::new(),
             local: HashMap::new(),
+            sealing,
         };
         owner.reload(Bucket::Config).await?;
         owner.reload(Bucket::Data).await?;
@@ -185,11 +212,13 @@ impl LatticeState {
         provider_id: &str,
         config_names: &[String],
         xkey_public: &str,
+        entity_jwt: Option<&str>,
     ) -> Result<Bootstrap, BootstrapError> {
         let request = |reply| Command::Bootstrap {
             provider_id: provider_id.to_string(),
             config_names: config_names.to_vec(),
             xkey_public: xkey_public.to_string(),
+            entity_jwt: entity_jwt.map(str::to_string),
             reply,
         };
         self.ask(request).await?
@@ -283,20 +312,96 @@ struct Local {
     bootstrap: Option<Bootstrap>,
     /// Its outbox: one task publishes what is queued, in order (so a delete sent before
     /// a put arrives first), while the owner goes on.
-    outbox: mpsc::UnboundedSender<(String, bytes::Bytes)>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// Who an outbox delivers to, for sealing link secrets.
+struct Recipient {
+    provider_id: String,
+    xkey_public: String,
+    entity_jwt: Option<String>,
 }
 
 /// Publishes one provider's queued documents in order; ends when the provider is
-/// forgotten (its sender dropped) and the queue is empty.
+/// forgotten (its sender dropped) and the queue is empty. A link with secret
+/// references gets them fetched and sealed first; if that fails the link is not sent
+/// and `provider_link_failed` says why.
 async fn outbox(
     rpc: async_nats::Client,
-    provider_id: String,
-    mut queue: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
+    recipient: Recipient,
+    sealing: LinkSealing,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
 ) {
-    while let Some((subject, body)) = queue.recv().await {
+    let provider_id = &recipient.provider_id;
+    while let Some(outgoing) = queue.recv().await {
+        let (subject, body) = match outgoing {
+            Outgoing::Document(subject, body) => (subject, body),
+            Outgoing::Link {
+                subject,
+                mut link,
+                refs,
+            } => {
+                let sealed = sealing
+                    .secrets
+                    .seal_link(
+                        &mut link,
+                        &refs,
+                        recipient.entity_jwt.as_deref(),
+                        &recipient.xkey_public,
+                    )
+                    .await;
+                if let Err(error) = sealed {
+                    sealing
+                        .link_failed(provider_id, &link, &error.to_string())
+                        .await;
+                    continue;
+                }
+                let body = serde_json::to_vec(&link).expect("links encode");
+                (subject, body.into())
+            }
+        };
         if let Err(error) = rpc.publish(subject, body).await {
             tracing::warn!(%provider_id, %error, "cannot publish to provider");
         }
+    }
+}
+
+impl LinkSealing {
+    /// `provider_link_failed`: `link` could not be given to `provider_id`.
+    pub(crate) async fn link_failed(
+        &self,
+        provider_id: &str,
+        link: &InterfaceLinkDefinition,
+        reason: &str,
+    ) {
+        link_failed(&self.events, &self.host_id, provider_id, link, reason).await
+    }
+}
+
+/// Publishes `provider_link_failed`: `link` could not be given to `provider_id`.
+pub(crate) async fn link_failed(
+    events: &crate::events::EventPublisher,
+    host_id: &str,
+    provider_id: &str,
+    link: &InterfaceLinkDefinition,
+    reason: &str,
+) {
+    {
+        tracing::warn!(provider_id, source_id = %link.source_id, target = %link.target, name = %link.name, reason, "link dropped for this provider");
+        events
+            .publish(lattice_proto::events::Event::ProviderLinkFailed(
+                lattice_proto::events::ProviderLinkFailed {
+                    host_id: host_id.to_string(),
+                    provider_id: provider_id.to_string(),
+                    source_id: link.source_id.clone(),
+                    target: link.target.clone(),
+                    name: link.name.clone(),
+                    wit_namespace: link.wit_namespace.clone(),
+                    wit_package: link.wit_package.clone(),
+                    reason: reason.to_string(),
+                },
+            ))
+            .await;
     }
 }
 
@@ -318,6 +423,7 @@ struct Owner {
     links: HashMap<String, Vec<Link>>,
     configs: HashMap<String, ConfigMap>,
     local: HashMap<String, Local>,
+    sealing: LinkSealing,
 }
 
 impl Owner {
@@ -449,6 +555,7 @@ impl Owner {
                 provider_id,
                 config_names,
                 xkey_public,
+                entity_jwt,
                 reply,
             } => {
                 let missing = config_names.iter().find(|n| {
@@ -458,14 +565,22 @@ impl Owner {
                     let _ = reply.send(Err(BootstrapError::MissingConfig(name.clone())));
                     return;
                 }
+                let (links, link_secrets) = self.links_of(&provider_id).into_iter().unzip();
                 let bootstrap = Bootstrap {
                     config: resolve::merge(&self.configs, &config_names),
-                    links: self.links_of(&provider_id),
+                    links,
+                    link_secrets,
                 };
                 let (queue, outbox_rx) = mpsc::unbounded_channel();
                 let span = tracing::debug_span!("outbox", %provider_id);
+                let recipient = Recipient {
+                    provider_id: provider_id.clone(),
+                    xkey_public: xkey_public.clone(),
+                    entity_jwt,
+                };
                 tokio::spawn(
-                    outbox(self.rpc.clone(), provider_id.clone(), outbox_rx).instrument(span),
+                    outbox(self.rpc.clone(), recipient, self.sealing.clone(), outbox_rx)
+                        .instrument(span),
                 );
                 self.local.insert(
                     provider_id,
@@ -526,12 +641,21 @@ impl Owner {
     }
 
     /// Every link in which `provider_id` is source or target, resolved.
-    fn links_of(&self, provider_id: &str) -> Vec<InterfaceLinkDefinition> {
+    /// The links `provider_id` is an end of, resolved, with their secret references.
+    fn links_of(
+        &self,
+        provider_id: &str,
+    ) -> Vec<(InterfaceLinkDefinition, resolve::LinkSecretRefs)> {
         self.links
             .values()
             .flatten()
             .filter(|l| l.source_id == provider_id || l.target == provider_id)
-            .map(|l| resolve::resolve(&self.configs, l))
+            .map(|l| {
+                (
+                    resolve::resolve(&self.configs, l),
+                    resolve::LinkSecretRefs::of(&self.configs, l),
+                )
+            })
             .collect()
     }
 
@@ -548,11 +672,15 @@ impl Owner {
         };
         let merged = resolve::merge(&self.configs, &local.config_names);
         local.config = merged.clone();
-        let current = self.links_of(provider_id);
-        for link in current.iter().filter(|l| !bootstrap.links.contains(l)) {
+        let with_refs = self.links_of(provider_id);
+        for (link, refs) in with_refs
+            .iter()
+            .filter(|(l, _)| !bootstrap.links.contains(l))
+        {
             let subject = self.provider_subjects.link_put(xkey_public);
-            self.publish(provider_id, subject, link);
+            self.publish_link(provider_id, subject, link.clone(), refs.clone());
         }
+        let current: Vec<InterfaceLinkDefinition> = with_refs.into_iter().map(|(l, _)| l).collect();
         for link in bootstrap
             .links
             .iter()
@@ -571,7 +699,27 @@ impl Owner {
     fn publish(&self, provider_id: &str, subject: String, body: &impl serde::Serialize) {
         let body = serde_json::to_vec(body).expect("lattice documents encode");
         if let Some(local) = self.local.get(provider_id) {
-            let _ = local.outbox.send((subject, body.into()));
+            let _ = local.outbox.send(Outgoing::Document(subject, body.into()));
+        }
+    }
+
+    /// Queues a link put; its secrets (if it references any) are sealed by the outbox.
+    fn publish_link(
+        &self,
+        provider_id: &str,
+        subject: String,
+        link: InterfaceLinkDefinition,
+        refs: resolve::LinkSecretRefs,
+    ) {
+        if refs.is_empty() {
+            return self.publish(provider_id, subject, &link);
+        }
+        if let Some(local) = self.local.get(provider_id) {
+            let _ = local.outbox.send(Outgoing::Link {
+                subject,
+                link: Box::new(link),
+                refs,
+            });
         }
     }
 
@@ -659,6 +807,7 @@ impl Owner {
     /// Sends `link`, resolved, to the local providers that are its source or target.
     async fn deliver(&self, link: &Link) {
         let resolved = resolve::resolve(&self.configs, link);
+        let refs = resolve::LinkSecretRefs::of(&self.configs, link);
         let mut ends = vec![link.source_id.as_str()];
         if link.target != link.source_id {
             ends.push(&link.target);
@@ -668,7 +817,7 @@ impl Owner {
                 continue;
             };
             let subject = self.provider_subjects.link_put(&local.xkey_public);
-            self.publish(id, subject, &resolved);
+            self.publish_link(id, subject, resolved.clone(), refs.clone());
         }
     }
 }

@@ -21,9 +21,8 @@ pub(crate) fn merge(configs: &HashMap<String, ConfigMap>, names: &[String]) -> C
     merged
 }
 
-/// The link as a provider receives it: both sides' config names resolved. Secret
-/// references resolve to nothing (this host has no secrets backend), so no side
-/// carries sealed secrets.
+/// The link as a provider receives it: both sides' config names resolved. Secrets are
+/// sealed later, per receiving provider (see [`LinkSecretRefs`]).
 pub(crate) fn resolve(
     configs: &HashMap<String, ConfigMap>,
     link: &Link,
@@ -33,6 +32,40 @@ pub(crate) fn resolve(
         merge(configs, &link.source_config),
         merge(configs, &link.target_config),
     )
+}
+
+/// The secret references of one link side: each `SECRET*` config name with the
+/// reference it holds now (`None`: it does not exist).
+pub(crate) type SecretRefs = Vec<(String, Option<ConfigMap>)>;
+
+/// A link's secret references, by side: what a receiving provider's sealed
+/// `source_secrets` / `target_secrets` are made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LinkSecretRefs {
+    pub(crate) source: SecretRefs,
+    pub(crate) target: SecretRefs,
+}
+
+impl LinkSecretRefs {
+    /// `link`'s references, read from `configs`.
+    pub(crate) fn of(configs: &HashMap<String, ConfigMap>, link: &Link) -> Self {
+        let side = |names: &[String]| {
+            names
+                .iter()
+                .filter(|n| n.starts_with(SECRET_PREFIX))
+                .map(|n| (n.clone(), configs.get(n).cloned()))
+                .collect()
+        };
+        LinkSecretRefs {
+            source: side(&link.source_config),
+            target: side(&link.target_config),
+        }
+    }
+
+    /// True if neither side names a secret.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.source.is_empty() && self.target.is_empty()
+    }
 }
 
 /// True if `link` names config `name` on either side.

@@ -164,12 +164,21 @@ impl Supervisor {
             let state = self
                 .env
                 .lattice
-                .bootstrap(&self.spec.provider_id, &self.spec.config, &self.xkey_public)
+                .bootstrap(
+                    &self.spec.provider_id,
+                    &self.spec.config,
+                    &self.xkey_public,
+                    entity_jwt(&loaded),
+                )
                 .await;
             // Secrets are fetched again for every process (they may have changed).
             let secrets = match &state {
                 Ok(_) => self.secrets(&loaded).await,
                 Err(_) => Ok(Default::default()),
+            };
+            let state = match state {
+                Ok(state) => Ok(self.seal_links(state, &loaded).await),
+                Err(error) => Err(error),
             };
             let spawned = match (state, secrets) {
                 (Err(error), _) => Err(StartError::from(error)),
@@ -247,10 +256,7 @@ impl Supervisor {
         &self,
         loaded: &Launch,
     ) -> Result<std::collections::BTreeMap<String, lattice_proto::SecretValue>, StartError> {
-        let jwt = match loaded {
-            Launch::Executable(loaded) => loaded.claims.as_ref().map(|c| c.jwt.as_str()),
-            Launch::Builtin(_) => None,
-        };
+        let jwt = entity_jwt(loaded);
         let application = self.spec.annotations.get("wasmcloud.dev/appspec");
         Ok(self
             .env
@@ -262,6 +268,46 @@ impl Supervisor {
                 application.map(String::as_str),
             )
             .await?)
+    }
+
+    /// The bootstrap's links with their secrets sealed for this process; a link whose
+    /// secrets cannot be had is left out, with `provider_link_failed`.
+    async fn seal_links(
+        &self,
+        mut state: crate::lattice::Bootstrap,
+        loaded: &Launch,
+    ) -> crate::lattice::Bootstrap {
+        let mut links = Vec::with_capacity(state.links.len());
+        for (mut link, refs) in state
+            .links
+            .drain(..)
+            .zip(std::mem::take(&mut state.link_secrets))
+        {
+            if refs.is_empty() {
+                links.push(link);
+                continue;
+            }
+            match self
+                .env
+                .secrets
+                .seal_link(&mut link, &refs, entity_jwt(loaded), &self.xkey_public)
+                .await
+            {
+                Ok(()) => links.push(link),
+                Err(error) => {
+                    crate::lattice::link_failed(
+                        &self.env.events,
+                        self.env.host_id(),
+                        &self.spec.provider_id,
+                        &link,
+                        &error.to_string(),
+                    )
+                    .await
+                }
+            }
+        }
+        state.links = links;
+        state
     }
 
     fn set(&self, change: impl FnOnce(&mut ProviderStatus)) {
@@ -589,5 +635,13 @@ impl Supervisor {
             HealthEvent::Status => Event::HealthCheckStatus(data),
         };
         self.env.events.publish(event).await;
+    }
+}
+
+/// The claims JWT a provider presents to secrets backends (builtins have none).
+fn entity_jwt(loaded: &Launch) -> Option<&str> {
+    match loaded {
+        Launch::Executable(loaded) => loaded.claims.as_ref().map(|c| c.jwt.as_str()),
+        Launch::Builtin(_) => None,
     }
 }

@@ -125,6 +125,41 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
         json!({"kind": "String", "value": PLANTED})
     );
 
+    // A link whose target side references the secret: the provider (its target) gets it
+    // sealed to its own xkey and opens it (lattice's SDK, as the official one does).
+    let mut reports = client
+        .subscribe("lattice.test.secretive.seen")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let link = json!({"source_id": "caller", "target": "secretive", "name": "default",
+        "wit_namespace": "wasi", "wit_package": "keyvalue", "interfaces": ["store"],
+        "source_config": [], "target_config": ["SECRET_db"]});
+    let put = ctl_request(&client, subjects.link_put(), link.clone()).await;
+    assert!(put.success, "{}", put.message);
+    let report: serde_json::Value = loop {
+        let message = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::StreamExt::next(&mut reports),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        if report["kind"] == "link_put" {
+            break report;
+        }
+    };
+    assert_eq!(report["secrets"]["password"]["value"], PLANTED, "{report}");
+    assert!(
+        report["link"]["target_secrets"].is_array(),
+        "sealed bytes travel: {report}"
+    );
+    assert!(
+        !report["link"].to_string().contains(PLANTED),
+        "only sealed on the wire"
+    );
+
     // A new value, then a crash: the restarted process gets the new one.
     admin
         .put(

@@ -4,7 +4,8 @@
 //! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered.
 
 use wasmcloud_provider_sdk::{
-    LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, get_connection, run_provider,
+    LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection,
+    run_provider,
 };
 
 struct OracleProvider;
@@ -20,12 +21,29 @@ async fn report(seen: serde_json::Value) -> anyhow::Result<()> {
 }
 
 impl Provider for OracleProvider {
+    async fn init(&self, config: impl ProviderInitConfig) -> anyhow::Result<()> {
+        // The provider's own secrets (HostData.secrets), as the SDK hands them over.
+        let subject = format!("oracle.{}.init_secrets", config.get_provider_id());
+        let secrets = serde_json::to_vec(config.get_secrets())?;
+        // The SDK 0.17 connects only once init returns: report from a task, after that.
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if let Ok(connection) = std::panic::catch_unwind(get_connection) {
+                    let _ = connection.nats.publish(subject, secrets.into()).await;
+                    return;
+                }
+            }
+        });
+        Ok(())
+    }
+
     async fn receive_link_config_as_target(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
-        report(serde_json::json!({"kind": "link_put", "role": "target", "source_id": link.source_id, "config": link.config})).await
+        report(serde_json::json!({"kind": "link_put", "role": "target", "source_id": link.source_id, "config": link.config, "secrets": link.secrets})).await
     }
 
     async fn receive_link_config_as_source(&self, link: LinkConfig<'_>) -> anyhow::Result<()> {
-        report(serde_json::json!({"kind": "link_put", "role": "source", "target": link.target_id, "config": link.config})).await
+        report(serde_json::json!({"kind": "link_put", "role": "source", "target": link.target_id, "config": link.config, "secrets": link.secrets})).await
     }
 
     async fn delete_link_as_target(&self, info: impl LinkDeleteInfo) -> anyhow::Result<()> {

@@ -98,7 +98,7 @@ async fn the_official_client_and_sdk_work_with_lattice_links_and_config() -> any
     let report = seen.next().await?;
     assert_eq!(
         report,
-        json!({"kind": "link_put", "role": "target", "source_id": "comp", "config": {"URL": "redis://one"}})
+        json!({"kind": "link_put", "role": "target", "source_id": "comp", "config": {"URL": "redis://one"}, "secrets": {}})
     );
     let links = oracle(official.get_links().await)?
         .into_data()
@@ -228,7 +228,7 @@ async fn a_provider_on_another_host_keeps_its_link_through_a_config_change() -> 
     drop(stdin);
     assert_eq!(
         seen.next().await?,
-        json!({"kind": "link_put", "role": "target", "source_id": "comp", "config": {"URL": "redis://one"}}),
+        json!({"kind": "link_put", "role": "target", "source_id": "comp", "config": {"URL": "redis://one"}, "secrets": {}}),
         "the startup link"
     );
     // Once it answers health it has subscribed.

@@ -204,3 +204,105 @@ async fn the_official_client_fetches_from_lattice_secrets_serve() -> anyhow::Res
     backend.await??;
     Ok(())
 }
+
+/// A provider built with the official SDK gets its own secrets from HostData and opens
+/// the link secrets lattice sealed for it.
+#[tokio::test]
+async fn an_official_sdk_provider_gets_its_secrets_and_opens_its_link_secrets() -> anyhow::Result<()>
+{
+    use futures::StreamExt as _;
+    use lattice_proto::subjects::CtlSubjects;
+    use lattice_test_support::ctl_request;
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let _backend = tokio::spawn(serve(
+        client.clone(),
+        BackendConfig {
+            topic: "wasmcloud.secrets".into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit: nkeys::XKey::new(),
+            encryption: nkeys::XKey::new(),
+        },
+        Some(ready_tx),
+        std::future::pending(),
+    ));
+    ready_rx.await?;
+    let admin = BackendAddress {
+        topic: "wasmcloud.secrets".into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    };
+    admin
+        .put(
+            &client,
+            "api-key",
+            lattice_proto::SecretValue::String("official-s3cret".into()),
+        )
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
+    let par = dir.path().join("official.par.gz");
+    lattice_artifacts::par::ParBuilder::new("Official", "tests")
+        .binary(
+            lattice_artifacts::par::native_target(),
+            std::fs::read(env!("CARGO_BIN_EXE_official-sdk-provider"))?,
+        )
+        .write(&par, &account, &service, true)?;
+    admin
+        .map(&client, &service.public_key(), &["api-key".into()], true)
+        .await?;
+
+    let host = nats
+        .start_host(|c| {
+            c.allow_file_load = true;
+            c.secrets_topic = Some("wasmcloud.secrets".into());
+        })
+        .await?;
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let reference = serde_json::json!({"name": "api_key", "backend": "nats-kv", "key": "api-key",
+        "policy": "{}", "type": "secret.wasmcloud.dev/v1alpha1"});
+    assert!(
+        ctl_request(&client, subjects.config_put("SECRET_api"), reference)
+            .await
+            .success
+    );
+    let mut init = client.subscribe("oracle.official.init_secrets").await?;
+    let mut seen = client.subscribe("oracle.official.seen").await?;
+    client.flush().await?;
+    let start = serde_json::json!({"provider_id": "official",
+        "provider_ref": format!("file://{}", par.display()), "config": ["SECRET_api"]});
+    ctl_request(&client, subjects.provider_start(host.id()), start).await;
+    let secrets = tokio::time::timeout(lattice_test_support::WAIT, init.next())
+        .await?
+        .expect("the provider reports its secrets");
+    let secrets: serde_json::Value = serde_json::from_slice(&secrets.payload)?;
+    assert_eq!(
+        secrets["api_key"],
+        serde_json::json!({"kind": "String", "value": "official-s3cret"})
+    );
+
+    let link = serde_json::json!({"source_id": "caller", "target": "official", "name": "default",
+        "wit_namespace": "wasi", "wit_package": "keyvalue", "interfaces": ["store"],
+        "source_config": [], "target_config": ["SECRET_api"]});
+    assert!(
+        ctl_request(&client, subjects.link_put(), link)
+            .await
+            .success
+    );
+    let report = loop {
+        let message = tokio::time::timeout(lattice_test_support::WAIT, seen.next())
+            .await?
+            .expect("reports");
+        let report: serde_json::Value = serde_json::from_slice(&message.payload)?;
+        if report["kind"] == "link_put" {
+            break report;
+        }
+    };
+    assert_eq!(
+        report["secrets"]["api_key"]["value"], "official-s3cret",
+        "{report}"
+    );
+    Ok(())
+}

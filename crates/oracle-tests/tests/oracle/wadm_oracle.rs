@@ -384,7 +384,7 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
         .context("closed")?;
     assert_eq!(
         serde_json::from_slice::<Value>(&report.payload)?,
-        json!({"kind": "link_put", "role": "source", "target": "sink", "config": {"side": "source"}})
+        json!({"kind": "link_put", "role": "source", "target": "sink", "config": {"side": "source"}, "secrets": {}})
     );
 
     // 4. A new version scales the spread down to one instance.
@@ -739,7 +739,7 @@ async fn wadm_deploys_scales_and_undeploys_a_component_linked_to_a_provider() ->
         .context("closed")?;
     assert_eq!(
         serde_json::from_slice::<Value>(&report.payload)?,
-        json!({"kind": "link_put", "role": "target", "source_id": MATH_ID, "config": {"side": "target"}})
+        json!({"kind": "link_put", "role": "target", "source_id": MATH_ID, "config": {"side": "target"}, "secrets": {}})
     );
     // The component answers over wRPC under the ID wadm gave it.
     let wrpc = lattice_wrpc::WrpcClient::new(lattice.client.clone()).await?;

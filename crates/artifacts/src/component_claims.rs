@@ -63,6 +63,8 @@ pub struct ComponentClaims {
     pub not_before: Option<u64>,
     /// `exp`, seconds since the epoch.
     pub expires: Option<u64>,
+    /// `iat`, seconds since the epoch.
+    pub issued_at: u64,
 }
 
 /// Why a component's embedded claims are refused.
@@ -111,7 +113,6 @@ struct RawClaims {
     exp: Option<u64>,
     #[allow(dead_code)]
     jti: String,
-    #[allow(dead_code)]
     iat: u64,
     iss: String,
     sub: String,
@@ -241,6 +242,7 @@ fn verify_at(wasm: &[u8], now: Duration) -> Result<Option<ComponentClaims>, Clai
         call_alias: meta.call_alias,
         not_before: raw.nbf,
         expires: raw.exp,
+        issued_at: raw.iat,
     }))
 }
 

@@ -71,6 +71,8 @@ pub struct HostConfig {
     /// The subject prefix of secrets backends (`--secrets-topic`); without it, an entity
     /// that references a secret does not start.
     pub secrets_topic: Option<String>,
+    /// The policy service (`--policy-topic`, …); none: everything is permitted.
+    pub policy: crate::policy::PolicySettings,
 }
 
 /// How this host pulls from registries (`--allow-latest`, `--allowed-insecure`,
@@ -118,6 +120,7 @@ impl HostConfig {
             oci: OciSettings::default(),
             require_signed: false,
             secrets_topic: None,
+            policy: Default::default(),
         }
     }
 

@@ -33,6 +33,7 @@ mod lattice;
 mod metrics;
 pub mod nats;
 pub mod nats_server;
+mod policy;
 mod process_group;
 pub mod providers;
 mod secrets;
@@ -54,6 +55,7 @@ pub use builtins::{BUILTIN_SCHEME, BuiltinKind, BuiltinSettings};
 pub use config::{ConfigError, HostConfig, NatsAuth, NatsConnectConfig, OciSettings};
 pub use error::HostError;
 pub use identity::{RESERVED_LABEL_PREFIX, is_reserved_label};
+pub use policy::PolicySettings;
 pub use providers::{ProviderSettings, RestartPolicy};
 
 use crate::artifacts::Artifacts;
@@ -196,8 +198,18 @@ impl Host {
         .await?;
         let mut labels = identity::builtin_labels();
         labels.extend(config.labels.clone());
+        let labels_handle = LabelsHandle::spawn(labels.clone());
         let (stop_tx, stop_rx) = watch::channel(None);
         let token = CancellationToken::new();
+        let policy = crate::policy::Policy::start(
+            &config.policy,
+            ctl.clone(),
+            &identity.id,
+            &config.lattice,
+            labels_handle.clone(),
+            token.clone(),
+        )
+        .await?;
         let providers_token = CancellationToken::new();
         let tracker = TaskTracker::new();
         let admin_listener = match config.http_admin {
@@ -236,6 +248,7 @@ impl Host {
             metrics: metrics.clone(),
             lattice: lattice.clone(),
             artifacts: artifacts.clone(),
+            policy: policy.clone(),
             secrets: secrets.clone(),
             settings: config.providers.clone(),
             host_data: HostDataTemplate {
@@ -266,6 +279,7 @@ impl Host {
                 events: events.clone(),
                 lattice: lattice.clone(),
                 artifacts: artifacts.clone(),
+                policy: policy.clone(),
                 host_id: identity.id.clone(),
                 lattice_name: config.lattice.clone(),
                 local: local_components,
@@ -281,7 +295,7 @@ impl Host {
             metrics,
             ctl_subjects: CtlSubjects::new(&config.ctl_prefix, &config.lattice),
             events,
-            labels: LabelsHandle::spawn(labels.clone()),
+            labels: labels_handle,
             identity,
             config,
             ctl,

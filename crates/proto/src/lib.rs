@@ -20,6 +20,7 @@ pub mod ctl;
 pub mod events;
 pub mod host_data;
 pub mod link;
+pub mod policy;
 pub mod provider;
 pub mod reference;
 pub mod subjects;

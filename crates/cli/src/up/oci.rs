@@ -57,6 +57,21 @@ pub(crate) struct OciArgs {
     /// (a `SECRET…` config name) does not start.
     #[arg(long, env = "WASMCLOUD_SECRETS_TOPIC")]
     secrets_topic: Option<String>,
+    /// Ask the policy service on this subject before starting a provider or a component
+    /// (spec §19); a service that does not answer denies.
+    #[arg(long, env = "WASMCLOUD_POLICY_TOPIC")]
+    policy_topic: Option<String>,
+    /// Follow decision changes on this subject (needs --policy-topic).
+    #[arg(
+        long,
+        env = "WASMCLOUD_POLICY_CHANGES_TOPIC",
+        requires = "policy_topic"
+    )]
+    policy_changes_topic: Option<String>,
+    /// How long the policy service may take to answer, in milliseconds (default 1000;
+    /// needs --policy-topic).
+    #[arg(long, env = "WASMCLOUD_POLICY_TIMEOUT", requires = "policy_topic")]
+    policy_timeout_ms: Option<u64>,
 }
 
 impl OciArgs {
@@ -88,6 +103,11 @@ impl OciArgs {
         oci.cache.max_bytes = self.oci_cache_size;
         config.require_signed = self.require_signed;
         config.secrets_topic = self.secrets_topic.clone().filter(|t| !t.trim().is_empty());
+        config.policy = lattice_host::PolicySettings {
+            topic: self.policy_topic.clone().filter(|t| !t.trim().is_empty()),
+            changes_topic: self.policy_changes_topic.clone(),
+            timeout: self.policy_timeout_ms.map(std::time::Duration::from_millis),
+        };
     }
 }
 

@@ -39,7 +39,6 @@ const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'stati
 }
 
 const OBSERVABILITY: &str = "OpenTelemetry export is not built yet";
-const POLICY: &str = "the policy service is not supported yet";
 
 /// Every flag of the official binary (spec §15), with its variable.
 pub(crate) const OFFICIAL: &[Official] = &[
@@ -88,17 +87,9 @@ pub(crate) const OFFICIAL: &[Official] = &[
     on("rpc-creds", "WASMCLOUD_RPC_CREDS"),
     on("rpc-timeout-ms", "WASMCLOUD_RPC_TIMEOUT_MS"),
     on("rpc-tls", "WASMCLOUD_RPC_TLS"),
-    not_yet("policy-topic", Some("WASMCLOUD_POLICY_TOPIC"), POLICY),
-    not_yet(
-        "policy-changes-topic",
-        Some("WASMCLOUD_POLICY_CHANGES_TOPIC"),
-        POLICY,
-    ),
-    not_yet(
-        "policy-timeout-ms",
-        Some("WASMCLOUD_POLICY_TIMEOUT"),
-        POLICY,
-    ),
+    on("policy-topic", "WASMCLOUD_POLICY_TOPIC"),
+    on("policy-changes-topic", "WASMCLOUD_POLICY_CHANGES_TOPIC"),
+    on("policy-timeout-ms", "WASMCLOUD_POLICY_TIMEOUT"),
     on("secrets-topic", "WASMCLOUD_SECRETS_TOPIC"),
     on("oci-registry", "WASMCLOUD_OCI_REGISTRY"),
     on("oci-user", "WASMCLOUD_OCI_REGISTRY_USER"),

@@ -10,12 +10,6 @@ pub(crate) struct Unsupported {
     trace_level: Option<String>,
     #[arg(long, env = "WASMCLOUD_CONFIG_SERVICE", hide = true, num_args = 0..=1, default_missing_value = "true")]
     config_service_enabled: Option<String>,
-    #[arg(long, env = "WASMCLOUD_POLICY_TOPIC", hide = true)]
-    policy_topic: Option<String>,
-    #[arg(long, env = "WASMCLOUD_POLICY_CHANGES_TOPIC", hide = true)]
-    policy_changes_topic: Option<String>,
-    #[arg(long, env = "WASMCLOUD_POLICY_TIMEOUT", hide = true)]
-    policy_timeout_ms: Option<String>,
     #[arg(long, env = "WASMCLOUD_OBSERVABILITY_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
     enable_observability: Option<String>,
     #[arg(long, env = "WASMCLOUD_TRACES_ENABLED", hide = true, num_args = 0..=1, default_missing_value = "true")]
@@ -45,9 +39,6 @@ impl Unsupported {
         let value = match flag {
             "trace-level" => &self.trace_level,
             "config-service-enabled" => &self.config_service_enabled,
-            "policy-topic" => &self.policy_topic,
-            "policy-changes-topic" => &self.policy_changes_topic,
-            "policy-timeout-ms" => &self.policy_timeout_ms,
             "enable-observability" => &self.enable_observability,
             "enable-traces" => &self.enable_traces,
             "enable-metrics" => &self.enable_metrics,

@@ -218,7 +218,6 @@ async fn label_and_log_level_values_are_checked_as_in_1_9_2() {
 #[tokio::test]
 async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
     for (env, value) in [
-        ("WASMCLOUD_POLICY_TOPIC", "wasmcloud.policy"),
         ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
         (
             "WASMCLOUD_EXPERIMENTAL_FEATURES",

@@ -22,6 +22,8 @@ pub(crate) struct ProviderClaims {
     pub(crate) target_hashes: BTreeMap<String, String>,
     pub(crate) not_before: Option<u64>,
     pub(crate) expires: Option<u64>,
+    /// `iat`.
+    pub(crate) issued_at: Option<u64>,
     /// The provider's config schema, as JSON text.
     pub(crate) config_schema: Option<String>,
     /// The token as the archive holds it.
@@ -36,6 +38,7 @@ struct RawClaims {
     sub: String,
     exp: Option<u64>,
     nbf: Option<u64>,
+    iat: Option<u64>,
     wascap: Option<RawWascap>,
 }
 
@@ -76,6 +79,7 @@ impl ProviderClaims {
             target_hashes: wascap.target_hashes,
             not_before: raw.nbf,
             expires: raw.exp,
+            issued_at: raw.iat,
             config_schema: wascap.config_schema.map(|schema| schema.to_string()),
             jwt: jwt.trim().to_string(),
         })

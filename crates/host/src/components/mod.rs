@@ -160,6 +160,8 @@ pub(crate) enum ScaleError {
     Claims(#[from] crate::artifacts::ClaimsError),
     #[error("cannot store the component's claims: {0}")]
     StoreClaims(String),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyDenied),
 }
 
 /// What a scale request asks for, once checked.
@@ -229,6 +231,8 @@ pub(crate) struct EnvInner {
     pub(crate) events: EventPublisher,
     pub(crate) lattice: LatticeState,
     pub(crate) artifacts: Artifacts,
+    /// Asked before a component starts.
+    pub(crate) policy: crate::policy::Policy,
     pub(crate) host_id: String,
     pub(crate) lattice_name: String,
     /// Where running components are listed for in-process callers.

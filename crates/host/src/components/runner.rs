@@ -69,6 +69,17 @@ pub(crate) async fn prepare(
         )))
     })?;
     let claims = claims?.map(Arc::new);
+    env.policy
+        .component(lattice_proto::policy::PolicyComponent {
+            component_id: spec.id.clone(),
+            image_ref: spec.reference.clone(),
+            max_instances: spec.count,
+            annotations: spec.annotations.clone(),
+            claims: claims.as_ref().map(|c| {
+                crate::policy::claims(&c.subject, &c.issuer, Some(c.issued_at), c.expires)
+            }),
+        })
+        .await?;
     if claims.is_none() {
         env.artifacts
             .unsigned(

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) lattice: LatticeState,
     pub(crate) artifacts: Artifacts,
+    /// Asked before a provider starts.
+    pub(crate) policy: crate::policy::Policy,
     /// Secrets for providers' `SECRET*` config names.
     pub(crate) secrets: crate::secrets::HostSecrets,
     pub(crate) settings: ProviderSettings,

@@ -62,6 +62,8 @@ pub(crate) enum StartError {
     Bootstrap(#[from] BootstrapError),
     #[error(transparent)]
     Secrets(#[from] crate::secrets::ResolveError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyDenied),
     #[error("cannot run {}: {source}", executable.display())]
     Spawn {
         executable: std::path::PathBuf,
@@ -352,6 +354,20 @@ impl Supervisor {
             .env
             .artifacts
             .load_provider(&self.spec.provider_ref)
+            .await?;
+        let image_ref = lattice_proto::reference::without_scheme(&self.spec.provider_ref);
+        let claims = loaded
+            .claims
+            .as_ref()
+            .map(|c| crate::policy::claims(&c.subject, &c.issuer, c.issued_at, c.expires));
+        self.env
+            .policy
+            .provider(
+                &self.spec.provider_id,
+                image_ref,
+                &self.spec.annotations,
+                claims,
+            )
             .await?;
         if loaded.claims.is_none() {
             self.env

@@ -145,6 +145,34 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Whether a policy service is asked at all (the invocation path checks this first,
+    /// so without one it builds no request).
+    pub(crate) fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// May `component` serve `interface.function` (an invocation over wRPC)?
+    pub(crate) async fn invocation(
+        &self,
+        component: PolicyComponent,
+        interface: &str,
+        function: &str,
+    ) -> Result<(), PolicyDenied> {
+        let Some(inner) = &self.0 else { return Ok(()) };
+        let key = format!(
+            "{}_{}_{interface}_{function}",
+            component.component_id, component.image_ref
+        );
+        let body = PolicyBody::Invocation(lattice_proto::policy::PolicyInvocation {
+            interface: interface.to_string(),
+            function: function.to_string(),
+            target: component,
+        });
+        inner.decide(key, PolicyKind::PerformInvocation, body).await
+    }
+}
+
 impl Inner {
     async fn decide(
         &self,

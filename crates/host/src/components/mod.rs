@@ -628,6 +628,7 @@ fn clone_serving(server: &Server) -> Serving {
         lattice: current.lattice.clone(),
         claims: current.claims.clone(),
         layer: current.layer.clone(),
+        policy: current.policy.clone(),
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Serving {
     pub(crate) lattice: crate::lattice::LatticeState,
     /// The component's verified claims, when it is signed (events, inventory).
     pub(crate) claims: Option<Arc<ComponentClaims>>,
+    /// Asked before each invocation served over wRPC (with a policy topic).
+    pub(crate) policy: crate::policy::Policy,
     /// Keeps the registry layer it came from out of cache eviction while it serves.
     pub(crate) layer: Option<Arc<lattice_artifacts::Pin>>,
 }
@@ -70,15 +72,7 @@ pub(crate) async fn prepare(
     })?;
     let claims = claims?.map(Arc::new);
     env.policy
-        .component(lattice_proto::policy::PolicyComponent {
-            component_id: spec.id.clone(),
-            image_ref: spec.reference.clone(),
-            max_instances: spec.count,
-            annotations: spec.annotations.clone(),
-            claims: claims.as_ref().map(|c| {
-                crate::policy::claims(&c.subject, &c.issuer, Some(c.issued_at), c.expires)
-            }),
-        })
+        .component(policy_component(spec, claims.as_deref()))
         .await?;
     if claims.is_none() {
         env.artifacts
@@ -123,6 +117,7 @@ pub(crate) async fn prepare(
             .map_err(|e| ScaleError::StoreClaims(e.to_string()))?;
     }
     Ok(Serving {
+        policy: env.policy.clone(),
         layer: layer.map(Arc::new),
         prepared,
         spec: spec.clone(),
@@ -263,9 +258,44 @@ impl Server {
     }
 }
 
-/// Runs one invocation: decode, a fresh instance, call, encode.
+/// The component as a policy request names it.
+fn policy_component(
+    spec: &ComponentSpec,
+    claims: Option<&ComponentClaims>,
+) -> lattice_proto::policy::PolicyComponent {
+    lattice_proto::policy::PolicyComponent {
+        component_id: spec.id.clone(),
+        image_ref: spec.reference.clone(),
+        max_instances: spec.count,
+        annotations: spec.annotations.clone(),
+        claims: claims
+            .map(|c| crate::policy::claims(&c.subject, &c.issuer, Some(c.issued_at), c.expires)),
+    }
+}
+
+/// Runs one invocation: the policy asked (with a policy topic), decode, a fresh
+/// instance, call, encode.
 #[tracing::instrument(skip_all, fields(component_id = %serving.spec.id, func = %export.func))]
 async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingInvocation) {
+    let permitted = match serving.policy.enabled() {
+        false => Ok(()),
+        true => {
+            serving
+                .policy
+                .invocation(
+                    policy_component(&serving.spec, serving.claims.as_deref()),
+                    export.instance.as_deref().unwrap_or_default(),
+                    &export.func,
+                )
+                .await
+        }
+    };
+    if let Err(denied) = permitted {
+        tracing::info!(%denied, "invocation refused");
+        // Closing the results channel without a value tells the caller it failed.
+        let _ = invocation.results().close().await;
+        return;
+    }
     let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
     let params = match invocation.read_params(&param_types).await {
         Ok(params) => params,

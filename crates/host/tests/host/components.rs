@@ -94,7 +94,7 @@ async fn scale(client: &async_nats::Client, host: &str, id: &str, path: &Path, c
     json!(reply.message)
 }
 
-async fn call_u32s(
+pub(crate) async fn call_u32s(
     wrpc: &WrpcClient,
     target: &str,
     instance: &str,

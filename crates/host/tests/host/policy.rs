@@ -29,7 +29,11 @@ async fn fake_policy(client: async_nats::Client, topic: &str) -> Arc<Mutex<Vec<P
                 .or(body["componentId"].as_str())
                 .unwrap_or_default()
                 .to_string();
-            let denied = id.starts_with("denied");
+            let guarded_call = body["function"] == "add"
+                && body["target"]["componentId"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("guarded"));
+            let denied = id.starts_with("denied") || guarded_call;
             record.lock().unwrap().push(request.clone());
             let response = PolicyResponse {
                 request_id: request.request_id,
@@ -136,6 +140,32 @@ async fn starts_are_asked_about_denials_named_changes_applied_and_silence_denies
             .as_str()
             .unwrap()
             .contains("denied-math is not on the list")
+    );
+
+    // Invocations over wRPC are asked about too: `add` of `guarded-math` is refused.
+    for id in ["guarded-math", "open-math"] {
+        let scale = json!({"component_id": id, "component_ref": format!("file://{}", math.display()), "count": 1, "host_id": host.id()});
+        ctl_request(&client, subjects.component_scale(host.id()), scale).await;
+        events
+            .next_matching("component_scaled", |e| e.data["component_id"] == id)
+            .await
+            .unwrap();
+    }
+    let wrpc = lattice_wrpc::WrpcClient::new(client.clone()).await.unwrap();
+    let add = |id: &'static str| {
+        crate::components::call_u32s(&wrpc, id, "local:test/math@0.1.0", "add", &[2, 3])
+    };
+    assert_eq!(add("open-math").await, Ok(5));
+    assert!(
+        add("guarded-math").await.is_err(),
+        "the policy refused the call"
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|r| serde_json::to_value(r).unwrap()["kind"] == "performInvocation"),
+        "invocations were asked about"
     );
 
     // The cached decision for `allowed` is flipped by a change message: its next start

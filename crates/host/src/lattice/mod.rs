@@ -26,6 +26,7 @@ mod claims;
 mod kv;
 pub(crate) mod links;
 pub(crate) mod named_config;
+mod outbox;
 pub(crate) mod resolve;
 
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ use tracing::Instrument as _;
 
 pub(crate) use kv::Buckets;
 use kv::{COMPONENT_PREFIX, ComponentSpecification};
+pub(crate) use outbox::{LinkSealing, link_failed};
+use outbox::{Outgoing, Recipient, outbox};
 pub(crate) use resolve::ConfigMap;
 
 use crate::error::HostError;
@@ -73,27 +76,6 @@ pub(crate) struct Bootstrap {
     pub(crate) links: Vec<InterfaceLinkDefinition>,
     /// Each link's secret references (same order as `links`), for the supervisor to seal.
     pub(crate) link_secrets: Vec<resolve::LinkSecretRefs>,
-}
-
-/// What the owner needs to seal link secrets for local providers and to report a link
-/// it had to drop (`provider_link_failed`).
-#[derive(Clone)]
-pub(crate) struct LinkSealing {
-    pub(crate) secrets: crate::secrets::HostSecrets,
-    pub(crate) events: crate::events::EventPublisher,
-    pub(crate) host_id: String,
-}
-
-/// What a provider's outbox publishes, in order.
-enum Outgoing {
-    /// A document, ready.
-    Document(String, bytes::Bytes),
-    /// A link put whose secrets are sealed first (fetched for the provider).
-    Link {
-        subject: String,
-        link: Box<InterfaceLinkDefinition>,
-        refs: resolve::LinkSecretRefs,
-    },
 }
 
 enum Command {
@@ -313,96 +295,6 @@ struct Local {
     /// Its outbox: one task publishes what is queued, in order (so a delete sent before
     /// a put arrives first), while the owner goes on.
     outbox: mpsc::UnboundedSender<Outgoing>,
-}
-
-/// Who an outbox delivers to, for sealing link secrets.
-struct Recipient {
-    provider_id: String,
-    xkey_public: String,
-    entity_jwt: Option<String>,
-}
-
-/// Publishes one provider's queued documents in order; ends when the provider is
-/// forgotten (its sender dropped) and the queue is empty. A link with secret
-/// references gets them fetched and sealed first; if that fails the link is not sent
-/// and `provider_link_failed` says why.
-async fn outbox(
-    rpc: async_nats::Client,
-    recipient: Recipient,
-    sealing: LinkSealing,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
-) {
-    let provider_id = &recipient.provider_id;
-    while let Some(outgoing) = queue.recv().await {
-        let (subject, body) = match outgoing {
-            Outgoing::Document(subject, body) => (subject, body),
-            Outgoing::Link {
-                subject,
-                mut link,
-                refs,
-            } => {
-                let sealed = sealing
-                    .secrets
-                    .seal_link(
-                        &mut link,
-                        &refs,
-                        recipient.entity_jwt.as_deref(),
-                        &recipient.xkey_public,
-                    )
-                    .await;
-                if let Err(error) = sealed {
-                    sealing
-                        .link_failed(provider_id, &link, &error.to_string())
-                        .await;
-                    continue;
-                }
-                let body = serde_json::to_vec(&link).expect("links encode");
-                (subject, body.into())
-            }
-        };
-        if let Err(error) = rpc.publish(subject, body).await {
-            tracing::warn!(%provider_id, %error, "cannot publish to provider");
-        }
-    }
-}
-
-impl LinkSealing {
-    /// `provider_link_failed`: `link` could not be given to `provider_id`.
-    pub(crate) async fn link_failed(
-        &self,
-        provider_id: &str,
-        link: &InterfaceLinkDefinition,
-        reason: &str,
-    ) {
-        link_failed(&self.events, &self.host_id, provider_id, link, reason).await
-    }
-}
-
-/// Publishes `provider_link_failed`: `link` could not be given to `provider_id`.
-pub(crate) async fn link_failed(
-    events: &crate::events::EventPublisher,
-    host_id: &str,
-    provider_id: &str,
-    link: &InterfaceLinkDefinition,
-    reason: &str,
-) {
-    {
-        tracing::warn!(provider_id, source_id = %link.source_id, target = %link.target, name = %link.name, reason, "link dropped for this provider");
-        events
-            .publish(lattice_proto::events::Event::ProviderLinkFailed(
-                lattice_proto::events::ProviderLinkFailed {
-                    host_id: host_id.to_string(),
-                    provider_id: provider_id.to_string(),
-                    source_id: link.source_id.clone(),
-                    target: link.target.clone(),
-                    name: link.name.clone(),
-                    wit_namespace: link.wit_namespace.clone(),
-                    wit_package: link.wit_package.clone(),
-                    reason: reason.to_string(),
-                },
-            ))
-            .await;
-    }
 }
 
 /// One of the two buckets.

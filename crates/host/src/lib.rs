@@ -280,6 +280,7 @@ impl Host {
                 lattice: lattice.clone(),
                 artifacts: artifacts.clone(),
                 policy: policy.clone(),
+                secrets: secrets.clone(),
                 host_id: identity.id.clone(),
                 lattice_name: config.lattice.clone(),
                 local: local_components,

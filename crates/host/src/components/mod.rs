@@ -162,6 +162,8 @@ pub(crate) enum ScaleError {
     StoreClaims(String),
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyDenied),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::ResolveError),
 }
 
 /// What a scale request asks for, once checked.
@@ -233,6 +235,8 @@ pub(crate) struct EnvInner {
     pub(crate) artifacts: Artifacts,
     /// Asked before a component starts.
     pub(crate) policy: crate::policy::Policy,
+    /// Resolves the secret references among a component's config names.
+    pub(crate) secrets: crate::secrets::HostSecrets,
     pub(crate) host_id: String,
     pub(crate) lattice_name: String,
     /// Where running components are listed for in-process callers.

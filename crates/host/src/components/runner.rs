@@ -74,6 +74,23 @@ pub(crate) async fn prepare(
     env.policy
         .component(policy_component(spec, claims.as_deref()))
         .await?;
+    // Secret references are fetched as 1.9.2 fetches them, so a component that names
+    // one it cannot have does not start (components cannot read them yet:
+    // `wasmcloud:secrets` is not linked).
+    let secrets = env
+        .secrets
+        .resolve(
+            &env.lattice,
+            &spec.config,
+            claims.as_ref().map(|c| c.jwt.as_str()),
+            spec.annotations
+                .get("wasmcloud.dev/appspec")
+                .map(String::as_str),
+        )
+        .await?;
+    if !secrets.is_empty() {
+        tracing::warn!(component_id = %spec.id, count = secrets.len(), "the component's secrets were fetched, but components cannot read them yet (wasmcloud:secrets is not linked)");
+    }
     if claims.is_none() {
         env.artifacts
             .unsigned(

@@ -237,6 +237,31 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
             .contains("secret store not configured")
     );
 
+    // A component that names a secret it cannot have does not start either.
+    let math = dir.path().join("math.wasm");
+    std::fs::write(
+        &math,
+        wat::parse_str(lattice_test_support::components::MATH).unwrap(),
+    )
+    .unwrap();
+    let scale = json!({"component_id": "secret-math", "component_ref": format!("file://{}", math.display()),
+        "count": 1, "host_id": plain_host.id(), "config": ["SECRET_db"]});
+    ctl_request(&client, subjects.component_scale(plain_host.id()), scale).await;
+    let failed = events
+        .next_matching("component_scale_failed", |e| {
+            e.data["component_id"] == "secret-math"
+        })
+        .await
+        .unwrap();
+    assert!(
+        failed.data["error"]
+            .as_str()
+            .unwrap()
+            .contains("secret store not configured"),
+        "{}",
+        failed.data
+    );
+
     // The value is nowhere in what the host says.
     let inventory = ctl_request(
         &client,

@@ -2,7 +2,7 @@
 //! registry) on a free loopback port, storing in a temporary directory, optionally
 //! behind htpasswd credentials. Its access log says which blobs were downloaded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -18,15 +18,23 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// A registry anyone may push to and pull from (over plain HTTP).
     pub async fn start() -> anyhow::Result<Self> {
-        Self::spawn(None).await
+        Self::spawn(None, None).await
     }
 
     /// A registry that wants `user` and `password` (HTTP basic, bcrypt htpasswd).
     pub async fn start_with_credentials(user: &str, password: &str) -> anyhow::Result<Self> {
-        Self::spawn(Some((user, password))).await
+        Self::spawn(Some((user, password)), None).await
     }
 
-    async fn spawn(credentials: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    /// A registry served over HTTPS with the certificate and key in these PEM files.
+    pub async fn start_tls(certificate: &Path, key: &Path) -> anyhow::Result<Self> {
+        Self::spawn(None, Some((certificate, key))).await
+    }
+
+    async fn spawn(
+        credentials: Option<(&str, &str)>,
+        tls: Option<(&Path, &Path)>,
+    ) -> anyhow::Result<Self> {
         let binary = std::env::var_os("LATTICE_DOCKER_REGISTRY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("docker-registry"));
@@ -52,11 +60,19 @@ impl TestRegistry {
             }
             None => String::new(),
         };
+        let tls = match tls {
+            Some((certificate, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
                 dir.path().join("storage").display()
             ),
         )?;

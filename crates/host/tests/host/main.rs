@@ -10,6 +10,7 @@ mod http_server;
 mod lattice_state;
 mod messaging;
 mod nats_outage;
+mod oci_tls;
 mod policy;
 mod providers;
 mod secrets;

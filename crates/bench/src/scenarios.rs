@@ -158,9 +158,22 @@ async fn rss_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<f64> 
     for (i, par) in pars.iter().enumerate() {
         host.start_provider(&format!("a{i}"), par, &[]).await?;
     }
-    for i in 0..pars.len() {
-        host.event_for("health_check_passed", &format!("a{i}"), WAIT)
-            .await?;
+    // Every provider's first health_check_passed, in whatever order they come.
+    let mut waiting: std::collections::HashSet<String> =
+        (0..pars.len()).map(|i| format!("a{i}")).collect();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !waiting.is_empty() {
+        let Ok(event) = tokio::time::timeout_at(deadline, host.events.next_event()).await else {
+            anyhow::bail!("not healthy within {WAIT:?}: {waiting:?}");
+        };
+        let event = event?;
+        match event.event_name() {
+            "health_check_passed" => {
+                waiting.remove(event.data["provider_id"].as_str().unwrap_or_default());
+            }
+            "provider_start_failed" => anyhow::bail!("a provider failed to start: {}", event.data),
+            _ => {}
+        }
     }
     let loaded = host.rss()?;
     host.stop().await;

@@ -174,6 +174,7 @@ FIXTURES=(
   "hello-py py hello-http fixtures/python/hello -"
   "math py math-server fixtures/python/math --stub-wasi"
   "calc py calc-client fixtures/python/calc --stub-wasi"
+  "secret-reader py secret-reader fixtures/python/secret_reader --stub-wasi"
   "hello-js js hello-http $JS/src/hello.js -"
 )
 

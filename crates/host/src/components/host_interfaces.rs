@@ -5,10 +5,13 @@
 //!   config of the scale request, read when the invocation starts, so a `config.put`
 //!   reaches the next invocation without a rescale;
 //! - `wasi:logging/logging` (`log`): into the host's log (target `lattice::component`,
-//!   with the component ID), `critical` as error.
+//!   with the component ID), `critical` as error;
+//! - `wasmcloud:secrets/store` (`get`, the `secret` resource) and
+//!   `wasmcloud:secrets/reveal` (`reveal`): the secrets the component's config names
+//!   reference, fetched at scale; `get` of a name it has none for is `not-found`.
 
 use lattice_runtime::wasmtime;
-use lattice_runtime::wasmtime::component::{Linker, Val};
+use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
 use lattice_runtime::{ComponentSignatures, StoreState};
 
 use super::InvocationState;
@@ -18,7 +21,11 @@ pub(crate) fn implements(instance: &str) -> bool {
     let name = instance.split('@').next().unwrap_or(instance);
     matches!(
         name,
-        "wasi:config/store" | "wasi:config/runtime" | "wasi:logging/logging"
+        "wasi:config/store"
+            | "wasi:config/runtime"
+            | "wasi:logging/logging"
+            | "wasmcloud:secrets/store"
+            | "wasmcloud:secrets/reveal"
     )
 }
 
@@ -89,8 +96,88 @@ pub(crate) fn link(
                     Box::new(async { Ok(()) })
                 })?;
             }
+            ("wasmcloud:secrets/store", "get") => {
+                let mut store_instance = linker.instance(instance)?;
+                store_instance.resource(
+                    "secret",
+                    ResourceType::host::<SecretHandle>(),
+                    |_, _| Ok(()),
+                )?;
+                store_instance.func_new_async("get", |mut store, _ty, params, results| {
+                    let key = match params.first() {
+                        Some(Val::String(key)) => key.clone(),
+                        _ => String::new(),
+                    };
+                    let state = store.data_mut().data_mut();
+                    let handle = match state.secrets.contains_key(&key) {
+                        true => {
+                            state.secret_handles.push(key);
+                            Some(state.secret_handles.len() as u32 - 1)
+                        }
+                        false => None,
+                    };
+                    let result = match handle {
+                        Some(rep) => match Resource::<SecretHandle>::new_own(rep)
+                            .try_into_resource_any(&mut store)
+                        {
+                            Ok(any) => Ok(Some(Box::new(Val::Resource(any)))),
+                            Err(error) => return Box::new(async move { Err(error) }),
+                        },
+                        None => Err(Some(Box::new(Val::Variant("not-found".into(), None)))),
+                    };
+                    results[0] = Val::Result(result);
+                    Box::new(async { Ok(()) })
+                })?;
+            }
+            ("wasmcloud:secrets/reveal", "reveal") => {
+                linker.instance(instance)?.func_new_async(
+                    "reveal",
+                    |mut store, _ty, params, results| {
+                        let rep = match params.first() {
+                            Some(Val::Resource(any)) => {
+                                match Resource::<SecretHandle>::try_from_resource_any(
+                                    *any, &mut store,
+                                ) {
+                                    Ok(handle) => handle.rep(),
+                                    Err(error) => return Box::new(async move { Err(error) }),
+                                }
+                            }
+                            _ => u32::MAX,
+                        };
+                        let state = store.data().data();
+                        let value = state
+                            .secret_handles
+                            .get(rep as usize)
+                            .and_then(|name| state.secrets.get(name));
+                        results[0] = match value {
+                            Some(lattice_proto::SecretValue::String(text)) => Val::Variant(
+                                "string".into(),
+                                Some(Box::new(Val::String(text.clone()))),
+                            ),
+                            Some(lattice_proto::SecretValue::Bytes(bytes)) => Val::Variant(
+                                "bytes".into(),
+                                Some(Box::new(Val::List(
+                                    bytes.iter().map(|b| Val::U8(*b)).collect(),
+                                ))),
+                            ),
+                            None => {
+                                return Box::new(async {
+                                    Err(wasmtime::format_err!(
+                                        "reveal of a secret this invocation was not given"
+                                    ))
+                                });
+                            }
+                        };
+                        Box::new(async { Ok(()) })
+                    },
+                )?;
+            }
             _ => {}
         }
     }
     Ok(())
 }
+
+/// The host side of a `wasmcloud:secrets` `secret`: its rep indexes the invocation's
+/// handles.
+struct SecretHandle;

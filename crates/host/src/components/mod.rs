@@ -50,15 +50,25 @@ pub(crate) struct InvocationState {
     table: ResourceTable,
     /// The merged named config when the invocation started (`wasi:config`).
     config: Arc<crate::lattice::ConfigMap>,
+    /// The component's secrets, by the name it asks for them (`wasmcloud:secrets`).
+    secrets: Arc<BTreeMap<String, lattice_proto::SecretValue>>,
+    /// The names of the `secret` handles given out in this invocation (a handle's rep
+    /// is its index).
+    secret_handles: Vec<String>,
 }
 
 impl InvocationState {
-    fn new(config: Arc<crate::lattice::ConfigMap>) -> Self {
+    fn new(
+        config: Arc<crate::lattice::ConfigMap>,
+        secrets: Arc<BTreeMap<String, lattice_proto::SecretValue>>,
+    ) -> Self {
         InvocationState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             config,
+            secrets,
+            secret_handles: Vec::new(),
         }
     }
 }
@@ -633,6 +643,7 @@ fn clone_serving(server: &Server) -> Serving {
         claims: current.claims.clone(),
         layer: current.layer.clone(),
         policy: current.policy.clone(),
+        secrets: current.secrets.clone(),
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Serving {
     pub(crate) lattice: crate::lattice::LatticeState,
     /// The component's verified claims, when it is signed (events, inventory).
     pub(crate) claims: Option<Arc<ComponentClaims>>,
+    /// The secrets its config names reference, fetched at scale (`wasmcloud:secrets`).
+    pub(crate) secrets: Arc<std::collections::BTreeMap<String, lattice_proto::SecretValue>>,
     /// Asked before each invocation served over wRPC (with a policy topic).
     pub(crate) policy: crate::policy::Policy,
     /// Keeps the registry layer it came from out of cache eviction while it serves.
@@ -74,9 +76,9 @@ pub(crate) async fn prepare(
     env.policy
         .component(policy_component(spec, claims.as_deref()))
         .await?;
-    // Secret references are fetched as 1.9.2 fetches them, so a component that names
-    // one it cannot have does not start (components cannot read them yet:
-    // `wasmcloud:secrets` is not linked).
+    // Secret references are fetched as 1.9.2 fetches them (at scale), so a component
+    // that names one it cannot have does not start; it reads them with
+    // `wasmcloud:secrets`.
     let secrets = env
         .secrets
         .resolve(
@@ -88,9 +90,6 @@ pub(crate) async fn prepare(
                 .map(String::as_str),
         )
         .await?;
-    if !secrets.is_empty() {
-        tracing::warn!(component_id = %spec.id, count = secrets.len(), "the component's secrets were fetched, but components cannot read them yet (wasmcloud:secrets is not linked)");
-    }
     if claims.is_none() {
         env.artifacts
             .unsigned(
@@ -134,6 +133,7 @@ pub(crate) async fn prepare(
             .map_err(|e| ScaleError::StoreClaims(e.to_string()))?;
     }
     Ok(Serving {
+        secrets: Arc::new(secrets),
         policy: env.policy.clone(),
         layer: layer.map(Arc::new),
         prepared,
@@ -151,7 +151,7 @@ impl Serving {
             .merged_config(&self.spec.config)
             .await
             .unwrap_or_default();
-        InvocationState::new(Arc::new(config))
+        InvocationState::new(Arc::new(config), self.secrets.clone())
     }
 }
 

@@ -94,6 +94,9 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
             c.allow_file_load = true;
             c.secrets_topic = Some(TOPIC.into());
             c.providers.restart.max_backoff = Duration::from_millis(100);
+            c.runtime.cache_dir = Some(lattice_test_support::components::shared_compile_cache());
+            // componentize-py components hold 38 core instances (the official default is 30).
+            c.runtime.max_core_instances_per_component = 64;
         })
         .await
         .unwrap();
@@ -192,6 +195,46 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
         again["host_data"]["secrets"]["password"]["value"],
         format!("{PLANTED}-2")
     );
+
+    // A component reads it through `wasmcloud:secrets` (store.get, reveal.reveal): the
+    // secret-reader fixture, signed here, allowed to read the key.
+    let reader =
+        std::fs::read(lattice_test_support::components::fixture("secret-reader").unwrap()).unwrap();
+    let module = KeyPair::new_module();
+    let signed = lattice_artifacts::component_claims::sign_component(
+        &reader,
+        &lattice_artifacts::component_claims::ComponentMetadata {
+            name: Some("reader".into()),
+            ..Default::default()
+        },
+        &account,
+        &module,
+    )
+    .unwrap();
+    let reader_path = dir.path().join("reader.wasm");
+    std::fs::write(&reader_path, signed).unwrap();
+    admin
+        .map(
+            &client,
+            &module.public_key(),
+            &["db-password".to_string()],
+            true,
+        )
+        .await
+        .unwrap();
+    let scale = json!({"component_id": "reader", "component_ref": format!("file://{}", reader_path.display()),
+        "count": 1, "host_id": host.id(), "config": ["SECRET_db"]});
+    ctl_request(&client, subjects.component_scale(host.id()), scale).await;
+    // A first compile of the 17 MB component takes a while (cached afterwards).
+    events
+        .next_matching_within("component_scaled", Duration::from_secs(180), |e| {
+            e.data["component_id"] == "reader"
+        })
+        .await
+        .unwrap();
+    let wrpc = lattice_wrpc::WrpcClient::new(client.clone()).await.unwrap();
+    assert_eq!(read(&wrpc, "password").await, format!("{PLANTED}-2"));
+    assert_eq!(read(&wrpc, "nothing").await, "error: SecretsError_NotFound");
 
     // Failures, each named: no JWT (a plain executable), not allowed, no such reference.
     let exe = workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap();
@@ -293,4 +336,34 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     assert!(!stopped.data.to_string().contains(PLANTED));
     let _ = stop_tx.send(());
     backend.await.unwrap().unwrap();
+}
+
+/// `local:test/secrets-reader@0.1.0.read(key)` of the `reader` component, over wRPC.
+async fn read(wrpc: &lattice_wrpc::WrpcClient, key: &str) -> String {
+    use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+    use lattice_wrpc::value::{Type, Value, encode_tuple};
+    let mut body = bytes::BytesMut::new();
+    encode_tuple(&[Value::String(key.into())], &[Type::String], &mut body).unwrap();
+    let subject = InvocationSubject::new(
+        SubjectPrefix::target("default", "reader"),
+        "local:test/secrets-reader@0.1.0",
+        "read",
+    );
+    let mut invocation = wrpc
+        .invoke(
+            &subject,
+            &lattice_wrpc::InvocationHeaders::new(),
+            body.freeze(),
+        )
+        .await
+        .unwrap();
+    match invocation
+        .read_results(&[Type::String])
+        .await
+        .unwrap()
+        .as_slice()
+    {
+        [Value::String(text)] => text.clone(),
+        other => panic!("unexpected results {other:?}"),
+    }
 }

@@ -4,8 +4,9 @@
 //!
 //! - `{topic}.v1alpha1.{name}.server_xkey`: the transit public xkey;
 //! - `….get`: a sealed `SecretRequest`; the entity's and the host's JWTs are verified
-//!   (signature, `exp`, `nbf`), the entity (its claims' `sub`) must be mapped to the key;
-//!   the answer is sealed to the requester's ephemeral xkey;
+//!   (signature, `exp`, `nbf`), the reference's policy must be of the properties type
+//!   (or empty), the entity (its claims' `sub`) must be mapped to the key; the answer is
+//!   sealed to the requester's ephemeral xkey;
 //! - `….put_secret`: a sealed `PutSecretRequest`; the value is stored sealed with the
 //!   encryption xkey (to itself), which only the backend holds;
 //! - `….add_mapping.{entity}` / `….remove_mapping.{entity}`: a JSON list of keys the
@@ -238,6 +239,7 @@ impl Backend {
             .map_err(|e| GetSecretError::InvalidEntityJWT(e.to_string()))?;
         lattice_artifacts::jwt::verify(&request.context.host_jwt, now)
             .map_err(|e| GetSecretError::InvalidHostJWT(e.to_string()))?;
+        check_policy(&request.context.application.policy)?;
         let entity = subject_of(&request.context.entity_jwt)
             .ok_or_else(|| GetSecretError::InvalidEntityJWT("the claims have no subject".into()))?;
         let allowed = self
@@ -398,6 +400,26 @@ impl Backend {
             }
         }
         plain("the mapping changed concurrently too often; try again")
+    }
+}
+
+/// The policy type this backend understands (spec §8.1).
+const POLICY_TYPE: &str = "properties.secret.wasmcloud.dev/v1alpha1";
+
+/// A reference's policy must be empty or of the properties type; another type is a
+/// policy this backend cannot honour, so the request is refused rather than served
+/// unchecked.
+fn check_policy(policy: &str) -> Result<(), GetSecretError> {
+    if policy.trim().is_empty() {
+        return Ok(());
+    }
+    let value: serde_json::Value = serde_json::from_str(policy)
+        .map_err(|e| GetSecretError::PolicyError(format!("the policy is not JSON: {e}")))?;
+    match value.get("type").and_then(|t| t.as_str()) {
+        None | Some(POLICY_TYPE) => Ok(()),
+        Some(other) => Err(GetSecretError::PolicyError(format!(
+            "policy type `{other}` is not supported (only `{POLICY_TYPE}`)"
+        ))),
     }
 }
 

@@ -143,6 +143,40 @@ async fn the_official_client_fetches_from_lattice_secrets_serve() -> anyhow::Res
             "{key}: {err}"
         );
     }
+    // No entity JWT, and a policy of a type the backend does not know.
+    let err = refusal(
+        official
+            .get(request("api-token", ""), nkeys::XKey::new())
+            .await,
+        "no jwt",
+    );
+    assert!(err.contains("Invalid Entity JWT"), "{err}");
+    let mut foreign = request("api-token", &entity_jwt);
+    foreign.context.application.policy = r#"{"type":"other.policy/v9","properties":{}}"#.into();
+    let err = refusal(official.get(foreign, nkeys::XKey::new()).await, "policy");
+    assert!(
+        err.contains("Error processing policies") && err.contains("other.policy/v9"),
+        "{err}"
+    );
+    // A request that is not sealed to the backend's key.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        lattice_secrets::types::HOST_XKEY_HEADER,
+        nkeys::XKey::new().public_key().as_str(),
+    );
+    let reply = client
+        .request_with_headers(
+            "wasmcloud.secrets.v1alpha1.nats-kv.get",
+            headers,
+            br#"{"key":"api-token"}"#.to_vec().into(),
+        )
+        .await?;
+    let answer: lattice_secrets::types::SecretResponse = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(
+        answer.error,
+        Some(lattice_secrets::types::GetSecretError::DecryptionError)
+    );
+
     admin
         .map(&client, &module.public_key(), &["missing".into()], true)
         .await?;
@@ -304,5 +338,88 @@ async fn an_official_sdk_provider_gets_its_secrets_and_opens_its_link_secrets() 
         report["secrets"]["api_key"]["value"], "official-s3cret",
         "{report}"
     );
+    Ok(())
+}
+
+/// The other way round: the official backend (`secrets-nats-kv` 0.2.0, the last one
+/// published) serves a lattice host. lattice's `put` and `allow` manage it, and a
+/// provider on lattice gets its secret from it.
+#[tokio::test]
+async fn a_lattice_host_fetches_from_the_official_backend() -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    use lattice_proto::subjects::CtlSubjects;
+    use lattice_test_support::ctl_request;
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let official_nats = async_nats_039::connect(nats.url()).await?;
+    let api = secrets_nats_kv::Api::new(
+        nkeys::XKey::new(),
+        nkeys::XKey::new(),
+        official_nats,
+        "wasmcloud.secrets".into(),
+        "nats-kv".into(),
+        "WASMCLOUD_SECRETS".into(),
+        64,
+        "wasmcloud_secrets".into(),
+        "v1alpha1".into(),
+    );
+    let _backend = tokio::spawn(async move { api.run().await });
+    let admin = BackendAddress {
+        topic: "wasmcloud.secrets".into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    };
+    // The official backend subscribes asynchronously: ask until it answers.
+    let deadline = tokio::time::Instant::now() + lattice_test_support::WAIT;
+    loop {
+        match admin
+            .put(
+                &client,
+                "db",
+                lattice_proto::SecretValue::String("from-official".into()),
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let dir = tempfile::tempdir()?;
+    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
+    let par = dir.path().join("official.par.gz");
+    lattice_artifacts::par::ParBuilder::new("Official", "tests")
+        .binary(
+            lattice_artifacts::par::native_target(),
+            std::fs::read(env!("CARGO_BIN_EXE_official-sdk-provider"))?,
+        )
+        .write(&par, &account, &service, true)?;
+    admin
+        .map(&client, &service.public_key(), &["db".into()], true)
+        .await?;
+    let host = nats
+        .start_host(|c| {
+            c.allow_file_load = true;
+            c.secrets_topic = Some("wasmcloud.secrets".into());
+        })
+        .await?;
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let reference = serde_json::json!({"name": "db", "backend": "nats-kv", "key": "db",
+        "policy": "{}", "type": "secret.wasmcloud.dev/v1alpha1"});
+    assert!(
+        ctl_request(&client, subjects.config_put("SECRET_db"), reference)
+            .await
+            .success
+    );
+    let mut init = client.subscribe("oracle.theirs.init_secrets").await?;
+    client.flush().await?;
+    let start = serde_json::json!({"provider_id": "theirs",
+        "provider_ref": format!("file://{}", par.display()), "config": ["SECRET_db"]});
+    ctl_request(&client, subjects.provider_start(host.id()), start).await;
+    let secrets = tokio::time::timeout(lattice_test_support::WAIT, init.next())
+        .await?
+        .expect("the provider reports its secrets");
+    let secrets: serde_json::Value = serde_json::from_slice(&secrets.payload)?;
+    assert_eq!(secrets["db"]["value"], "from-official");
     Ok(())
 }

@@ -96,7 +96,8 @@ impl SecretsClient {
     }
 
     /// Fetches the secret `reference` names for the entity in `context`. A backend that
-    /// says `InvalidXKey` gets its xkey asked again and the request once more.
+    /// says `InvalidXKey` or `DecryptionError` (its key changed) gets its xkey asked
+    /// again and the request once more.
     pub async fn get(
         &self,
         reference: &SecretReference,
@@ -106,8 +107,10 @@ impl SecretsClient {
             return Err(SecretsError::NoEntityJwt);
         }
         match self.get_once(reference, context).await {
+            // The backend's key changed (a restart with a new transit key): a request
+            // sealed to the old one cannot be opened there. Ask for the key again.
             Err(SecretsError::Backend {
-                error: GetSecretError::InvalidXKey,
+                error: GetSecretError::InvalidXKey | GetSecretError::DecryptionError,
                 ..
             }) => {
                 self.server_keys.lock().await.remove(&reference.backend);

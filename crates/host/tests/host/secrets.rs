@@ -367,3 +367,122 @@ async fn read(wrpc: &lattice_wrpc::WrpcClient, key: &str) -> String {
         other => panic!("unexpected results {other:?}"),
     }
 }
+
+/// A backend restarted with a new transit key: the host's cached key no longer opens
+/// there (`DecryptionError`), so it asks for the key again and the restart of a provider
+/// still gets its secret.
+#[tokio::test]
+async fn a_backend_with_a_new_key_is_asked_for_it_again() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let encryption = nkeys::XKey::new().seed().unwrap();
+    let backend = |transit: nkeys::XKey| {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let config = BackendConfig {
+            topic: TOPIC.into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit,
+            encryption: nkeys::XKey::from_seed(&encryption).unwrap(),
+        };
+        let client = client.clone();
+        let task = tokio::spawn(async move {
+            serve(client, config, Some(ready_tx), async {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        (task, ready_rx, stop_tx)
+    };
+    let (first, ready, stop_first) = backend(nkeys::XKey::new());
+    ready.await.unwrap();
+    let admin = BackendAddress {
+        topic: TOPIC.into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    };
+    admin
+        .put(
+            &client,
+            "k",
+            lattice_proto::SecretValue::String("v1".into()),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (account, service) = (KeyPair::new_account(), KeyPair::new_service());
+    let par = dir.path().join("p.par");
+    ParBuilder::new("Rotating", "tests")
+        .binary(
+            native_target(),
+            std::fs::read(workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap())
+                .unwrap(),
+        )
+        .write(&par, &account, &service, false)
+        .unwrap();
+    admin
+        .map(&client, &service.public_key(), &["k".into()], true)
+        .await
+        .unwrap();
+    let host = nats
+        .start_host(|c| {
+            c.allow_file_load = true;
+            c.secrets_topic = Some(TOPIC.into());
+            c.providers.restart.max_backoff = Duration::from_millis(100);
+        })
+        .await
+        .unwrap();
+    let reference = json!({"name": "k", "backend": "nats-kv", "key": "k", "policy": "", "type": "secret.wasmcloud.dev/v1alpha1"});
+    ctl_request(&client, subjects.config_put("SECRET_k"), reference).await;
+    let start = json!({"provider_id": "rotating", "provider_ref": format!("file://{}", par.display()), "config": ["SECRET_k"]});
+    ctl_request(&client, subjects.provider_start(host.id()), start).await;
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "rotating"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        dump(&client, "rotating").await["host_data"]["secrets"]["k"]["value"],
+        "v1"
+    );
+
+    // The backend comes back with a new transit key (same values, same encryption key).
+    let _ = stop_first.send(());
+    first.await.unwrap().unwrap();
+    let (_second, ready, _stop_second) = backend(nkeys::XKey::new());
+    ready.await.unwrap();
+    admin
+        .put(
+            &client,
+            "k",
+            lattice_proto::SecretValue::String("v2".into()),
+        )
+        .await
+        .unwrap();
+    let pid = dump(&client, "rotating").await["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    events
+        .next_matching("provider_restarted", |e| {
+            e.data["provider_id"] == "rotating"
+        })
+        .await
+        .unwrap();
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "rotating"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        dump(&client, "rotating").await["host_data"]["secrets"]["k"]["value"],
+        "v2"
+    );
+}

@@ -334,22 +334,27 @@ impl Owner {
         // After the connection comes back (a server restart, say), the watches' consumers
         // may be gone without an error for seconds: both are opened again and the
         // buckets re-read at once, which also picks up what changed meanwhile.
-        let mut connected = true;
+        // Reconnects are counted by the client: a count that moved means the connection
+        // came back since the last look, even if no look saw it down (a busy machine).
+        let stats = connection.statistics();
+        let connects = || stats.connects.load(std::sync::atomic::Ordering::Relaxed);
+        let mut seen_connects = connects();
         let mut check = tokio::time::interval(CONNECTION_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = check.tick() => {
-                    let now = connection.connection_state() == State::Connected;
-                    if now && !connected {
+                    let connected = connection.connection_state() == State::Connected;
+                    let now_connects = connects();
+                    if connected && now_connects != seen_connects {
                         tracing::info!("NATS connection back; watching lattice state again");
+                        seen_connects = now_connects;
                         data = None;
                         config = None;
                         reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
                         reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
                     }
-                    connected = now;
                 }
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,

@@ -160,17 +160,20 @@ impl LatticeState {
             let body = serde_json::to_vec(&spec).expect("specs encode").into();
             let written = match revision {
                 Some(revision) => match store.update(key.as_str(), body, revision).await {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
+                    Ok(written) => Some(written),
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => None,
                     Err(e) => return Err(LinkError::Store(e.to_string())),
                 },
                 None => match store.create(key.as_str(), body).await {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => false,
+                    Ok(written) => Some(written),
+                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => None,
                     Err(e) => return Err(LinkError::Store(e.to_string())),
                 },
             };
-            if written {
+            if let Some(written) = written {
+                // This host's providers get the change now, not only when the watch
+                // brings it back (a watch can lag, or be re-opening after an outage).
+                self.spec_written(source_id, written, spec.links).await;
                 return Ok(result);
             }
         }

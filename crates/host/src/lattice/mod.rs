@@ -106,6 +106,13 @@ enum Command {
         provider_id: String,
         xkey_public: String,
     },
+    /// This host wrote `source`'s spec (revision `revision`): apply it now, without
+    /// waiting for the watch (which delivers it again, a no-op then).
+    SpecWritten {
+        source: String,
+        revision: u64,
+        links: Vec<Link>,
+    },
     /// The provider instance with this xkey stopped (a successor under the same ID has
     /// another xkey and stays registered).
     Forget {
@@ -148,6 +155,7 @@ impl LatticeState {
             rpc: rpc.clone(),
             buckets: buckets.clone(),
             links: HashMap::new(),
+            spec_revisions: HashMap::new(),
             configs: HashMap::new(),
             local: HashMap::new(),
             sealing,
@@ -251,6 +259,19 @@ impl LatticeState {
             .await;
     }
 
+    /// This host wrote `source`'s spec at `revision`: its local providers get the new
+    /// links at once.
+    pub(crate) async fn spec_written(&self, source: &str, revision: u64, links: Vec<Link>) {
+        let _ = self
+            .tx
+            .send(Command::SpecWritten {
+                source: source.to_string(),
+                revision,
+                links,
+            })
+            .await;
+    }
+
     /// The provider instance with `xkey_public` stopped on this host.
     pub(crate) async fn forget(&self, provider_id: &str, xkey_public: &str) {
         let _ = self
@@ -313,6 +334,8 @@ struct Owner {
     rpc: async_nats::Client,
     buckets: Buckets,
     links: HashMap<String, Vec<Link>>,
+    /// The revision each spec was last seen at (from the watch, a read, or a write).
+    spec_revisions: HashMap<String, u64>,
     configs: HashMap<String, ConfigMap>,
     local: HashMap<String, Local>,
     sealing: LinkSealing,
@@ -495,6 +518,22 @@ impl Owner {
                 provider_id,
                 xkey_public,
             } => self.resync(&provider_id, &xkey_public).await,
+            Command::SpecWritten {
+                source,
+                revision,
+                links,
+            } => {
+                // Older than what the watch already gave (another host wrote since): skip.
+                if self
+                    .spec_revisions
+                    .get(&source)
+                    .is_some_and(|&seen| seen >= revision)
+                {
+                    return;
+                }
+                self.spec_revisions.insert(source.clone(), revision);
+                self.apply_links(&source, links).await;
+            }
             Command::MergedConfig { names, reply } => {
                 let missing = names.iter().find(|n| {
                     !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
@@ -625,6 +664,8 @@ impl Owner {
         let Some(source) = entry.key.strip_prefix(COMPONENT_PREFIX) else {
             return; // CLAIMS_*, legacy keys: read from the bucket when asked
         };
+        self.spec_revisions
+            .insert(source.to_string(), entry.revision);
         if entry.operation != Operation::Put {
             self.links.remove(source);
             return;
@@ -636,11 +677,16 @@ impl Owner {
                 return;
             }
         };
+        self.apply_links(source, spec.links).await;
+    }
+
+    /// `source`'s links are `links` now: the new ones go to local providers.
+    async fn apply_links(&mut self, source: &str, links: Vec<Link>) {
         let old = self
             .links
-            .insert(source.to_string(), spec.links.clone())
+            .insert(source.to_string(), links.clone())
             .unwrap_or_default();
-        for link in spec.links.iter().filter(|l| !old.contains(l)) {
+        for link in links.iter().filter(|l| !old.contains(l)) {
             self.deliver(link).await;
         }
     }

@@ -368,6 +368,36 @@ async fn read(wrpc: &lattice_wrpc::WrpcClient, key: &str) -> String {
     }
 }
 
+/// `local:test/secrets-reader@0.1.0.read(key)` of the `reader` component, over wRPC.
+async fn read(wrpc: &lattice_wrpc::WrpcClient, key: &str) -> String {
+    use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+    use lattice_wrpc::value::{Type, Value, encode_tuple};
+    let mut body = bytes::BytesMut::new();
+    encode_tuple(&[Value::String(key.into())], &[Type::String], &mut body).unwrap();
+    let subject = InvocationSubject::new(
+        SubjectPrefix::target("default", "reader"),
+        "local:test/secrets-reader@0.1.0",
+        "read",
+    );
+    let mut invocation = wrpc
+        .invoke(
+            &subject,
+            &lattice_wrpc::InvocationHeaders::new(),
+            body.freeze(),
+        )
+        .await
+        .unwrap();
+    match invocation
+        .read_results(&[Type::String])
+        .await
+        .unwrap()
+        .as_slice()
+    {
+        [Value::String(text)] => text.clone(),
+        other => panic!("unexpected results {other:?}"),
+    }
+}
+
 /// A backend restarted with a new transit key: the host's cached key no longer opens
 /// there (`DecryptionError`), so it asks for the key again and the restart of a provider
 /// still gets its secret.

@@ -9,6 +9,43 @@ use lattice_secrets::admin::BackendAddress;
 use lattice_secrets::server::{BackendConfig, serve};
 use lattice_test_support::TestNats;
 
+/// `lattice secrets serve`'s backend (`nats-kv` under `wasmcloud.secrets`), once it
+/// is subscribed; it stops when the sender is used or dropped.
+async fn start_backend(
+    client: &async_nats::Client,
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<Result<(), lattice_secrets::server::BackendError>>,
+    tokio::sync::oneshot::Sender<()>,
+)> {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let backend = tokio::spawn(serve(
+        client.clone(),
+        BackendConfig {
+            topic: "wasmcloud.secrets".into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit: nkeys::XKey::new(),
+            encryption: nkeys::XKey::new(),
+        },
+        Some(ready_tx),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    ready_rx.await?;
+    Ok((backend, stop_tx))
+}
+
+/// Where that backend (or the official one) listens.
+fn admin() -> BackendAddress {
+    BackendAddress {
+        topic: "wasmcloud.secrets".into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    }
+}
+
 /// The error of a fetch that must fail (the official `Secret` has no `Debug`).
 fn refusal<T>(
     result: Result<T, wasmcloud_secrets_client::SecretClientError>,
@@ -28,28 +65,8 @@ fn signed(claims: serde_json::Value, key: &nkeys::KeyPair) -> String {
 async fn the_official_client_fetches_from_lattice_secrets_serve() -> anyhow::Result<()> {
     let nats = TestNats::start().await?;
     let client = nats.client().await?;
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let backend = tokio::spawn(serve(
-        client.clone(),
-        BackendConfig {
-            topic: "wasmcloud.secrets".into(),
-            name: "nats-kv".into(),
-            bucket: "WASMCLOUD_SECRETS".into(),
-            transit: nkeys::XKey::new(),
-            encryption: nkeys::XKey::new(),
-        },
-        Some(ready_tx),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    ready_rx.await?;
-    let admin = BackendAddress {
-        topic: "wasmcloud.secrets".into(),
-        name: "nats-kv".into(),
-        timeout: Duration::from_secs(5),
-    };
+    let (backend, stop_tx) = start_backend(&client).await?;
+    let admin = admin();
     admin
         .put(
             &client,
@@ -249,25 +266,8 @@ async fn an_official_sdk_provider_gets_its_secrets_and_opens_its_link_secrets() 
     use lattice_test_support::ctl_request;
     let nats = TestNats::start().await?;
     let client = nats.client().await?;
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let _backend = tokio::spawn(serve(
-        client.clone(),
-        BackendConfig {
-            topic: "wasmcloud.secrets".into(),
-            name: "nats-kv".into(),
-            bucket: "WASMCLOUD_SECRETS".into(),
-            transit: nkeys::XKey::new(),
-            encryption: nkeys::XKey::new(),
-        },
-        Some(ready_tx),
-        std::future::pending(),
-    ));
-    ready_rx.await?;
-    let admin = BackendAddress {
-        topic: "wasmcloud.secrets".into(),
-        name: "nats-kv".into(),
-        timeout: Duration::from_secs(5),
-    };
+    let (_backend, _stop) = start_backend(&client).await?;
+    let admin = admin();
     admin
         .put(
             &client,
@@ -364,11 +364,7 @@ async fn a_lattice_host_fetches_from_the_official_backend() -> anyhow::Result<()
         "v1alpha1".into(),
     );
     let _backend = tokio::spawn(async move { api.run().await });
-    let admin = BackendAddress {
-        topic: "wasmcloud.secrets".into(),
-        name: "nats-kv".into(),
-        timeout: Duration::from_secs(5),
-    };
+    let admin = admin();
     // The official backend subscribes asynchronously: ask until it answers.
     let deadline = tokio::time::Instant::now() + lattice_test_support::WAIT;
     loop {

@@ -34,9 +34,9 @@ pub(crate) struct UpArgs {
     /// Official settings lattice does not implement yet: refused at start by name.
     #[command(flatten)]
     unsupported: unsupported::Unsupported,
-    /// Registry access.
+    /// Registries, signatures, secrets and policy.
     #[command(flatten)]
-    oci: oci::OciArgs,
+    trust: trust::TrustArgs,
     /// Serve `/livez`, `/readyz` and `/metrics` on this address, e.g. `127.0.0.1:9090`.
     #[arg(long, env = "WASMCLOUD_HTTP_ADMIN")]
     http_admin: Option<std::net::SocketAddr>,
@@ -449,7 +449,7 @@ impl UpArgs {
         // restart or another host of this user does not compile the same bytes again.
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         runtime.cache_dir = Some(data_dir.join("compiled"));
-        self.oci.apply(&mut config, &data_dir);
+        self.trust.apply(&mut config, &data_dir);
         Ok(config)
     }
 }
@@ -660,8 +660,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
 }
 
 mod features;
-mod oci;
 pub(crate) mod official;
 #[cfg(test)]
 mod tests;
+mod trust;
 mod unsupported;

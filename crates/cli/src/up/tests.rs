@@ -404,5 +404,5 @@ fn registry_flags_fill_the_oci_settings() {
     assert_eq!(defaults.oci.cache.max_bytes, 10 << 30);
     // A user without the registry it belongs to is refused by the parser.
     assert!(try_parse(&["lattice", "up", "--oci-user", "robot"]).is_err());
-    assert!(super::oci::parse_size("12XB").is_err());
+    assert!(super::trust::parse_size("12XB").is_err());
 }

@@ -1,15 +1,16 @@
-//! `lattice up`'s artifact and trust flags: the official ones (`--allow-latest`,
-//! `--allowed-insecure`, `--oci-registry`/`--oci-user`/`--oci-password`,
-//! `--secrets-topic`) and lattice's (the blob cache, `--require-signed`).
+//! `lattice up`'s flags for where artifacts come from and what is trusted: the official
+//! ones (`--allow-latest`, `--allowed-insecure`, `--oci-registry`/`--oci-user`/
+//! `--oci-password`, `--secrets-topic`, `--policy-*`) and lattice's (the blob cache,
+//! `--require-signed`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use lattice_host::HostConfig;
 
-/// Registry access of the host.
+/// Registries, signatures, secrets and policy of the host.
 #[derive(Debug, Args)]
-pub(crate) struct OciArgs {
+pub(crate) struct TrustArgs {
     /// Allow pulling artifacts tagged `latest` (or untagged). Refused by default: pin a
     /// version or a digest.
     #[arg(long, env = "WASMCLOUD_OCI_ALLOW_LATEST", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -74,7 +75,7 @@ pub(crate) struct OciArgs {
     policy_timeout_ms: Option<u64>,
 }
 
-impl OciArgs {
+impl TrustArgs {
     /// Fills the host's registry settings; `data_dir` is where the cache goes by default.
     pub(crate) fn apply(&self, config: &mut HostConfig, data_dir: &std::path::Path) {
         let oci = &mut config.oci;

@@ -243,6 +243,7 @@ impl Host {
                 host_id: identity.id.clone(),
             },
             rpc: rpc.clone(),
+            reconnects: lattice_nats::reconnects(&rpc),
             ctl: ctl.clone(),
             events: events.clone(),
             metrics: metrics.clone(),

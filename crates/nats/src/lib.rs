@@ -8,6 +8,7 @@
 //!   caller's [`async_nats::ConnectOptions`] (client name, timeouts).
 //! - [`server_round_trip`] returns once the server has processed everything sent before
 //!   it, such as subscriptions.
+//! - [`reconnects`] is a watch that moves when a connection is back after a loss.
 //! - [`provider_credentials`] turns credentials into the JWT and seed HostData carries.
 //!
 //! ```no_run
@@ -23,6 +24,9 @@
 mod config;
 mod connect;
 mod error;
+mod reconnects;
+#[cfg(test)]
+mod test_server;
 
 pub use config::{NatsAuth, NatsConnectConfig, UrlCredentials, redact_url};
 pub use connect::{
@@ -30,3 +34,4 @@ pub use connect::{
     with_url_credentials,
 };
 pub use error::{NatsError, UrlError};
+pub use reconnects::reconnects;

@@ -48,9 +48,6 @@ pub(crate) use resolve::ConfigMap;
 
 use crate::error::HostError;
 
-/// How often the owner looks at its connection's state (to re-watch after a reconnect).
-const CONNECTION_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
-
 /// Pause before re-opening a watch that failed (its connection may be reconnecting).
 const REOPEN_AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -103,6 +100,12 @@ enum Command {
     },
     /// The provider now listens: send what changed since its bootstrap.
     Resync {
+        provider_id: String,
+        xkey_public: String,
+    },
+    /// The provider answers again after contact was lost: send it all of its links and
+    /// its config again (what was published meanwhile may not have reached it).
+    Refresh {
         provider_id: String,
         xkey_public: String,
     },
@@ -259,6 +262,18 @@ impl LatticeState {
             .await;
     }
 
+    /// The provider instance with `xkey_public` answers again after contact was lost:
+    /// send it every link it is an end of, and its config.
+    pub(crate) async fn refresh(&self, provider_id: &str, xkey_public: &str) {
+        let _ = self
+            .tx
+            .send(Command::Refresh {
+                provider_id: provider_id.to_string(),
+                xkey_public: xkey_public.to_string(),
+            })
+            .await;
+    }
+
     /// This host wrote `source`'s spec at `revision`: its local providers get the new
     /// links at once.
     pub(crate) async fn spec_written(&self, source: &str, revision: u64, links: Vec<Link>) {
@@ -350,34 +365,22 @@ impl Owner {
         connection: async_nats::Client,
         stop: CancellationToken,
     ) {
-        use async_nats::connection::State;
         let mut data = Some(data);
         let mut config = Some(config);
         let mut reopening = FuturesUnordered::new();
         // After the connection comes back (a server restart, say), the watches' consumers
         // may be gone without an error for seconds: both are opened again and the
         // buckets re-read at once, which also picks up what changed meanwhile.
-        // Reconnects are counted by the client: a count that moved means the connection
-        // came back since the last look, even if no look saw it down (a busy machine).
-        let stats = connection.statistics();
-        let connects = || stats.connects.load(std::sync::atomic::Ordering::Relaxed);
-        let mut seen_connects = connects();
-        let mut check = tokio::time::interval(CONNECTION_CHECK);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconnected = lattice_nats::reconnects(&connection);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = check.tick() => {
-                    let connected = connection.connection_state() == State::Connected;
-                    let now_connects = connects();
-                    if connected && now_connects != seen_connects {
-                        tracing::info!("NATS connection back; watching lattice state again");
-                        seen_connects = now_connects;
-                        data = None;
-                        config = None;
-                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
-                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
-                    }
+                Ok(()) = reconnected.changed() => {
+                    tracing::info!("NATS connection back; watching lattice state again");
+                    data = None;
+                    config = None;
+                    reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                    reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
                 }
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
@@ -413,7 +416,7 @@ impl Owner {
                 },
                 Some((bucket, result)) = reopening.next() => match result {
                     Ok((watch, entries)) => {
-                        tracing::info!(?bucket, "watching again; state re-read");
+                        tracing::info!(?bucket, entries = entries.len(), "watching again; state re-read");
                         self.apply_all(bucket, entries).await;
                         match bucket {
                             Bucket::Data => data = Some(watch),
@@ -518,6 +521,10 @@ impl Owner {
                 provider_id,
                 xkey_public,
             } => self.resync(&provider_id, &xkey_public).await,
+            Command::Refresh {
+                provider_id,
+                xkey_public,
+            } => self.refresh(&provider_id, &xkey_public),
             Command::SpecWritten {
                 source,
                 revision,
@@ -629,6 +636,24 @@ impl Owner {
             let subject = self.provider_subjects.config_update(provider_id);
             self.publish(provider_id, subject, &merged);
         }
+    }
+
+    /// Sends a provider that may have missed messages all of its links and its config.
+    /// Both are idempotent for providers: a link they hold is ignored when put again.
+    fn refresh(&mut self, provider_id: &str, xkey_public: &str) {
+        let Some(local) = self.local.get(provider_id) else {
+            return;
+        };
+        if local.xkey_public != xkey_public || local.bootstrap.is_some() {
+            return; // another instance, or one that has not had its resync yet
+        }
+        let config = local.config.clone();
+        for (link, refs) in self.links_of(provider_id) {
+            let subject = self.provider_subjects.link_put(xkey_public);
+            self.publish_link(provider_id, subject, link, refs);
+        }
+        let subject = self.provider_subjects.config_update(provider_id);
+        self.publish(provider_id, subject, &config);
     }
 
     /// Queues a document for a local provider on its outbox; nothing here waits for NATS.

@@ -20,6 +20,8 @@ pub(crate) struct SupervisorEnv(Arc<Inner>);
 pub(crate) struct Inner {
     /// The rpc connection: health checks and shutdown requests.
     pub(crate) rpc: async_nats::Client,
+    /// Moves when the rpc connection is back after a loss ([`lattice_nats::reconnects`]).
+    pub(crate) reconnects: tokio::sync::watch::Receiver<u64>,
     /// The ctl connection: the live log subject.
     pub(crate) ctl: async_nats::Client,
     pub(crate) events: EventPublisher,

@@ -34,6 +34,9 @@ pub(crate) struct HealthTracker {
     previous_healthy: bool,
     answered: bool,
     unanswered: u32,
+    /// The last probe was answered, and nothing since suggests the provider could have
+    /// missed a message (a probe without answer, the host's connection lost).
+    in_contact: bool,
 }
 
 impl HealthTracker {
@@ -53,14 +56,31 @@ impl HealthTracker {
                 };
                 self.previous_healthy = answer.healthy;
                 self.unanswered = 0;
+                self.in_contact = true;
                 Some(event)
             }
             Probe::NoAnswer(_) => {
                 self.unanswered += 1;
+                self.in_contact = false;
                 None
             }
-            Probe::Disconnected => None,
+            Probe::Disconnected => {
+                self.in_contact = false;
+                None
+            }
         }
+    }
+
+    /// Whether the provider answered the last probe and nothing since suggests it
+    /// missed a message: after a loss of contact, the next answer means the links and
+    /// config it holds are worth sending again.
+    pub(crate) fn in_contact(&self) -> bool {
+        self.in_contact
+    }
+
+    /// The host's own connection came back: what was published meanwhile may be lost.
+    pub(crate) fn lose_contact(&mut self) {
+        self.in_contact = false;
     }
 
     /// Whether the process has answered at least once.
@@ -127,6 +147,28 @@ mod tests {
         assert_eq!(h.healthy(), Some(false));
         h.observe(&answer(true));
         assert_eq!(h.unanswered(), 0);
+    }
+
+    #[test]
+    fn contact_is_lost_by_silence_or_a_reconnect_and_regained_by_an_answer() {
+        let mut h = HealthTracker::default();
+        assert!(!h.in_contact());
+        h.observe(&answer(true));
+        assert!(h.in_contact());
+        h.observe(&Probe::NoAnswer("t".into()));
+        assert!(!h.in_contact());
+        h.observe(&answer(false));
+        assert!(h.in_contact(), "an unhealthy answer is contact");
+        h.observe(&Probe::Disconnected);
+        assert!(!h.in_contact());
+        h.observe(&answer(true));
+        h.lose_contact();
+        assert!(!h.in_contact());
+        assert_eq!(
+            h.healthy(),
+            Some(true),
+            "the verdict stays until the next answer"
+        );
     }
 
     #[test]

@@ -138,6 +138,10 @@ type ProbeFuture = Pin<Box<dyn Future<Output = Probe> + Send>>;
 /// bounds how late a provider that just became ready is seen healthy.
 const STARTUP_PROBE_MAX: Duration = Duration::from_millis(25);
 
+/// Longest pause between probes of a provider after the host's connection came back:
+/// providers reconnect on their own schedule (the official SDK's backs off to seconds).
+const RECONTACT_PROBE_MAX: Duration = Duration::from_millis(100);
+
 pub(crate) struct Supervisor {
     pub(crate) env: SupervisorEnv,
     pub(crate) spec: ProviderSpec,
@@ -392,24 +396,47 @@ impl Supervisor {
     }
 
     /// Watches a running process until it exits, fails its health checks, or is stopped.
+    ///
+    /// Health probes also keep the provider's links whole. Core NATS drops what is
+    /// published while the provider is not connected: at start (until its first
+    /// answer, the links that changed since its HostData are sent), and whenever
+    /// contact is lost, through a probe without answer or the host's own reconnect
+    /// (after which every link and its config are sent again at the next answer).
     async fn watch(&mut self, instance: &mut Instance) -> WatchEnd {
         let settings = &self.env.settings;
         let started = Instant::now();
         let mut retry = Duration::from_millis(2);
         let mut probe = self.probe_after(Duration::ZERO);
+        let mut reconnected = self.env.reconnects.clone();
+        reconnected.mark_unchanged();
+        // Since when the host's connection is back and the provider has not answered.
+        let mut settling: Option<Instant> = None;
         loop {
             tokio::select! {
                 status = instance.wait() => return WatchEnd::Exited(status),
                 _ = self.commands.recv() => return WatchEnd::Stop,
                 _ = self.token.cancelled() => return WatchEnd::Stop,
+                Ok(()) = reconnected.changed() => {
+                    // The provider reconnects too, at its own pace: ask until it answers.
+                    tracing::debug!("NATS connection back; probing the provider until it answers");
+                    self.health.lose_contact();
+                    self.set(|s| s.healthy = None);
+                    settling = Some(Instant::now());
+                    retry = Duration::from_millis(2);
+                    probe = self.probe_after(Duration::ZERO);
+                }
                 result = &mut probe => {
                     let answered_before = self.health.answered();
                     let starting = !answered_before && started.elapsed() < settings.health_interval;
-                    if starting && !matches!(result, Probe::Answer(_)) {
+                    let settles = settling.is_some_and(|since| since.elapsed() < settings.health_interval);
+                    if (starting || settles) && !matches!(result, Probe::Answer(_)) {
                         probe = self.probe_after(retry);
-                        retry = (retry * 2).min(STARTUP_PROBE_MAX);
+                        let most = if starting { STARTUP_PROBE_MAX } else { RECONTACT_PROBE_MAX };
+                        retry = (retry * 2).min(most);
                         continue;
                     }
+                    settling = None;
+                    let was_in_contact = self.health.in_contact();
                     if let Some(event) = self.health.observe(&result) {
                         self.publish_health(event).await;
                     }
@@ -421,6 +448,9 @@ impl Supervisor {
                     if !answered_before && self.health.answered() {
                         // It is subscribed now: whatever changed while it was spawning.
                         self.env.lattice.resync(&self.spec.provider_id, &self.xkey_public).await;
+                    } else if !was_in_contact && self.health.in_contact() {
+                        tracing::info!("provider answers again; sending its links and config again");
+                        self.env.lattice.refresh(&self.spec.provider_id, &self.xkey_public).await;
                     }
                     let healthy = self.health.healthy();
                     self.set(|s| s.healthy = healthy);

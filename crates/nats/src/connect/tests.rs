@@ -1,63 +1,18 @@
 //! Connections to a real `nats-server` that requires a password.
 
-use std::process::Stdio;
-
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
-
 use super::*;
+use crate::test_server::TestServer;
 
-/// A `nats-server` on a free loopback port that only lets `user`/`password` in
-/// (`LATTICE_NATS_SERVER`, else `nats-server` on `PATH`); killed on drop.
-struct PasswordServer {
-    _child: Child,
-    port: u16,
-}
+/// A server that only lets `user`/`password` in.
+struct PasswordServer(TestServer);
 
 impl PasswordServer {
     async fn start(user: &str, password: &str) -> Self {
-        let binary = std::env::var_os("LATTICE_NATS_SERVER").unwrap_or("nats-server".into());
-        let mut child = Command::new(&binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                "-1",
-                "--user",
-                user,
-                "--pass",
-                password,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {binary:?} (is nats-server on PATH?): {e}"));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut port = None;
-        let ready = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some((_, p)) = line.split_once("Listening for client connections on ") {
-                    port = p.trim().rsplit(':').next().and_then(|p| p.parse().ok());
-                }
-                if line.contains("Server is ready") {
-                    return;
-                }
-            }
-            panic!("nats-server exited before it was ready");
-        });
-        ready.await.expect("nats-server is ready within 10s");
-        // Keep reading, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        PasswordServer {
-            _child: child,
-            port: port.expect("nats-server names its port"),
-        }
+        PasswordServer(TestServer::start(&["--user", user, "--pass", password]).await)
     }
 
     fn config(&self, scheme: &str, userinfo: &str) -> NatsConnectConfig {
-        NatsConnectConfig::anonymous(format!("{scheme}://{userinfo}127.0.0.1:{}", self.port))
+        NatsConnectConfig::anonymous(format!("{scheme}://{userinfo}127.0.0.1:{}", self.0.port))
     }
 }
 

@@ -32,6 +32,11 @@ use tokio::sync::Mutex;
 /// How long a test waits for any one reply or event before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// How long a test waits for a component to be compiled and scaled: a large one takes
+/// long on a cold, busy machine, and a small one can queue behind another test's large
+/// one (wasmtime compiles on the process-wide rayon pool, shared by the tests of a binary).
+pub const COMPILE_WAIT: Duration = Duration::from_secs(180);
+
 /// A `nats-server` with JetStream in a temporary directory, on a free loopback port.
 pub struct TestNats {
     server: Option<NatsServer>,
@@ -101,10 +106,24 @@ impl TestNats {
     }
 
     /// Starts a host on this server after `adjust` has changed its config.
+    ///
+    /// With `LATTICE_TEST_LOG` set (a `RUST_LOG`-style filter, such as
+    /// `lattice_host=debug`), the hosts' logs are printed with the test's output.
     pub async fn start_host(&self, adjust: impl FnOnce(&mut HostConfig)) -> anyhow::Result<Host> {
+        show_logs();
         let mut config = self.host_config();
         adjust(&mut config);
         Ok(Host::start(config).await?)
+    }
+}
+
+/// Installs a log subscriber once per test process when `LATTICE_TEST_LOG` is set.
+fn show_logs() {
+    if let Ok(filter) = std::env::var("LATTICE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
 }
 

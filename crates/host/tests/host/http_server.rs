@@ -53,9 +53,11 @@ impl Lattice {
         // A cold compile of the 13 MB fixture takes seconds (more with tests beside it).
         let scaled = self
             .events
-            .next_matching_within("component_scaled", Duration::from_secs(180), |e| {
-                e.data["component_id"] == id
-            })
+            .next_matching_within(
+                "component_scaled",
+                lattice_test_support::COMPILE_WAIT,
+                |e| e.data["component_id"] == id,
+            )
             .await
             .unwrap();
         assert_eq!(scaled.data["max_instances"], 4);

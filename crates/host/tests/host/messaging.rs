@@ -35,7 +35,11 @@ async fn messages_reach_a_component_and_its_publishes_and_replies_reach_nats() {
     )
     .await;
     events
-        .next_matching("component_scaled", |e| e.data["component_id"] == "echo")
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "echo",
+        )
         .await
         .unwrap();
 

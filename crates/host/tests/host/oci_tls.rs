@@ -63,7 +63,11 @@ async fn a_registry_with_its_own_ca_is_reached_with_tls_ca_path() {
     let scale = json!({"component_id": "tls-math", "component_ref": reference, "count": 1, "host_id": host.id()});
     ctl_request(&client, subjects.component_scale(host.id()), scale).await;
     let scaled = events
-        .next_matching("component_scaled", |e| e.data["component_id"] == "tls-math")
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "tls-math",
+        )
         .await
         .unwrap();
     assert_eq!(scaled.data["image_ref"], reference);

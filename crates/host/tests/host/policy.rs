@@ -147,7 +147,11 @@ async fn starts_are_asked_about_denials_named_changes_applied_and_silence_denies
         let scale = json!({"component_id": id, "component_ref": format!("file://{}", math.display()), "count": 1, "host_id": host.id()});
         ctl_request(&client, subjects.component_scale(host.id()), scale).await;
         events
-            .next_matching("component_scaled", |e| e.data["component_id"] == id)
+            .next_matching_within(
+                "component_scaled",
+                lattice_test_support::COMPILE_WAIT,
+                |e| e.data["component_id"] == id,
+            )
             .await
             .unwrap();
     }

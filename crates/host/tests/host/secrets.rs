@@ -28,6 +28,69 @@ async fn dump(client: &async_nats::Client, id: &str) -> serde_json::Value {
     serde_json::from_slice(&reply.payload).unwrap()
 }
 
+/// A backend serving `TOPIC` as `nats-kv`; stopped by sending on the returned sender.
+struct Backend {
+    task: tokio::task::JoinHandle<Result<(), lattice_secrets::server::BackendError>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Backend {
+    /// Starts one with these keys and returns once it answers.
+    async fn start(
+        client: &async_nats::Client,
+        transit: nkeys::XKey,
+        encryption: nkeys::XKey,
+    ) -> Self {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let config = BackendConfig {
+            topic: TOPIC.into(),
+            name: "nats-kv".into(),
+            bucket: "WASMCLOUD_SECRETS".into(),
+            transit,
+            encryption,
+        };
+        let task = tokio::spawn(serve(client.clone(), config, Some(ready_tx), async {
+            let _ = stop_rx.await;
+        }));
+        ready_rx.await.unwrap();
+        Backend { task, stop }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A host that asks the backend and restarts providers quickly.
+fn with_secrets(c: &mut lattice_host::HostConfig) {
+    c.allow_file_load = true;
+    c.secrets_topic = Some(TOPIC.into());
+    c.providers.restart.max_backoff = Duration::from_millis(100);
+}
+
+fn admin() -> BackendAddress {
+    BackendAddress {
+        topic: TOPIC.into(),
+        name: "nats-kv".into(),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+/// Writes a signed archive of the test provider to `par`; returns its service key.
+fn signed_test_provider(par: &std::path::Path, name: &str, account: &KeyPair) -> KeyPair {
+    let service = KeyPair::new_service();
+    let binary =
+        std::fs::read(workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap())
+            .unwrap();
+    ParBuilder::new(name, "tests")
+        .binary(native_target(), binary)
+        .write(par, account, &service, false)
+        .unwrap();
+    service
+}
+
 #[tokio::test]
 async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     let nats = TestNats::start().await.unwrap();
@@ -36,28 +99,13 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
 
     // The backend, and a secret in it.
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let backend = tokio::spawn(serve(
-        nats.client().await.unwrap(),
-        BackendConfig {
-            topic: TOPIC.into(),
-            name: "nats-kv".into(),
-            bucket: "WASMCLOUD_SECRETS".into(),
-            transit: nkeys::XKey::new(),
-            encryption: nkeys::XKey::new(),
-        },
-        Some(ready_tx),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    ready_rx.await.unwrap();
-    let admin = BackendAddress {
-        topic: TOPIC.into(),
-        name: "nats-kv".into(),
-        timeout: Duration::from_secs(5),
-    };
+    let backend = Backend::start(
+        &nats.client().await.unwrap(),
+        nkeys::XKey::new(),
+        nkeys::XKey::new(),
+    )
+    .await;
+    let admin = admin();
     let first = admin
         .put(
             &client,
@@ -71,15 +119,8 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     // A signed archive of the test provider, allowed to read the key.
     let dir = tempfile::tempdir().unwrap();
     let account = KeyPair::new_account();
-    let service = KeyPair::new_service();
-    let binary =
-        std::fs::read(workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap())
-            .unwrap();
     let par = dir.path().join("p.par");
-    ParBuilder::new("Secretive", "tests")
-        .binary(native_target(), binary)
-        .write(&par, &account, &service, false)
-        .unwrap();
+    let service = signed_test_provider(&par, "Secretive", &account);
     admin
         .map(
             &client,
@@ -91,9 +132,7 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
         .unwrap();
     let host = nats
         .start_host(|c| {
-            c.allow_file_load = true;
-            c.secrets_topic = Some(TOPIC.into());
-            c.providers.restart.max_backoff = Duration::from_millis(100);
+            with_secrets(c);
             c.runtime.cache_dir = Some(lattice_test_support::components::shared_compile_cache());
             // componentize-py components hold 38 core instances (the official default is 30).
             c.runtime.max_core_instances_per_component = 64;
@@ -227,9 +266,11 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     ctl_request(&client, subjects.component_scale(host.id()), scale).await;
     // A first compile of the 17 MB component takes a while (cached afterwards).
     events
-        .next_matching_within("component_scaled", Duration::from_secs(180), |e| {
-            e.data["component_id"] == "reader"
-        })
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "reader",
+        )
         .await
         .unwrap();
     let wrpc = lattice_wrpc::WrpcClient::new(client.clone()).await.unwrap();
@@ -239,10 +280,7 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
     // Failures, each named: no JWT (a plain executable), not allowed, no such reference.
     let exe = workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap();
     let other = dir.path().join("other.par");
-    ParBuilder::new("Other", "tests")
-        .binary(native_target(), std::fs::read(&exe).unwrap())
-        .write(&other, &account, &KeyPair::new_service(), false)
-        .unwrap();
+    signed_test_provider(&other, "Other", &account);
     for (id, path, expected) in [
         ("plain", exe.as_path(), "did not have an embedded JWT"),
         ("stranger", other.as_path(), "unauthorized"),
@@ -334,8 +372,7 @@ async fn providers_get_their_secrets_again_on_restart_and_failures_are_named() {
         .await
         .unwrap();
     assert!(!stopped.data.to_string().contains(PLANTED));
-    let _ = stop_tx.send(());
-    backend.await.unwrap().unwrap();
+    backend.stop().await;
 }
 
 /// `local:test/secrets-reader@0.1.0.read(key)` of the `reader` component, over wRPC.
@@ -366,4 +403,62 @@ async fn read(wrpc: &lattice_wrpc::WrpcClient, key: &str) -> String {
         [Value::String(text)] => text.clone(),
         other => panic!("unexpected results {other:?}"),
     }
+}
+
+/// A backend restarted with a new transit key: the host's cached key no longer opens
+/// there (`DecryptionError`), so it asks for the key again and the restart of a provider
+/// still gets its secret.
+#[tokio::test]
+async fn a_backend_with_a_new_key_is_asked_for_it_again() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let encryption = nkeys::XKey::new().seed().unwrap();
+    let encryption = || nkeys::XKey::from_seed(&encryption).unwrap();
+    let first = Backend::start(&client, nkeys::XKey::new(), encryption()).await;
+    let admin = admin();
+    let v1 = lattice_proto::SecretValue::String("v1".into());
+    admin.put(&client, "k", v1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let par = dir.path().join("p.par");
+    let service = signed_test_provider(&par, "Rotating", &KeyPair::new_account());
+    admin
+        .map(&client, &service.public_key(), &["k".into()], true)
+        .await
+        .unwrap();
+    let host = nats.start_host(with_secrets).await.unwrap();
+    let reference = json!({"name": "k", "backend": "nats-kv", "key": "k", "policy": "", "type": "secret.wasmcloud.dev/v1alpha1"});
+    ctl_request(&client, subjects.config_put("SECRET_k"), reference).await;
+    let start = json!({"provider_id": "rotating", "provider_ref": format!("file://{}", par.display()), "config": ["SECRET_k"]});
+    ctl_request(&client, subjects.provider_start(host.id()), start).await;
+    let passed = |e: &lattice_proto::events::CloudEvent| e.data["provider_id"] == "rotating";
+    events
+        .next_matching("health_check_passed", passed)
+        .await
+        .unwrap();
+    let secret = |dump: serde_json::Value| dump["host_data"]["secrets"]["k"]["value"].clone();
+    assert_eq!(secret(dump(&client, "rotating").await), "v1");
+
+    // The backend comes back with a new transit key (same values, same encryption key).
+    first.stop().await;
+    let _second = Backend::start(&client, nkeys::XKey::new(), encryption()).await;
+    let v2 = lattice_proto::SecretValue::String("v2".into());
+    admin.put(&client, "k", v2).await.unwrap();
+    let pid = dump(&client, "rotating").await["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    events
+        .next_matching("provider_restarted", passed)
+        .await
+        .unwrap();
+    events
+        .next_matching("health_check_passed", passed)
+        .await
+        .unwrap();
+    assert_eq!(secret(dump(&client, "rotating").await), "v2");
+    host.shutdown(Duration::from_secs(5)).await;
 }

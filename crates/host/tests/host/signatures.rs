@@ -205,7 +205,11 @@ async fn under_require_signed_only_signed_artifacts_start() {
     )
     .await;
     let scaled = events
-        .next_matching("component_scaled", |e| e.data["component_id"] == "signed")
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "signed",
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -33,7 +33,11 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
                 .success
         );
         events
-            .next_matching("component_scaled", |e| e.data["component_id"] == id)
+            .next_matching_within(
+                "component_scaled",
+                lattice_test_support::COMPILE_WAIT,
+                |e| e.data["component_id"] == id,
+            )
             .await?;
     }
 

@@ -44,7 +44,7 @@ pub(crate) fn can_load(reference: &str, allow_file_load: bool) -> Result<&str, A
         return Err(ArtifactError::new(
             reference,
             Kind::Unsupported,
-            "this host loads artifacts from file:// references only (OCI registries are not supported yet)",
+            "not a file:// reference",
         ));
     };
     if !allow_file_load {
@@ -153,7 +153,7 @@ mod tests {
             (
                 "oci://ghcr.io/x:1".to_string(),
                 true,
-                "file:// references only",
+                "not a file:// reference",
             ),
             (
                 format!("file://{}", plain.display()),

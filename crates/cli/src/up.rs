@@ -13,7 +13,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use lattice_host::nats_server::{NatsServer, NatsServerConfig, find_nats_server};
 use lattice_host::{Host, HostConfig, NatsAuth, NatsConnectConfig};
-use lattice_proto::Level;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 use url::Url;
@@ -37,6 +36,9 @@ pub(crate) struct UpArgs {
     /// Registries, signatures, secrets and policy.
     #[command(flatten)]
     trust: trust::TrustArgs,
+    /// OpenTelemetry export.
+    #[command(flatten)]
+    observability: observability::ObservabilityArgs,
     /// Serve `/livez`, `/readyz` and `/metrics` on this address, e.g. `127.0.0.1:9090`.
     #[arg(long, env = "WASMCLOUD_HTTP_ADMIN")]
     http_admin: Option<std::net::SocketAddr>,
@@ -53,6 +55,10 @@ pub(crate) struct UpArgs {
     /// Log as JSON lines and ask providers to do the same.
     #[arg(long, env = "WASMCLOUD_STRUCTURED_LOGGING_ENABLED")]
     enable_structured_logging: bool,
+    /// At start, ask the config service (a request on `wasmbus.cfg.{lattice}.req` with
+    /// the host's labels) for registry credentials; the --oci-* flags win over them.
+    #[arg(long, env = "WASMCLOUD_CONFIG_SERVICE")]
+    config_service_enabled: bool,
 
     /// NATS host for both connections.
     #[arg(long, env = "WASMCLOUD_NATS_HOST")]
@@ -412,8 +418,10 @@ impl UpArgs {
         config.rpc_timeout = Duration::from_millis(self.rpc_timeout_ms);
         config.default_stop_timeout = self.stop_timeout;
         config.max_concurrent_ctl = self.max_concurrent_ctl;
-        config.log_level = provider_log_level(self.log_level);
+        config.log_level = observability::level(self.log_level);
+        config.otel = self.observability.otel_config(&self.tls_ca_path);
         config.structured_logging = self.enable_structured_logging;
+        config.config_service = self.config_service_enabled;
         config.allow_file_load = self.allow_file_load;
         config.http_admin = self.http_admin;
         config.provider_auction = self.enable_provider_auction;
@@ -559,30 +567,29 @@ fn labels_from_env(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap
     .collect()
 }
 
-/// The level handed to providers in HostData for the host's `--log-level`.
-fn provider_log_level(level: tracing::Level) -> Level {
-    match level {
-        tracing::Level::ERROR => Level::Error,
-        tracing::Level::WARN => Level::Warn,
-        tracing::Level::INFO => Level::Info,
-        tracing::Level::DEBUG => Level::Debug,
-        tracing::Level::TRACE => Level::Trace,
-    }
-}
-
-fn init_logging(level: tracing::Level, structured: bool) {
+/// Logs to stderr (as JSON lines with `structured`), plus whatever `telemetry` exports.
+fn init_logging(
+    level: tracing::Level,
+    structured: bool,
+    telemetry: &lattice_telemetry::Telemetry,
+    trace_level: tracing::Level,
+) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // async-nats reports every (re)connect at info; keep that for debug runs.
     let default = format!("{},async_nats=warn", level.as_str().to_ascii_lowercase());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if structured {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match structured {
+        true => fmt.json().with_filter(filter).boxed(),
+        false => fmt.with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(telemetry.layer(trace_level, level))
+        .init();
 }
 
 /// Does a NATS server answer at `host:port`? (It greets every client with `INFO {…}`.)
@@ -621,7 +628,15 @@ async fn start_embedded(args: &UpArgs) -> anyhow::Result<NatsServer> {
 }
 
 pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
-    init_logging(args.log_level, args.enable_structured_logging);
+    let otel = args.observability.otel_config(&args.tls_ca_path);
+    let telemetry = lattice_telemetry::Telemetry::start("wasmcloud-host", &otel)
+        .context("cannot set up OpenTelemetry export")?;
+    init_logging(
+        args.log_level,
+        args.enable_structured_logging,
+        &telemetry,
+        args.observability.trace_level,
+    );
     let mut embedded = None;
     if !args.nats_explicit(global) && !nats_answers(DEFAULT_NATS_HOST, DEFAULT_NATS_PORT).await? {
         embedded = Some(start_embedded(&args).await?);
@@ -656,10 +671,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     if let Some(server) = embedded {
         server.stop(Duration::from_secs(5)).await;
     }
+    telemetry.shutdown().await;
     result
 }
 
 mod features;
+mod observability;
 pub(crate) mod official;
 #[cfg(test)]
 mod tests;

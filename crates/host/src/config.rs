@@ -45,6 +45,10 @@ pub struct HostConfig {
     pub log_level: Level,
     /// Whether providers are asked for structured logs.
     pub structured_logging: bool,
+    /// OpenTelemetry settings handed to providers in HostData (`otel_config`), as the
+    /// observability flags set them; the process that runs the host exports its own
+    /// telemetry with the same settings (`lattice_telemetry`).
+    pub otel: lattice_proto::OtelConfig,
     /// Whether `file://` provider references may be loaded (default false, as in 1.x).
     pub allow_file_load: bool,
     /// Serve `/livez`, `/readyz` and `/metrics` on this address (`--http-admin`).
@@ -73,6 +77,9 @@ pub struct HostConfig {
     pub secrets_topic: Option<String>,
     /// The policy service (`--policy-topic`, …); none: everything is permitted.
     pub policy: crate::policy::PolicySettings,
+    /// Ask the config service (`wasmbus.cfg.{lattice}.req`) for registry credentials
+    /// at start (`--config-service-enabled`).
+    pub config_service: bool,
 }
 
 /// How this host pulls from registries (`--allow-latest`, `--allowed-insecure`,
@@ -109,6 +116,7 @@ impl HostConfig {
             max_ctl_payload: 512 * 1024,
             log_level: Level::Info,
             structured_logging: false,
+            otel: lattice_proto::OtelConfig::default(),
             allow_file_load: false,
             http_admin: None,
             provider_auction: true,
@@ -121,6 +129,7 @@ impl HostConfig {
             require_signed: false,
             secrets_topic: None,
             policy: Default::default(),
+            config_service: false,
         }
     }
 

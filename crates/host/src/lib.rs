@@ -23,6 +23,7 @@ mod artifacts;
 mod builtins;
 mod components;
 mod config;
+mod config_service;
 mod ctl;
 mod error;
 mod events;
@@ -66,6 +67,9 @@ use crate::labels::LabelsHandle;
 use crate::lattice::LatticeState;
 use crate::metrics::Metrics;
 use crate::providers::{HostDataTemplate, ProviderManager, SupervisorEnv, SupervisorEnvParts};
+
+/// How long the host waits for the config service at start (`--config-service-enabled`).
+const CONFIG_SERVICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every part of a running host shares. Immutable but for the handles inside.
 pub(crate) struct HostContext {
@@ -217,12 +221,25 @@ impl Host {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let mut credentials = config.oci.credentials.clone();
+        if config.config_service {
+            let supplemental = config_service::registry_credentials(
+                &ctl,
+                &config.lattice,
+                &labels,
+                CONFIG_SERVICE_TIMEOUT,
+            )
+            .await;
+            for (registry, credential) in supplemental {
+                credentials.entry(registry).or_insert(credential); // the flags win
+            }
+        }
         let registry = lattice_artifacts::Registry::new(
             lattice_artifacts::RegistrySettings {
                 allow_latest: config.oci.allow_latest,
                 allowed_insecure: config.oci.allowed_insecure.clone(),
                 ca_paths: config.tls_ca_paths.clone(),
-                credentials: config.oci.credentials.clone(),
+                credentials,
             },
             config.oci.cache.clone(),
         )?;
@@ -261,6 +278,7 @@ impl Host {
                 rpc_timeout_ms: config.rpc_timeout.as_millis() as u64,
                 structured_logging: config.structured_logging,
                 log_level: config.log_level,
+                otel_config: config.otel.clone(),
             },
             subjects: ProviderSubjects::new(&config.lattice),
             ctl_prefix: config.ctl_prefix.clone(),

@@ -9,6 +9,12 @@
 //! - `lattice_events_published_total{event}`: lattice events;
 //! - `lattice_nats_reconnects_total{connection}`: reconnects of the ctl and rpc connections
 //!   (at scrape time).
+//!
+//! The counters and histograms are also OpenTelemetry instruments of the global meter
+//! (`lattice.provider.restarts`, `lattice.health_check.duration`, `lattice.ctl.requests`,
+//! `lattice.ctl.request.duration`, `lattice.events.published`): exported over OTLP when
+//! `--enable-metrics` (or `--enable-observability`) installed a meter provider, no-ops
+//! otherwise.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +61,47 @@ fn latency_histogram() -> Histogram {
 #[derive(Clone)]
 pub(crate) struct Metrics(Arc<Inner>);
 
+/// The OpenTelemetry side of the same measurements.
+struct Otel {
+    restarts: opentelemetry::metrics::Counter<u64>,
+    health_latency: opentelemetry::metrics::Histogram<f64>,
+    ctl_requests: opentelemetry::metrics::Counter<u64>,
+    ctl_latency: opentelemetry::metrics::Histogram<f64>,
+    events: opentelemetry::metrics::Counter<u64>,
+}
+
+impl Otel {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter("lattice-host");
+        Otel {
+            restarts: meter
+                .u64_counter("lattice.provider.restarts")
+                .with_description("Provider restarts")
+                .build(),
+            health_latency: meter
+                .f64_histogram("lattice.health_check.duration")
+                .with_unit("s")
+                .with_description("Round trip of answered provider health checks")
+                .build(),
+            ctl_requests: meter
+                .u64_counter("lattice.ctl.requests")
+                .with_description("Control requests by operation and outcome")
+                .build(),
+            ctl_latency: meter
+                .f64_histogram("lattice.ctl.request.duration")
+                .with_unit("s")
+                .with_description("Time to handle a control request, by operation")
+                .build(),
+            events: meter
+                .u64_counter("lattice.events.published")
+                .with_description("Lattice events published")
+                .build(),
+        }
+    }
+}
+
 struct Inner {
+    otel: Otel,
     registry: Registry,
     providers: Family<StateLabel, Gauge>,
     restarts: Counter,
@@ -110,6 +156,7 @@ impl Default for Metrics {
             reconnects.clone(),
         );
         Metrics(Arc::new(Inner {
+            otel: Otel::new(),
             registry,
             providers,
             restarts,
@@ -126,11 +173,13 @@ impl Metrics {
     /// A provider was restarted.
     pub(crate) fn provider_restarted(&self) {
         self.0.restarts.inc();
+        self.0.otel.restarts.add(1, &[]);
     }
 
     /// A health check got an answer after `took`.
     pub(crate) fn health_answered(&self, took: Duration) {
         self.0.health_latency.observe(took.as_secs_f64());
+        self.0.otel.health_latency.record(took.as_secs_f64(), &[]);
     }
 
     /// A control request `op` was handled in `took`; `ok` says how.
@@ -147,6 +196,10 @@ impl Metrics {
             .ctl_latency
             .get_or_create(&OpLabel { op: op.to_string() })
             .observe(took.as_secs_f64());
+        let op = opentelemetry::KeyValue::new("op", op.to_string());
+        let outcome = opentelemetry::KeyValue::new("outcome", outcome);
+        self.0.otel.ctl_requests.add(1, &[op.clone(), outcome]);
+        self.0.otel.ctl_latency.record(took.as_secs_f64(), &[op]);
     }
 
     /// Event `name` was published.
@@ -157,6 +210,8 @@ impl Metrics {
                 event: name.to_string(),
             })
             .inc();
+        let event = opentelemetry::KeyValue::new("event", name.to_string());
+        self.0.otel.events.add(1, &[event]);
     }
 
     /// The OpenMetrics text, with the gauges read now: `providers` by state and the

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod components;
+pub mod otlp;
 mod registry;
 
 pub use registry::TestRegistry;

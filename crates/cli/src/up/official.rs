@@ -38,11 +38,9 @@ const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'stati
     }
 }
 
-const OBSERVABILITY: &str = "OpenTelemetry export is not built yet";
-
 /// Every flag of the official binary (spec §15), with its variable.
 pub(crate) const OFFICIAL: &[Official] = &[
-    not_yet("trace-level", Some("WASMCLOUD_TRACE_LEVEL"), OBSERVABILITY),
+    on("trace-level", "WASMCLOUD_TRACE_LEVEL"),
     on("log-level", "WASMCLOUD_LOG_LEVEL"),
     on("nats-host", "WASMCLOUD_NATS_HOST"),
     on("nats-port", "WASMCLOUD_NATS_PORT"),
@@ -58,11 +56,7 @@ pub(crate) const OFFICIAL: &[Official] = &[
     on("allow-latest", "WASMCLOUD_OCI_ALLOW_LATEST"),
     on("allowed-insecure", "WASMCLOUD_OCI_ALLOWED_INSECURE"),
     on("js-domain", "WASMCLOUD_JS_DOMAIN"),
-    not_yet(
-        "config-service-enabled",
-        Some("WASMCLOUD_CONFIG_SERVICE"),
-        "the supplemental config service is not supported yet",
-    ),
+    on("config-service-enabled", "WASMCLOUD_CONFIG_SERVICE"),
     on("allow-file-load", "WASMCLOUD_ALLOW_FILE_LOAD"),
     on(
         "enable-structured-logging",
@@ -94,33 +88,24 @@ pub(crate) const OFFICIAL: &[Official] = &[
     on("oci-registry", "WASMCLOUD_OCI_REGISTRY"),
     on("oci-user", "WASMCLOUD_OCI_REGISTRY_USER"),
     on("oci-password", "WASMCLOUD_OCI_REGISTRY_PASSWORD"),
-    not_yet(
-        "enable-observability",
-        Some("WASMCLOUD_OBSERVABILITY_ENABLED"),
-        OBSERVABILITY,
+    on("enable-observability", "WASMCLOUD_OBSERVABILITY_ENABLED"),
+    on("enable-traces", "WASMCLOUD_TRACES_ENABLED"),
+    on("enable-metrics", "WASMCLOUD_METRICS_ENABLED"),
+    on("enable-logs", "WASMCLOUD_LOGS_ENABLED"),
+    on(
+        "override-observability-endpoint",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ),
-    not_yet(
-        "enable-traces",
-        Some("WASMCLOUD_TRACES_ENABLED"),
-        OBSERVABILITY,
+    on(
+        "override-traces-endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     ),
-    not_yet(
-        "enable-metrics",
-        Some("WASMCLOUD_METRICS_ENABLED"),
-        OBSERVABILITY,
+    on(
+        "override-metrics-endpoint",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     ),
-    not_yet("enable-logs", Some("WASMCLOUD_LOGS_ENABLED"), OBSERVABILITY),
-    // The OTEL_* variables are the OpenTelemetry SDK's own and pass through to
-    // providers, so only the flags are refused.
-    not_yet("override-observability-endpoint", None, OBSERVABILITY),
-    not_yet("override-traces-endpoint", None, OBSERVABILITY),
-    not_yet("override-metrics-endpoint", None, OBSERVABILITY),
-    not_yet("override-logs-endpoint", None, OBSERVABILITY),
-    not_yet(
-        "observability-protocol",
-        Some("WASMCLOUD_OBSERVABILITY_PROTOCOL"),
-        OBSERVABILITY,
-    ),
+    on("override-logs-endpoint", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+    on("observability-protocol", "WASMCLOUD_OBSERVABILITY_PROTOCOL"),
     on("max-execution-time-ms", "WASMCLOUD_MAX_EXECUTION_TIME_MS"),
     on("max-linear-memory-bytes", "WASMCLOUD_MAX_LINEAR_MEMORY"),
     on("max-component-size-bytes", "WASMCLOUD_MAX_COMPONENT_SIZE"),
@@ -140,7 +125,11 @@ pub(crate) const OFFICIAL: &[Official] = &[
     ),
     on("http-admin", "WASMCLOUD_HTTP_ADMIN"),
     on("tls-ca-path", "WASMCLOUD_TLS_CA_PATH"),
-    not_yet("flame-graph", None, "flame graphs are not supported"),
+    not_yet(
+        "flame-graph",
+        Some("WASMCLOUD_FLAME_GRAPH"),
+        "flame graphs are not supported",
+    ),
     on("feature", "WASMCLOUD_EXPERIMENTAL_FEATURES"),
 ];
 

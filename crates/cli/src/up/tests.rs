@@ -3,6 +3,7 @@
 use super::*;
 use crate::args::Cli;
 use clap::Parser as _;
+use lattice_proto::{Level, OtelProtocol};
 
 fn try_parse(args: &[&str]) -> Result<(GlobalArgs, UpArgs), clap::Error> {
     let cli = Cli::try_parse_from(args)?;
@@ -349,7 +350,7 @@ fn official_flags_not_implemented_yet_are_refused_by_name() {
         config_of(&[
             "--nats-url",
             "nats://127.0.0.1:4222",
-            "--enable-observability",
+            "--flame-graph",
             "false"
         ])
         .is_ok()
@@ -405,4 +406,94 @@ fn registry_flags_fill_the_oci_settings() {
     // A user without the registry it belongs to is refused by the parser.
     assert!(try_parse(&["lattice", "up", "--oci-user", "robot"]).is_err());
     assert!(super::trust::parse_size("12XB").is_err());
+}
+
+#[test]
+fn observability_flags_fill_the_otel_config_as_1_9_2_does() {
+    let base = ["--nats-url", "nats://127.0.0.1:4222"];
+    let config = config_of(&[&base[..], &["--enable-observability"]].concat()).unwrap();
+    assert!(config.otel.enable_observability);
+    assert_eq!(config.otel.enable_traces, None);
+    assert_eq!(config.otel.protocol, OtelProtocol::Http);
+    assert_eq!(config.otel.trace_level, Level::Info);
+
+    let config = config_of(
+        &[
+            &base[..],
+            &[
+                "--enable-traces",
+                "true",
+                "--enable-logs",
+                "false",
+                "--override-observability-endpoint",
+                "http://collector:4318",
+                "--override-metrics-endpoint",
+                "http://metrics:4318/v1/metrics",
+                "--observability-protocol",
+                "grpc",
+                "--trace-level",
+                "5",
+                "--tls-ca-path",
+                "/etc/ca.pem",
+            ],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let otel = &config.otel;
+    assert!(!otel.enable_observability);
+    assert_eq!(
+        (otel.enable_traces, otel.enable_metrics, otel.enable_logs),
+        (Some(true), None, Some(false))
+    );
+    assert_eq!(
+        otel.observability_endpoint.as_deref(),
+        Some("http://collector:4318")
+    );
+    assert_eq!(
+        otel.metrics_endpoint.as_deref(),
+        Some("http://metrics:4318/v1/metrics")
+    );
+    assert_eq!(otel.protocol, OtelProtocol::Grpc);
+    assert_eq!(otel.trace_level, Level::Trace);
+    assert_eq!(otel.additional_ca_paths, vec![PathBuf::from("/etc/ca.pem")]);
+    assert_eq!(
+        otel.traces_sampler, None,
+        "the host never sets the sampler for providers"
+    );
+
+    // The switch and the per-signal ones conflict, as in 1.9.2; protocols are http or grpc.
+    assert!(
+        try_parse(
+            &[
+                &["lattice", "up"][..],
+                &base[..],
+                &["--enable-observability", "--enable-traces", "true"]
+            ]
+            .concat()
+        )
+        .is_err()
+    );
+    assert!(
+        try_parse(
+            &[
+                &["lattice", "up"][..],
+                &base[..],
+                &["--observability-protocol", "udp"]
+            ]
+            .concat()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn the_config_service_flag_is_a_switch() {
+    let base = ["--nats-url", "nats://127.0.0.1:4222"];
+    assert!(!config_of(&base).unwrap().config_service);
+    assert!(
+        config_of(&[&base[..], &["--config-service-enabled"]].concat())
+            .unwrap()
+            .config_service
+    );
 }

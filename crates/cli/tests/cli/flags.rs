@@ -218,12 +218,11 @@ async fn label_and_log_level_values_are_checked_as_in_1_9_2() {
 #[tokio::test]
 async fn official_variables_not_implemented_yet_refuse_the_start_by_name() {
     for (env, value) in [
-        ("WASMCLOUD_OBSERVABILITY_ENABLED", "true"),
+        ("WASMCLOUD_FLAME_GRAPH", "/tmp/flame.folded"),
         (
             "WASMCLOUD_EXPERIMENTAL_FEATURES",
             "builtin-http-server,workload-identity-auth",
         ),
-        ("WASMCLOUD_CONFIG_SERVICE", "true"),
     ] {
         let out = up_command(&["--nats-url", "nats://127.0.0.1:1"], &[(env, value)])
             .output()

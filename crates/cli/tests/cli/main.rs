@@ -4,6 +4,7 @@ mod commands;
 mod common;
 mod components;
 mod flags;
+mod observability;
 mod oci;
 mod provider_output;
 mod secrets;

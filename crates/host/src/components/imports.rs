@@ -123,9 +123,13 @@ pub(crate) fn polyfill(
                         instance.as_str(),
                         func_name.as_str(),
                     );
-                    let headers = InvocationHeaders::new()
+                    let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
                         .with_source_id(&router.component_id)
-                        .with_link_name(DEFAULT_LINK);
+                        .with_link_name(DEFAULT_LINK)
+                        .into();
+                    // The call continues the trace of the invocation that made it.
+                    lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+                    let headers = InvocationHeaders::from(headers);
                     let mut invocation = router
                         .wrpc
                         .invoke(&subject, &headers, body.freeze())

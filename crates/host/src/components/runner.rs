@@ -21,6 +21,7 @@ use lattice_wrpc::value::Type;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::artifacts::{ClaimsError, ComponentClaims, verify_component_claims};
 
@@ -234,7 +235,13 @@ impl Server {
                         },
                     };
                     let serving = current.borrow().clone();
-                    tracker.spawn(invoke(serving, export.clone(), invocation));
+                    // The caller's trace continues here (parent set before the span is entered).
+                    let span = tracing::info_span!("invocation", component_id = %serving.spec.id, func = %export.func);
+                    lattice_telemetry::propagation::set_parent(
+                        &span,
+                        Some(invocation.headers().as_map()),
+                    );
+                    tracker.spawn(invoke(serving, export.clone(), invocation).instrument(span));
                 }
             });
         }
@@ -292,7 +299,6 @@ fn policy_component(
 
 /// Runs one invocation: the policy asked (with a policy topic), decode, a fresh
 /// instance, call, encode.
-#[tracing::instrument(skip_all, fields(component_id = %serving.spec.id, func = %export.func))]
 async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingInvocation) {
     let permitted = match serving.policy.enabled() {
         false => Ok(()),

@@ -28,6 +28,7 @@ use lattice_proto::subjects::CtlGroup;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::HostContext;
 use crate::error::HostError;
@@ -119,15 +120,21 @@ pub(crate) async fn serve(
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
         let ctx = ctx.clone();
-        tracker.spawn(async move {
-            handle(&ctx, message).await;
-            drop(permit);
-        });
+        // A client that sent its trace context (the official client does) gets this
+        // request's handling in its trace; the parent is set before the span is entered.
+        let span = tracing::info_span!("ctl_request", subject = %message.subject);
+        lattice_telemetry::propagation::set_parent(&span, message.headers.as_ref());
+        tracker.spawn(
+            async move {
+                handle(&ctx, message).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     // Dropping the subscribers unsubscribes: no new requests reach this host.
 }
 
-#[tracing::instrument(skip_all, fields(subject = %message.subject))]
 async fn handle(ctx: &Arc<HostContext>, message: Message) {
     let started = std::time::Instant::now();
     let (op, outcome) = if message.payload.len() > ctx.config.max_ctl_payload {

@@ -17,6 +17,7 @@ pub(crate) struct HostDataTemplate {
     pub(crate) rpc_timeout_ms: u64,
     pub(crate) structured_logging: bool,
     pub(crate) log_level: Level,
+    pub(crate) otel_config: OtelConfig,
 }
 
 /// What varies per provider.
@@ -50,7 +51,7 @@ impl HostDataTemplate {
             default_rpc_timeout_ms: Some(self.rpc_timeout_ms),
             structured_logging: self.structured_logging,
             log_level: Some(self.log_level),
-            otel_config: OtelConfig::default(),
+            otel_config: self.otel_config.clone(),
         }
     }
 }

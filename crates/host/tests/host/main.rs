@@ -4,6 +4,7 @@
 mod admin;
 mod component_claims;
 mod components;
+mod config_service;
 mod ctl_bad_input;
 mod drop_in;
 mod http_server;

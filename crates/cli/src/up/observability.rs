@@ -1,0 +1,109 @@
+//! The official observability flags of `lattice up`: which signals are exported over
+//! OTLP, where, and at which level. The host exports its own traces, metrics and logs
+//! with them (`lattice_telemetry`), and hands them to providers in HostData
+//! (`otel_config`), field by field as wasmCloud 1.9.2 does.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use lattice_proto::{Level, OtelConfig, OtelProtocol};
+
+use crate::args::parse_log_level;
+
+#[derive(Debug, Args)]
+pub(crate) struct ObservabilityArgs {
+    /// Export traces, metrics and logs over OTLP (to the local collector unless an
+    /// endpoint is given). Each signal can be set on its own instead with
+    /// --enable-traces/--enable-metrics/--enable-logs true|false.
+    #[arg(
+        long,
+        env = "WASMCLOUD_OBSERVABILITY_ENABLED",
+        conflicts_with_all = ["enable_traces", "enable_metrics", "enable_logs"]
+    )]
+    enable_observability: bool,
+    /// Export traces (true|false).
+    #[arg(long, env = "WASMCLOUD_TRACES_ENABLED", hide = true)]
+    enable_traces: Option<bool>,
+    /// Export metrics (true|false).
+    #[arg(long, env = "WASMCLOUD_METRICS_ENABLED", hide = true)]
+    enable_metrics: Option<bool>,
+    /// Export logs (true|false).
+    #[arg(long, env = "WASMCLOUD_LOGS_ENABLED", hide = true)]
+    enable_logs: Option<bool>,
+    /// OTLP endpoint for every signal. Default: http://127.0.0.1:4318/v1/{signal} over
+    /// HTTP, http://127.0.0.1:4317 over gRPC.
+    #[arg(
+        long = "override-observability-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    observability_endpoint: Option<String>,
+    /// OTLP endpoint for traces, used as given.
+    #[arg(
+        long = "override-traces-endpoint",
+        env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        hide = true
+    )]
+    traces_endpoint: Option<String>,
+    /// OTLP endpoint for metrics, used as given.
+    #[arg(
+        long = "override-metrics-endpoint",
+        env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        hide = true
+    )]
+    metrics_endpoint: Option<String>,
+    /// OTLP endpoint for logs, used as given.
+    #[arg(
+        long = "override-logs-endpoint",
+        env = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        hide = true
+    )]
+    logs_endpoint: Option<String>,
+    /// OTLP transport: http (protobuf, the default) or grpc.
+    #[arg(long, env = "WASMCLOUD_OBSERVABILITY_PROTOCOL", hide = true, value_parser = parse_protocol)]
+    observability_protocol: Option<OtelProtocol>,
+    /// Level of the spans exported as traces (and handed to providers): error, warn,
+    /// info, debug, trace, or 1 (error) to 5 (trace).
+    #[arg(long, env = "WASMCLOUD_TRACE_LEVEL", default_value = "info", value_parser = parse_log_level)]
+    pub(crate) trace_level: tracing::Level,
+}
+
+fn parse_protocol(s: &str) -> Result<OtelProtocol, String> {
+    match s {
+        "http" => Ok(OtelProtocol::Http),
+        "grpc" => Ok(OtelProtocol::Grpc),
+        other => Err(format!(
+            "unsupported protocol `{other}`: expected http or grpc"
+        )),
+    }
+}
+
+impl ObservabilityArgs {
+    /// The settings, with `ca_paths` (`--tls-ca-path`) trusted by the exporters.
+    pub(crate) fn otel_config(&self, ca_paths: &[PathBuf]) -> OtelConfig {
+        OtelConfig {
+            enable_observability: self.enable_observability,
+            enable_traces: self.enable_traces,
+            enable_metrics: self.enable_metrics,
+            enable_logs: self.enable_logs,
+            observability_endpoint: self.observability_endpoint.clone(),
+            traces_endpoint: self.traces_endpoint.clone(),
+            metrics_endpoint: self.metrics_endpoint.clone(),
+            logs_endpoint: self.logs_endpoint.clone(),
+            protocol: self.observability_protocol.unwrap_or_default(),
+            additional_ca_paths: ca_paths.to_vec(),
+            trace_level: level(self.trace_level),
+            ..Default::default()
+        }
+    }
+}
+
+/// The wire level for a tracing level.
+pub(crate) fn level(level: tracing::Level) -> Level {
+    match level {
+        tracing::Level::ERROR => Level::Error,
+        tracing::Level::WARN => Level::Warn,
+        tracing::Level::INFO => Level::Info,
+        tracing::Level::DEBUG => Level::Debug,
+        tracing::Level::TRACE => Level::Trace,
+    }
+}

@@ -1,0 +1,129 @@
+//! OpenTelemetry end to end: `lattice up --enable-observability` with a local OTLP/HTTP
+//! receiver as the endpoint. The host exports its own spans, metrics and logs there; a
+//! control request that carries a W3C trace context is handled in that trace; and a
+//! provider finds the settings in its HostData's `otel_config`, as 1.9.2 fills it.
+
+use std::time::Duration;
+
+use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::otlp::OtlpReceiver;
+use lattice_test_support::{EventWatcher, TestNats, WAIT, workspace_bin};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::common::{LATTICE, host_id_of, spawn_until_up};
+
+/// Exports arrive within a few seconds with the short batch delays the test sets.
+const EXPORTED: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let nats = TestNats::start().await.unwrap();
+    let mut command = Command::new(LATTICE);
+    command
+        .args(["up", "--nats-url", nats.url(), "--allow-file-load"])
+        .args(["--enable-observability", "--trace-level", "debug"])
+        .args(["--override-observability-endpoint", receiver.endpoint()])
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_BLRP_SCHEDULE_DELAY", "100")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "300");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("WASMCLOUD_") || name.starts_with("OTEL_EXPORTER_") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let (mut child, up_line) = spawn_until_up(command).await;
+    let host_id = host_id_of(&up_line);
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+
+    // A provider start sent in a trace of the caller's.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-01").as_str(),
+    );
+    let provider = workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap();
+    let body = json!({"provider_id": "observed", "provider_ref": format!("file://{}", provider.display())});
+    let reply = tokio::time::timeout(
+        WAIT,
+        client.request_with_headers(
+            subjects.provider_start(&host_id),
+            headers,
+            serde_json::to_vec(&body).unwrap().into(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["success"], true, "{reply}");
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == "observed"
+        })
+        .await
+        .unwrap();
+
+    // The provider got the settings, field by field.
+    let dump = client
+        .request("lattice.test.observed.dump", "".into())
+        .await
+        .unwrap();
+    let dump: Value = serde_json::from_slice(&dump.payload).unwrap();
+    assert_eq!(
+        dump["host_data"]["otel_config"],
+        json!({"enable_observability": true, "observability_endpoint": receiver.endpoint(),
+               "protocol": "Http", "additional_ca_paths": [], "trace_level": "debug"}),
+    );
+
+    // The host's span for the request continues the caller's trace.
+    let span = receiver
+        .wait_for("a span of the caller's trace", EXPORTED, |r| {
+            r.spans
+                .iter()
+                .find(|s| s.trace_id == trace_id && s.parent_span_id == caller_span)
+                .cloned()
+        })
+        .await
+        .unwrap();
+    assert_eq!(span.service, "wasmcloud-host");
+    assert_eq!(span.name, "ctl_request", "{span:?}");
+
+    // Metrics and logs arrive from the host too.
+    receiver
+        .wait_for("the control request metric", EXPORTED, |r| {
+            r.metrics
+                .iter()
+                .find(|(service, name)| {
+                    service == "wasmcloud-host" && name == "lattice.ctl.requests"
+                })
+                .cloned()
+        })
+        .await
+        .unwrap();
+    let log = receiver
+        .wait_for("a host log record", EXPORTED, |r| {
+            r.logs
+                .iter()
+                .find(|l| l.service == "wasmcloud-host" && l.body.contains("provider running"))
+                .cloned()
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.severity, "INFO", "{log:?}");
+
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -15,7 +15,8 @@
 //!   that stream (stdout first), flushes, then answers `ok`;
 //!
 //! and it serves `local:test/math@0.1.0` `add(a: u32, b: u32) -> u32` over wRPC (the sum
-//! plus 1000, so a test can tell who answered) for components linked to it;
+//! plus 1000, so a test can tell who answered) for components linked to it, reporting
+//! each call's headers as a JSON object on `lattice.test.{provider_id}.invoked`;
 //!
 //! and it reports every link put, link delete and config update it receives as JSON on
 //! `lattice.test.{provider_id}.seen` (`{"kind": "link_put" | "link_del" | "config", …}`).
@@ -205,17 +206,29 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Serves `local:test/math@0.1.0` `add` over wRPC: `a + b + 1000`.
+/// Serves `local:test/math@0.1.0` `add` over wRPC: `a + b + 1000`; reports the headers.
 async fn serve_math(ctx: &ProviderContext) -> Result<(), BoxError> {
     use lattice_provider_sdk::wrpc::InvocationSubject;
     use lattice_provider_sdk::wrpc::value::{Type, Value};
     let wrpc = ctx.wrpc().await?;
     let subject = InvocationSubject::new(ctx.wrpc_prefix(), "local:test/math@0.1.0", "add");
     let mut calls = wrpc.serve(&subject).await?;
+    let (nats, invoked) = (
+        ctx.nats.clone(),
+        format!("lattice.test.{}.invoked", ctx.provider_id()),
+    );
     tokio::spawn(async move {
         let _wrpc = wrpc;
         while let Some(call) = calls.next().await {
             let Ok(mut call) = call else { continue };
+            let headers: BTreeMap<String, String> = call
+                .headers()
+                .as_map()
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v.first()?.to_string())))
+                .collect();
+            let report = serde_json::to_vec(&headers).unwrap_or_default();
+            let _ = nats.publish(invoked.clone(), report.into()).await;
             tokio::spawn(async move {
                 let params = call.read_params(&[Type::U32, Type::U32]).await;
                 let sum = match params.as_deref() {

@@ -146,3 +146,35 @@ pub fn write_component(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, component(text)).expect("the component is written");
     path
 }
+
+/// Calls `instance.func(args…)` of `target` (all `u32`, one `u32` result) over wRPC with
+/// `headers`; an error (no such target yet, a trap) as text.
+pub async fn call_u32s(
+    wrpc: &lattice_wrpc::WrpcClient,
+    headers: &lattice_wrpc::InvocationHeaders,
+    target: &str,
+    instance: &str,
+    func: &str,
+    args: &[u32],
+) -> Result<u32, String> {
+    use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+    use lattice_wrpc::value::{Type, Value, encode_tuple};
+    let types: Vec<Type> = args.iter().map(|_| Type::U32).collect();
+    let values: Vec<Value> = args.iter().map(|a| Value::U32(*a)).collect();
+    let mut body = bytes::BytesMut::new();
+    encode_tuple(&values, &types, &mut body).map_err(|e| e.to_string())?;
+    let subject = InvocationSubject::new(SubjectPrefix::target("default", target), instance, func);
+    let mut invocation = wrpc
+        .invoke(&subject, headers, body.freeze())
+        .await
+        .map_err(|e| e.to_string())?;
+    match invocation
+        .read_results(&[Type::U32])
+        .await
+        .map_err(|e| e.to_string())?
+        .as_slice()
+    {
+        [Value::U32(n)] => Ok(*n),
+        other => Err(format!("unexpected results {other:?}")),
+    }
+}

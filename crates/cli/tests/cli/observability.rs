@@ -1,13 +1,18 @@
 //! OpenTelemetry end to end: `lattice up --enable-observability` with a local OTLP/HTTP
 //! receiver as the endpoint. The host exports its own spans, metrics and logs there; a
-//! control request that carries a W3C trace context is handled in that trace; and a
-//! provider finds the settings in its HostData's `otel_config`, as 1.9.2 fills it.
+//! control request that carries a W3C trace context is handled in that trace; a call
+//! into a component continues the caller's trace, and so does the component's call on
+//! to a provider (one trace from caller to provider); and a provider finds the settings
+//! in its HostData's `otel_config`, as 1.9.2 fills it.
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use lattice_proto::subjects::CtlSubjects;
+use lattice_test_support::components::{CALC, call_u32s, write_component};
 use lattice_test_support::otlp::OtlpReceiver;
-use lattice_test_support::{EventWatcher, TestNats, WAIT, workspace_bin};
+use lattice_test_support::{EventWatcher, TestNats, WAIT, ctl_request, workspace_bin};
+use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
@@ -119,6 +124,77 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
         .await
         .unwrap();
     assert_eq!(log.severity, "INFO", "{log:?}");
+
+    // A call into `calc`, in a trace of the caller's: the host's invocation span is in
+    // it, and calc's call on to the provider carries it.
+    let dir = tempfile::tempdir().unwrap();
+    let calc = write_component(dir.path(), "calc.wasm", CALC);
+    let scale = json!({"component_id": "calc", "component_ref": format!("file://{}", calc.display()), "count": 1, "host_id": host_id});
+    ctl_request(&client, subjects.component_scale(&host_id), scale).await;
+    events
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "calc",
+        )
+        .await
+        .unwrap();
+    let link = json!({"source_id": "calc", "target": "observed", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    assert!(
+        ctl_request(&client, subjects.link_put(), link)
+            .await
+            .success
+    );
+    let mut invoked = client
+        .subscribe("lattice.test.observed.invoked")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let call_trace = "5b8aa5a2d2c872e8321cf37308d69df2";
+    let call_parent = "051581bf3cb55c13";
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    let headers =
+        InvocationHeaders::new().with_traceparent(&format!("00-{call_trace}-{call_parent}-01"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let double = call_u32s(
+            &wrpc,
+            &headers,
+            "calc",
+            "local:test/calc@0.1.0",
+            "double",
+            &[21],
+        );
+        match double.await {
+            Ok(n) => break assert_eq!(n, 1042, "21 + 21 by the provider (+1000)"),
+            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
+        }
+    }
+    let seen = tokio::time::timeout(WAIT, invoked.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let seen: Value = serde_json::from_slice(&seen.payload).unwrap();
+    let traceparent = seen["traceparent"].as_str().unwrap_or_default();
+    assert!(
+        traceparent.starts_with(&format!("00-{call_trace}-")) && !traceparent.contains(call_parent),
+        "calc's call carries the caller's trace, under the host's own span: {seen}"
+    );
+    let span = receiver
+        .wait_for("the invocation span in the caller's trace", EXPORTED, |r| {
+            r.spans
+                .iter()
+                .find(|s| s.trace_id == call_trace && s.name == "invocation")
+                .cloned()
+        })
+        .await
+        .unwrap();
+    assert_eq!(span.parent_span_id, call_parent);
+    assert!(
+        traceparent.contains(&span.span_id),
+        "the provider's caller is the invocation span: {traceparent} vs {span:?}"
+    );
 
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
     let status = tokio::time::timeout(WAIT, child.wait())

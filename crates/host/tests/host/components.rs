@@ -101,24 +101,8 @@ pub(crate) async fn call_u32s(
     func: &str,
     args: &[u32],
 ) -> Result<u32, String> {
-    let types: Vec<Type> = args.iter().map(|_| Type::U32).collect();
-    let values: Vec<Value> = args.iter().map(|a| Value::U32(*a)).collect();
-    let mut body = BytesMut::new();
-    encode_tuple(&values, &types, &mut body).unwrap();
-    let subject = InvocationSubject::new(SubjectPrefix::target("default", target), instance, func);
-    let mut invocation = wrpc
-        .invoke(&subject, &InvocationHeaders::new(), body.freeze())
-        .await
-        .map_err(|e| e.to_string())?;
-    match invocation
-        .read_results(&[Type::U32])
-        .await
-        .map_err(|e| e.to_string())?
-        .as_slice()
-    {
-        [Value::U32(n)] => Ok(*n),
-        other => Err(format!("unexpected results {other:?}")),
-    }
+    let headers = InvocationHeaders::new();
+    lattice_test_support::components::call_u32s(wrpc, &headers, target, instance, func, args).await
 }
 
 #[tokio::test]

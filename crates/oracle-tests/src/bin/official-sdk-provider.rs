@@ -1,7 +1,8 @@
 //! A capability provider built with the official `wasmcloud-provider-sdk` (0.17.1, as
 //! pinned by wasmCloud v1.9.2), unmodified in how it talks to its host. Its shutdown
 //! hook reports on `oracle.{provider_id}.shutdown_hook`; its link and config callbacks
-//! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered.
+//! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered. It
+//! sets up telemetry from HostData's `otel_config` with the SDK's macro.
 
 use wasmcloud_provider_sdk::{
     LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection,
@@ -69,6 +70,12 @@ impl Provider for OracleProvider {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the official providers do: telemetry as HostData's `otel_config` asks.
+    wasmcloud_provider_sdk::initialize_observability!(
+        "oracle-provider",
+        None::<std::path::PathBuf>
+    );
+    tracing::info!("oracle provider starting");
     let shutdown = run_provider(OracleProvider, "oracle-provider").await?;
     shutdown.await;
     Ok(())

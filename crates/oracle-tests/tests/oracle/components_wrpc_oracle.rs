@@ -22,24 +22,7 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
     let events = EventWatcher::new(&client, "default").await?;
     let dir = tempfile::tempdir()?;
     let host = nats.start_host(|c| c.allow_file_load = true).await?;
-    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
-    for (id, text) in [("math", MATH), ("calc", CALC)] {
-        let path = dir.path().join(format!("{id}.wasm"));
-        std::fs::write(&path, wat::parse_str(text)?)?;
-        let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": 4});
-        assert!(
-            ctl_request(&client, subjects.component_scale(host.id()), body)
-                .await
-                .success
-        );
-        events
-            .next_matching_within(
-                "component_scaled",
-                lattice_test_support::COMPILE_WAIT,
-                |e| e.data["component_id"] == id,
-            )
-            .await?;
-    }
+    scale_math_and_calc(&client, &events, host.id(), dir.path()).await?;
 
     // The official client calls the lattice-hosted `math`.
     let official =
@@ -57,37 +40,7 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
     assert_eq!(sum, 42);
 
     // The official server answers `calc`'s import through a link to `official-math`.
-    let server = wrpc_transport_nats::Client::new(
-        nats039::connect(nats.url()).await?,
-        "default.official-math",
-        Some(Arc::from("default.official-math")),
-    )
-    .await?;
-    let served = server
-        .serve_values::<(u32, u32), (u32,)>(
-            "local:test/math@0.1.0",
-            "add",
-            Vec::<Box<[Option<usize>]>>::new(),
-        )
-        .await?;
-    let (headers_tx, mut headers_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut served = std::pin::pin!(served);
-        while let Some(item) = served.next().await {
-            let Ok((cx, (a, b), _rx, tx)) = item else {
-                continue;
-            };
-            let _ = headers_tx.send(cx);
-            let _ = tx((a + b + 1000,)).await;
-        }
-    });
-    let link = json!({"source_id": "calc", "target": "official-math", "wit_namespace": "local",
-        "wit_package": "test", "interfaces": ["math"]});
-    assert!(
-        ctl_request(&client, subjects.link_put(), link)
-            .await
-            .success
-    );
+    let mut headers_rx = serve_official_math(&client, nats.url(), 1000).await?;
     let caller =
         wrpc_transport_nats::Client::new(nats039::connect(nats.url()).await?, "default.calc", None)
             .await?;
@@ -122,4 +75,69 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
     );
     host.shutdown(Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// Scales `math` and `calc` (one instance each, from the text format) on `host_id`.
+async fn scale_math_and_calc(
+    client: &async_nats::Client,
+    events: &EventWatcher,
+    host_id: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    for (id, text) in [("math", MATH), ("calc", CALC)] {
+        let path = dir.join(format!("{id}.wasm"));
+        std::fs::write(&path, wat::parse_str(text)?)?;
+        let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": 4});
+        let reply = ctl_request(client, subjects.component_scale(host_id), body).await;
+        anyhow::ensure!(reply.success, "{id}: {}", reply.message);
+        events
+            .next_matching_within(
+                "component_scaled",
+                lattice_test_support::COMPILE_WAIT,
+                |e| e.data["component_id"] == id,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Serves `local:test/math@0.1.0#add` as `official-math` with the official wRPC server
+/// (answering `a + b + plus`) and links `calc` to it; the headers of each call it
+/// serves come out of the returned channel.
+async fn serve_official_math(
+    client: &async_nats::Client,
+    url: &str,
+    plus: u32,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<Option<nats039::HeaderMap>>> {
+    let server = wrpc_transport_nats::Client::new(
+        nats039::connect(url).await?,
+        "default.official-math",
+        Some(Arc::from("default.official-math")),
+    )
+    .await?;
+    let served = server
+        .serve_values::<(u32, u32), (u32,)>(
+            "local:test/math@0.1.0",
+            "add",
+            Vec::<Box<[Option<usize>]>>::new(),
+        )
+        .await?;
+    let (headers_tx, headers_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut served = std::pin::pin!(served);
+        while let Some(item) = served.next().await {
+            let Ok((cx, (a, b), _rx, tx)) = item else {
+                continue;
+            };
+            let _ = headers_tx.send(cx);
+            let _ = tx((a + b + plus,)).await;
+        }
+    });
+    let link = json!({"source_id": "calc", "target": "official-math", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let reply = ctl_request(client, subjects.link_put(), link).await;
+    anyhow::ensure!(reply.success, "link: {}", reply.message);
+    Ok(headers_rx)
 }

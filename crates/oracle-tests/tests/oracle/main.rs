@@ -7,6 +7,7 @@ mod ctl_client_oracle;
 mod official_lattice_state;
 mod official_provider;
 mod secrets_oracle;
+mod telemetry_oracle;
 mod wadm_oracle;
 mod wire_oracle;
 mod wrpc_oracle;

@@ -47,36 +47,68 @@ fn official_shape(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
 }
 
 async fn run(cli: args::Cli) -> anyhow::Result<()> {
+    if let args::Command::Up(up) = cli.command {
+        return up::run(&cli.global, *up).await;
+    }
+    // A client command: its control requests carry its trace, exported when the
+    // standard OTEL_EXPORTER_OTLP_* variables name a collector.
+    let telemetry = lattice_telemetry::Telemetry::start("lattice-cli", &client_otel_config())
+        .map_err(anyhow::Error::from)?;
+    init_client_logging(&telemetry);
+    // The subcommand's name: the first word of its debug form (`Config(Put …)`).
+    let command = format!("{:?}", cli.command);
+    let command = command
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    let span = tracing::info_span!("lattice", command = command.to_lowercase());
+    let result = tracing::Instrument::instrument(client_command(cli), span).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn client_command(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
-        args::Command::Up(up) => up::run(&cli.global, *up).await,
-        args::Command::Par(command) => {
-            init_client_logging();
-            artifact_commands::par(&cli.global, command).await
-        }
-        args::Command::Secrets(command) => {
-            init_client_logging();
-            secrets_commands::run(&cli.global, command).await
-        }
-        args::Command::Claims(command) => {
-            init_client_logging();
-            artifact_commands::claims(&cli.global, command).await
-        }
-        args::Command::Push(push) => {
-            init_client_logging();
-            artifact_commands::push(&cli.global, push).await
-        }
-        command => {
-            init_client_logging();
-            commands::run(&cli.global, command).await
-        }
+        args::Command::Up(_) => unreachable!("handled by run"),
+        args::Command::Par(command) => artifact_commands::par(&cli.global, command).await,
+        args::Command::Secrets(command) => secrets_commands::run(&cli.global, command).await,
+        args::Command::Claims(command) => artifact_commands::claims(&cli.global, command).await,
+        args::Command::Push(push) => artifact_commands::push(&cli.global, push).await,
+        command => commands::run(&cli.global, command).await,
     }
 }
 
-fn init_client_logging() {
+/// Traces of client commands go where `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` says, over `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, else
+/// HTTP); without either endpoint, nothing is exported.
+fn client_otel_config() -> lattice_proto::OtelConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let traces_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let observability_endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let protocol = match var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Some("grpc") => lattice_proto::OtelProtocol::Grpc,
+        _ => lattice_proto::OtelProtocol::Http,
+    };
+    lattice_proto::OtelConfig {
+        enable_traces: Some(traces_endpoint.is_some() || observability_endpoint.is_some()),
+        traces_endpoint,
+        observability_endpoint,
+        protocol,
+        ..Default::default()
+    }
+}
+
+fn init_client_logging(telemetry: &lattice_telemetry::Telemetry) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(telemetry.layer(tracing::Level::INFO, tracing::Level::WARN))
         .init();
 }

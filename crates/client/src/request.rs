@@ -23,6 +23,7 @@ pub async fn request<T: DeserializeOwned>(
 }
 
 /// [`request`], with `what` naming the operation in errors.
+#[tracing::instrument(name = "ctl_send", skip(nats, subject, body, timeout), fields(%subject))]
 pub(crate) async fn send<T: DeserializeOwned>(
     nats: &Client,
     what: &str,
@@ -30,9 +31,13 @@ pub(crate) async fn send<T: DeserializeOwned>(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<CtlResponse<T>, ClientError> {
-    let request = async_nats::Request::new()
+    let mut request = async_nats::Request::new()
         .payload(body.into())
         .timeout(Some(timeout));
+    // The caller's trace (if it has one) continues in the host's handling.
+    if let Some(headers) = lattice_telemetry::propagation::current_headers() {
+        request = request.headers(headers);
+    }
     let what = what.to_string();
     let reply = match nats.send_request(subject.clone(), request).await {
         Ok(reply) => reply,

@@ -1,5 +1,6 @@
-//! A local OTLP/HTTP receiver (protobuf, what `--observability-protocol http` sends):
-//! it keeps the spans, metric names and log records it is sent, by service.
+//! A local OTLP receiver, over HTTP (protobuf, what `--observability-protocol http`
+//! sends) and gRPC (`--observability-protocol grpc`) on one port: it keeps the spans,
+//! metric names and log records it is sent, by service.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,7 +52,8 @@ pub struct Received {
     pub logs: Vec<ReceivedLog>,
 }
 
-/// Serves `/v1/traces`, `/v1/metrics` and `/v1/logs` on a free loopback port until dropped.
+/// Serves `/v1/traces`, `/v1/metrics`, `/v1/logs` and the three gRPC `Export` methods
+/// on a free loopback port until dropped.
 pub struct OtlpReceiver {
     endpoint: String,
     received: Arc<Mutex<Received>>,
@@ -75,28 +77,18 @@ impl OtlpReceiver {
                         move |request: hyper::Request<hyper::body::Incoming>| {
                             let (store, notify) = (store.clone(), notify.clone());
                             async move {
-                                let path = request.uri().path().to_string();
-                                let status = match request.into_body().collect().await {
-                                    Ok(body) => {
-                                        match store_export(&store, &path, &body.to_bytes()) {
-                                            Ok(()) => 200,
-                                            Err(_) => 400,
-                                        }
-                                    }
-                                    Err(_) => 400,
-                                };
+                                let answer = answer(&store, request).await;
                                 notify.notify_waiters();
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/x-protobuf")
-                                    .body(Full::new(Bytes::new()))
+                                answer
                             }
                         },
                     );
+                    // HTTP/1.1 for OTLP/HTTP, HTTP/2 (prior knowledge) for OTLP/gRPC.
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    let _ = builder.serve_connection(io, service).await;
                 });
             }
         });
@@ -147,10 +139,66 @@ impl Drop for OtlpReceiver {
     }
 }
 
+type AnswerBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// Stores one export, OTLP/HTTP or OTLP/gRPC, and answers it in kind.
+async fn answer(
+    store: &Mutex<Received>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<AnswerBody>, std::io::Error> {
+    let path = request.uri().path().to_string();
+    let grpc = path.ends_with("/Export");
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(error) => return Err(std::io::Error::other(error.to_string())),
+    };
+    let stored = match grpc {
+        // A gRPC message: a compression flag, a 4-byte length, the protobuf.
+        true => match body.get(5..) {
+            Some(message) => store_export(store, &path, message),
+            None => Err(anyhow::anyhow!("a gRPC message shorter than its prefix")),
+        },
+        false => store_export(store, &path, &body),
+    };
+    let response = match (grpc, stored) {
+        (false, stored) => hyper::Response::builder()
+            .status(if stored.is_ok() { 200 } else { 400 })
+            .header("content-type", "application/x-protobuf")
+            .body(Full::new(Bytes::new()).boxed()),
+        (true, stored) => {
+            let mut trailers = hyper::HeaderMap::new();
+            let status = if stored.is_ok() { "0" } else { "3" };
+            trailers.insert(
+                "grpc-status",
+                hyper::header::HeaderValue::from_static(status),
+            );
+            let frames = futures::stream::iter([
+                Ok(hyper::body::Frame::data(Bytes::from_static(&[
+                    0, 0, 0, 0, 0,
+                ]))),
+                Ok(hyper::body::Frame::trailers(trailers)),
+            ]);
+            hyper::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .body(http_body_util::StreamBody::new(frames).boxed())
+        }
+    };
+    response.map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 fn store_export(store: &Mutex<Received>, path: &str, body: &[u8]) -> anyhow::Result<()> {
     let mut received = store.lock().unwrap();
-    match path {
-        "/v1/traces" => {
+    let signal = match path {
+        "/v1/traces" | "/opentelemetry.proto.collector.trace.v1.TraceService/Export" => "traces",
+        "/v1/metrics" | "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export" => {
+            "metrics"
+        }
+        "/v1/logs" | "/opentelemetry.proto.collector.logs.v1.LogsService/Export" => "logs",
+        other => anyhow::bail!("not an OTLP path: {other}"),
+    };
+    match signal {
+        "traces" => {
             let request = ExportTraceServiceRequest::decode(body)?;
             for resource in request.resource_spans {
                 let service = service_of(resource.resource.as_ref());
@@ -165,7 +213,7 @@ fn store_export(store: &Mutex<Received>, path: &str, body: &[u8]) -> anyhow::Res
                 }
             }
         }
-        "/v1/metrics" => {
+        "metrics" => {
             let request = ExportMetricsServiceRequest::decode(body)?;
             for resource in request.resource_metrics {
                 let service = service_of(resource.resource.as_ref());
@@ -174,7 +222,7 @@ fn store_export(store: &Mutex<Received>, path: &str, body: &[u8]) -> anyhow::Res
                 }
             }
         }
-        "/v1/logs" => {
+        _ => {
             let request = ExportLogsServiceRequest::decode(body)?;
             for resource in request.resource_logs {
                 let service = service_of(resource.resource.as_ref());
@@ -187,7 +235,6 @@ fn store_export(store: &Mutex<Received>, path: &str, body: &[u8]) -> anyhow::Res
                 }
             }
         }
-        other => anyhow::bail!("not an OTLP path: {other}"),
     }
     Ok(())
 }

@@ -27,21 +27,18 @@ const EXPORTED: Duration = Duration::from_secs(20);
 async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
     let receiver = OtlpReceiver::start().await.unwrap();
     let nats = TestNats::start().await.unwrap();
-    let mut command = Command::new(LATTICE);
-    command
-        .args(["up", "--nats-url", nats.url(), "--allow-file-load"])
-        .args(["--enable-observability", "--trace-level", "debug"])
-        .args(["--override-observability-endpoint", receiver.endpoint()])
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("OTEL_BLRP_SCHEDULE_DELAY", "100")
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "300");
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("WASMCLOUD_") || name.starts_with("OTEL_EXPORTER_") {
-            command.env_remove(name.as_ref());
-        }
-    }
-    let (mut child, up_line) = spawn_until_up(command).await;
+    let (child, up_line) = up_exporting(
+        &nats,
+        &[
+            "--allow-file-load",
+            "--enable-observability",
+            "--trace-level",
+            "debug",
+            "--override-observability-endpoint",
+            receiver.endpoint(),
+        ],
+    )
+    .await;
     let host_id = host_id_of(&up_line);
     let client = nats.client().await.unwrap();
     let events = EventWatcher::new(&client, "default").await.unwrap();
@@ -125,6 +122,49 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
         .unwrap();
     assert_eq!(log.severity, "INFO", "{log:?}");
 
+    // A client command's request and the host's handling of it are one trace.
+    let out = Command::new(LATTICE)
+        .args([
+            "--nats-url",
+            nats.url(),
+            "config",
+            "put",
+            "traced",
+            "KEY=value",
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("LATTICE_NATS_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (sent, handled) = receiver
+        .wait_for(
+            "the CLI's request and its handling in one trace",
+            EXPORTED,
+            |r| {
+                let sent = r
+                    .spans
+                    .iter()
+                    .find(|s| s.service == "lattice-cli" && s.name == "ctl_send")?;
+                let handled = r.spans.iter().find(|s| {
+                    s.service == "wasmcloud-host"
+                        && s.trace_id == sent.trace_id
+                        && s.name == "ctl_request"
+                })?;
+                Some((sent.clone(), handled.clone()))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(handled.parent_span_id, sent.span_id);
+
     // A call into `calc`, in a trace of the caller's: the host's invocation span is in
     // it, and calc's call on to the provider carries it.
     let dir = tempfile::tempdir().unwrap();
@@ -196,6 +236,69 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
         "the provider's caller is the invocation span: {traceparent} vs {span:?}"
     );
 
+    stop(child).await;
+}
+
+/// gRPC instead of HTTP, traces alone: spans arrive over OTLP/gRPC, and nothing of the
+/// signals left off.
+#[tokio::test]
+async fn over_grpc_only_the_signals_asked_for_are_exported() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let nats = TestNats::start().await.unwrap();
+    let (child, _) = up_exporting(
+        &nats,
+        &[
+            "--enable-traces",
+            "true",
+            "--observability-protocol",
+            "grpc",
+            "--override-traces-endpoint",
+            receiver.endpoint(),
+        ],
+    )
+    .await;
+    let client = nats.client().await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    let pong = client
+        .request(subjects.host_ping(), "".into())
+        .await
+        .unwrap();
+    assert!(!pong.payload.is_empty());
+    receiver
+        .wait_for("a span over gRPC", EXPORTED, |r| {
+            r.spans.iter().find(|s| s.name == "ctl_request").cloned()
+        })
+        .await
+        .unwrap();
+    stop(child).await;
+    let received = receiver.received();
+    assert!(
+        received.logs.is_empty() && received.metrics.is_empty(),
+        "only traces were asked for: {received:?}"
+    );
+}
+
+/// `lattice up ARGS` on `nats` with short export delays and none of the caller's
+/// `WASMCLOUD_*` or `OTEL_EXPORTER_*` variables.
+async fn up_exporting(nats: &TestNats, args: &[&str]) -> (tokio::process::Child, String) {
+    let mut command = Command::new(LATTICE);
+    command
+        .args(["up", "--nats-url", nats.url()])
+        .args(args)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .env("OTEL_BLRP_SCHEDULE_DELAY", "100")
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "300");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("WASMCLOUD_") || name.starts_with("OTEL_EXPORTER_") {
+            command.env_remove(name.as_ref());
+        }
+    }
+    spawn_until_up(command).await
+}
+
+/// SIGTERM, then a clean exit (which flushes what is batched).
+async fn stop(mut child: tokio::process::Child) {
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
     let status = tokio::time::timeout(WAIT, child.wait())
         .await

@@ -175,7 +175,7 @@ impl Host {
         let ca = &config.tls_ca_paths;
         let ctl = nats::connect("ctl", &config.ctl_nats, None, ca).await?;
         let rpc = nats::connect("rpc", &config.rpc_nats, Some(config.rpc_timeout), ca).await?;
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(&[("ctl", ctl.clone()), ("rpc", rpc.clone())]);
         let events =
             EventPublisher::new(ctl.clone(), &config.lattice, &identity.id, metrics.clone());
         let secrets = crate::secrets::HostSecrets::new(

@@ -12,7 +12,8 @@
 //!
 //! The counters and histograms are also OpenTelemetry instruments of the global meter
 //! (`lattice.provider.restarts`, `lattice.health_check.duration`, `lattice.ctl.requests`,
-//! `lattice.ctl.request.duration`, `lattice.events.published`): exported over OTLP when
+//! `lattice.ctl.request.duration`, `lattice.events.published`, and
+//! `lattice.nats.reconnects{connection}`): exported over OTLP when
 //! `--enable-metrics` (or `--enable-observability`) installed a meter provider, no-ops
 //! otherwise.
 
@@ -63,6 +64,8 @@ pub(crate) struct Metrics(Arc<Inner>);
 
 /// The OpenTelemetry side of the same measurements.
 struct Otel {
+    /// Read at each export: the reconnects of the host's connections.
+    _reconnects: opentelemetry::metrics::ObservableCounter<u64>,
     restarts: opentelemetry::metrics::Counter<u64>,
     health_latency: opentelemetry::metrics::Histogram<f64>,
     ctl_requests: opentelemetry::metrics::Counter<u64>,
@@ -71,9 +74,24 @@ struct Otel {
 }
 
 impl Otel {
-    fn new() -> Self {
+    fn new(connections: &[(&'static str, async_nats::Client)]) -> Self {
         let meter = opentelemetry::global::meter("lattice-host");
+        let connections = connections.to_vec();
         Otel {
+            _reconnects: meter
+                .u64_observable_counter("lattice.nats.reconnects")
+                .with_description("Reconnects of the host's NATS connections")
+                .with_callback(move |observer| {
+                    for (name, client) in &connections {
+                        let connects = client
+                            .statistics()
+                            .connects
+                            .load(std::sync::atomic::Ordering::Relaxed);
+                        let connection = opentelemetry::KeyValue::new("connection", *name);
+                        observer.observe(connects.saturating_sub(1), &[connection]);
+                    }
+                })
+                .build(),
             restarts: meter
                 .u64_counter("lattice.provider.restarts")
                 .with_description("Provider restarts")
@@ -114,6 +132,13 @@ struct Inner {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(&[])
+    }
+}
+
+impl Metrics {
+    /// The metrics of a host whose NATS `connections` (by name) are watched for reconnects.
+    pub(crate) fn new(connections: &[(&'static str, async_nats::Client)]) -> Self {
         let mut registry = Registry::with_prefix("lattice");
         let providers = Family::<StateLabel, Gauge>::default();
         registry.register(
@@ -156,7 +181,7 @@ impl Default for Metrics {
             reconnects.clone(),
         );
         Metrics(Arc::new(Inner {
-            otel: Otel::new(),
+            otel: Otel::new(connections),
             registry,
             providers,
             restarts,

@@ -101,13 +101,13 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
 
     // Metrics and logs arrive from the host too.
     receiver
-        .wait_for("the control request metric", EXPORTED, |r| {
-            r.metrics
-                .iter()
-                .find(|(service, name)| {
-                    service == "wasmcloud-host" && name == "lattice.ctl.requests"
-                })
-                .cloned()
+        .wait_for("the control request and reconnect metrics", EXPORTED, |r| {
+            let has = |metric: &str| {
+                r.metrics
+                    .iter()
+                    .any(|(service, name)| service == "wasmcloud-host" && name == metric)
+            };
+            (has("lattice.ctl.requests") && has("lattice.nats.reconnects")).then_some(())
         })
         .await
         .unwrap();

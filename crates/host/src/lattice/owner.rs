@@ -1,0 +1,556 @@
+//! The owner task of lattice state: it follows the LATTICEDATA and CONFIGDATA buckets
+//! (re-watching after a reconnect or an error), holds the links and named configs, and
+//! queues what each local provider must get on that provider's outbox.
+
+use std::collections::HashMap;
+
+use async_nats::jetstream::kv::{Entry, Operation, Store};
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt as _};
+use lattice_proto::subjects::ProviderSubjects;
+use lattice_proto::{InterfaceLinkDefinition, Link};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::kv::{Buckets, COMPONENT_PREFIX, ComponentSpecification};
+use super::outbox::{LinkSealing, Outgoing, Recipient, outbox};
+use super::resolve::{self, ConfigMap};
+use super::{
+    Bootstrap, BootstrapError, Command, REOPEN_AFTER_ERROR, REWATCH_RETRY, links, read_all,
+};
+use crate::error::HostError;
+
+/// A provider running on this host, as lattice state sees it.
+struct Local {
+    config_names: Vec<String>,
+    xkey_public: String,
+    /// The merged config it last got (HostData or `config.update`).
+    config: ConfigMap,
+    /// What its HostData carried, until the re-sync once it answers.
+    bootstrap: Option<Bootstrap>,
+    /// Its outbox: one task publishes what is queued, in order (so a delete sent before
+    /// a put arrives first), while the owner goes on.
+    outbox: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// One of the two buckets.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Bucket {
+    Data,
+    Config,
+}
+
+type Watch = std::pin::Pin<
+    Box<dyn Stream<Item = Result<Entry, async_nats::jetstream::kv::WatcherError>> + Send>,
+>;
+
+pub(super) struct Owner {
+    provider_subjects: ProviderSubjects,
+    rpc: async_nats::Client,
+    buckets: Buckets,
+    links: HashMap<String, Vec<Link>>,
+    /// The revision each spec was last seen at (from the watch, a read, or a write).
+    spec_revisions: HashMap<String, u64>,
+    configs: HashMap<String, ConfigMap>,
+    local: HashMap<String, Local>,
+    sealing: LinkSealing,
+}
+
+impl Owner {
+    /// An owner that holds nothing yet.
+    pub(super) fn new(
+        provider_subjects: ProviderSubjects,
+        rpc: async_nats::Client,
+        buckets: Buckets,
+        sealing: LinkSealing,
+    ) -> Self {
+        Owner {
+            provider_subjects,
+            rpc,
+            buckets,
+            links: HashMap::new(),
+            spec_revisions: HashMap::new(),
+            configs: HashMap::new(),
+            local: HashMap::new(),
+            sealing,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        data: Watch,
+        config: Watch,
+        connection: async_nats::Client,
+        stop: CancellationToken,
+    ) {
+        let mut data = Some(data);
+        let mut config = Some(config);
+        let mut reopening = FuturesUnordered::new();
+        // After the connection comes back (a server restart, say), the watches' consumers
+        // may be gone without an error for seconds: both are opened again and the
+        // buckets re-read at once, which also picks up what changed meanwhile.
+        let mut reconnected = lattice_nats::reconnects(&connection);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                Ok(()) = reconnected.changed() => {
+                    tracing::info!("NATS connection back; watching lattice state again");
+                    data = None;
+                    config = None;
+                    reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                    reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                }
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
+                entry = next_entry(&mut data) => match entry {
+                    Some(Ok(entry)) => self.apply_data(&entry).await,
+                    // A watch that errs is not polled again (async-nats does not allow it
+                    // after some errors): it is opened anew and the bucket re-read.
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "lattice data watch error; opening it again");
+                        data = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, REOPEN_AFTER_ERROR));
+                    }
+                    None => {
+                        tracing::error!("the lattice data watch ended; opening it again");
+                        data = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                    }
+                },
+                entry = next_entry(&mut config) => match entry {
+                    Some(Ok(entry)) => self.apply_config(&entry).await,
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "config watch error; opening it again");
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, REOPEN_AFTER_ERROR));
+                    }
+                    None => {
+                        tracing::error!("the named config watch ended; opening it again");
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                    }
+                },
+                Some((bucket, result)) = reopening.next() => match result {
+                    Ok((watch, entries)) => {
+                        tracing::info!(?bucket, entries = entries.len(), "watching again; state re-read");
+                        self.apply_all(bucket, entries).await;
+                        match bucket {
+                            Bucket::Data => data = Some(watch),
+                            Bucket::Config => config = Some(watch),
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(?bucket, %error, "cannot watch lattice state; links and config are not delivered until it can; retrying");
+                        reopening.push(reopen(self.buckets.clone(), bucket, REWATCH_RETRY));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Reads a whole bucket and applies it (at start, before the watch is followed).
+    pub(super) async fn reload(&mut self, bucket: Bucket) -> Result<(), HostError> {
+        let entries = read_all(self.buckets.of(bucket), "").await?;
+        self.apply_all(bucket, entries).await;
+        Ok(())
+    }
+
+    /// Applies a full read of `bucket`: every entry, and keys that are gone as deletes.
+    async fn apply_all(&mut self, bucket: Bucket, entries: Vec<Entry>) {
+        match bucket {
+            Bucket::Data => {
+                let present: std::collections::HashSet<&str> = entries
+                    .iter()
+                    .filter_map(|e| e.key.strip_prefix(COMPONENT_PREFIX))
+                    .collect();
+                self.links
+                    .retain(|source, _| present.contains(source.as_str()));
+                for entry in &entries {
+                    self.apply_data(entry).await;
+                }
+            }
+            Bucket::Config => {
+                let present: std::collections::HashSet<&str> =
+                    entries.iter().map(|e| e.key.as_str()).collect();
+                let gone: Vec<String> = self
+                    .configs
+                    .keys()
+                    .filter(|name| !present.contains(name.as_str()))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    self.config_changed(name, None).await;
+                }
+                for entry in &entries {
+                    self.apply_config(entry).await;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Bootstrap {
+                provider_id,
+                config_names,
+                xkey_public,
+                entity_jwt,
+                reply,
+            } => {
+                let missing = config_names.iter().find(|n| {
+                    !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
+                });
+                if let Some(name) = missing {
+                    let _ = reply.send(Err(BootstrapError::MissingConfig(name.clone())));
+                    return;
+                }
+                let (links, link_secrets) = self.links_of(&provider_id).into_iter().unzip();
+                let bootstrap = Bootstrap {
+                    config: resolve::merge(&self.configs, &config_names),
+                    links,
+                    link_secrets,
+                };
+                let (queue, outbox_rx) = mpsc::unbounded_channel();
+                let span = tracing::debug_span!("outbox", %provider_id);
+                let recipient = Recipient {
+                    provider_id: provider_id.clone(),
+                    xkey_public: xkey_public.clone(),
+                    entity_jwt,
+                };
+                tokio::spawn(
+                    outbox(self.rpc.clone(), recipient, self.sealing.clone(), outbox_rx)
+                        .instrument(span),
+                );
+                self.local.insert(
+                    provider_id,
+                    Local {
+                        config_names,
+                        xkey_public,
+                        config: bootstrap.config.clone(),
+                        bootstrap: Some(bootstrap.clone()),
+                        outbox: queue,
+                    },
+                );
+                let _ = reply.send(Ok(bootstrap));
+            }
+            Command::Resync {
+                provider_id,
+                xkey_public,
+            } => self.resync(&provider_id, &xkey_public).await,
+            Command::Refresh {
+                provider_id,
+                xkey_public,
+            } => self.refresh(&provider_id, &xkey_public),
+            Command::SpecWritten {
+                source,
+                revision,
+                links,
+            } => {
+                // Older than what the watch already gave (another host wrote since): skip.
+                if self
+                    .spec_revisions
+                    .get(&source)
+                    .is_some_and(|&seen| seen >= revision)
+                {
+                    return;
+                }
+                self.spec_revisions.insert(source.clone(), revision);
+                self.apply_links(&source, links).await;
+            }
+            Command::MergedConfig { names, reply } => {
+                let missing = names.iter().find(|n| {
+                    !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
+                });
+                let _ = reply.send(match missing {
+                    Some(name) => Err(name.clone()),
+                    None => Ok(resolve::merge(&self.configs, &names)),
+                });
+            }
+            Command::LinkTarget {
+                source,
+                namespace,
+                package,
+                interface,
+                name,
+                reply,
+            } => {
+                let target = self.links.get(&source).and_then(|links| {
+                    links.iter().find(|l| {
+                        l.name == name
+                            && l.wit_namespace == namespace
+                            && l.wit_package == package
+                            && l.interfaces.contains(&interface)
+                    })
+                });
+                let _ = reply.send(target.map(|l| l.target.clone()));
+            }
+            Command::Forget {
+                provider_id,
+                xkey_public,
+            } => {
+                if self
+                    .local
+                    .get(&provider_id)
+                    .is_some_and(|l| l.xkey_public == xkey_public)
+                {
+                    self.local.remove(&provider_id);
+                }
+            }
+        }
+    }
+
+    /// Every link in which `provider_id` is source or target, resolved.
+    /// The links `provider_id` is an end of, resolved, with their secret references.
+    fn links_of(
+        &self,
+        provider_id: &str,
+    ) -> Vec<(InterfaceLinkDefinition, resolve::LinkSecretRefs)> {
+        self.links
+            .values()
+            .flatten()
+            .filter(|l| l.source_id == provider_id || l.target == provider_id)
+            .map(|l| {
+                (
+                    resolve::resolve(&self.configs, l),
+                    resolve::LinkSecretRefs::of(&self.configs, l),
+                )
+            })
+            .collect()
+    }
+
+    /// Sends a provider that now listens what changed since its HostData was made.
+    async fn resync(&mut self, provider_id: &str, xkey_public: &str) {
+        let Some(local) = self.local.get_mut(provider_id) else {
+            return;
+        };
+        if local.xkey_public != xkey_public {
+            return;
+        }
+        let Some(bootstrap) = local.bootstrap.take() else {
+            return;
+        };
+        let merged = resolve::merge(&self.configs, &local.config_names);
+        local.config = merged.clone();
+        let with_refs = self.links_of(provider_id);
+        for (link, refs) in with_refs
+            .iter()
+            .filter(|(l, _)| !bootstrap.links.contains(l))
+        {
+            let subject = self.provider_subjects.link_put(xkey_public);
+            self.publish_link(provider_id, subject, link.clone(), refs.clone());
+        }
+        let current: Vec<InterfaceLinkDefinition> = with_refs.into_iter().map(|(l, _)| l).collect();
+        for link in bootstrap
+            .links
+            .iter()
+            .filter(|old| !current.iter().any(|l| links::same_identity(l, old)))
+        {
+            let subject = self.provider_subjects.link_del(provider_id);
+            self.publish(provider_id, subject, &links::delete_form(link));
+        }
+        if merged != bootstrap.config {
+            let subject = self.provider_subjects.config_update(provider_id);
+            self.publish(provider_id, subject, &merged);
+        }
+    }
+
+    /// Sends a provider that may have missed messages all of its links and its config.
+    /// Both are idempotent for providers: a link they hold is ignored when put again.
+    fn refresh(&mut self, provider_id: &str, xkey_public: &str) {
+        let Some(local) = self.local.get(provider_id) else {
+            return;
+        };
+        if local.xkey_public != xkey_public || local.bootstrap.is_some() {
+            return; // another instance, or one that has not had its resync yet
+        }
+        let config = local.config.clone();
+        for (link, refs) in self.links_of(provider_id) {
+            let subject = self.provider_subjects.link_put(xkey_public);
+            self.publish_link(provider_id, subject, link, refs);
+        }
+        let subject = self.provider_subjects.config_update(provider_id);
+        self.publish(provider_id, subject, &config);
+    }
+
+    /// Queues a document for a local provider on its outbox; nothing here waits for NATS.
+    fn publish(&self, provider_id: &str, subject: String, body: &impl serde::Serialize) {
+        let body = serde_json::to_vec(body).expect("lattice documents encode");
+        if let Some(local) = self.local.get(provider_id) {
+            let _ = local.outbox.send(Outgoing::Document(subject, body.into()));
+        }
+    }
+
+    /// Queues a link put; its secrets (if it references any) are sealed by the outbox.
+    fn publish_link(
+        &self,
+        provider_id: &str,
+        subject: String,
+        link: InterfaceLinkDefinition,
+        refs: resolve::LinkSecretRefs,
+    ) {
+        if refs.is_empty() {
+            return self.publish(provider_id, subject, &link);
+        }
+        if let Some(local) = self.local.get(provider_id) {
+            let _ = local.outbox.send(Outgoing::Link {
+                subject,
+                link: Box::new(link),
+                refs,
+            });
+        }
+    }
+
+    /// A LATTICEDATA change: links of the spec not held before go to local providers.
+    async fn apply_data(&mut self, entry: &Entry) {
+        let Some(source) = entry.key.strip_prefix(COMPONENT_PREFIX) else {
+            return; // CLAIMS_*, legacy keys: read from the bucket when asked
+        };
+        self.spec_revisions
+            .insert(source.to_string(), entry.revision);
+        if entry.operation != Operation::Put {
+            self.links.remove(source);
+            return;
+        }
+        let spec: ComponentSpecification = match serde_json::from_slice(&entry.value) {
+            Ok(spec) => spec,
+            Err(error) => {
+                tracing::warn!(key = %entry.key, %error, "ignoring an undecodable component spec");
+                return;
+            }
+        };
+        self.apply_links(source, spec.links).await;
+    }
+
+    /// `source`'s links are `links` now: the new ones go to local providers.
+    async fn apply_links(&mut self, source: &str, links: Vec<Link>) {
+        let old = self
+            .links
+            .insert(source.to_string(), links.clone())
+            .unwrap_or_default();
+        for link in links.iter().filter(|l| !old.contains(l)) {
+            self.deliver(link).await;
+        }
+    }
+
+    /// A CONFIGDATA change.
+    async fn apply_config(&mut self, entry: &Entry) {
+        let new = match entry.operation {
+            Operation::Put => match serde_json::from_slice::<ConfigMap>(&entry.value) {
+                Ok(map) => Some(map),
+                Err(error) => {
+                    tracing::warn!(config = %entry.key, %error, "ignoring a config that is not a string map");
+                    return;
+                }
+            },
+            Operation::Delete | Operation::Purge => None,
+        };
+        self.config_changed(entry.key.clone(), new).await;
+    }
+
+    /// Config `name` is now `new` (`None`: deleted): push merged configs and re-resolved
+    /// links that changed.
+    async fn config_changed(&mut self, name: String, new: Option<ConfigMap>) {
+        let changed = match &new {
+            Some(map) => self.configs.insert(name.clone(), map.clone()).as_ref() != Some(map),
+            None => self.configs.remove(&name).is_some(),
+        };
+        if !changed {
+            return;
+        }
+        let updates: Vec<(String, ConfigMap)> = self
+            .local
+            .iter()
+            .filter(|(_, local)| local.config_names.contains(&name))
+            .map(|(id, local)| {
+                (
+                    id.clone(),
+                    resolve::merge(&self.configs, &local.config_names),
+                )
+            })
+            .filter(|(id, merged)| &self.local[id].config != merged)
+            .collect();
+        for (id, merged) in updates {
+            let subject = self.provider_subjects.config_update(&id);
+            self.publish(&id, subject, &merged);
+            if let Some(local) = self.local.get_mut(&id) {
+                local.config = merged;
+            }
+        }
+        let affected: Vec<Link> = self
+            .links
+            .values()
+            .flatten()
+            .filter(|l| resolve::uses_config(l, &name))
+            .cloned()
+            .collect();
+        for link in &affected {
+            self.deliver(link).await;
+        }
+    }
+
+    /// Sends `link`, resolved, to the local providers that are its source or target.
+    async fn deliver(&self, link: &Link) {
+        let resolved = resolve::resolve(&self.configs, link);
+        let refs = resolve::LinkSecretRefs::of(&self.configs, link);
+        let mut ends = vec![link.source_id.as_str()];
+        if link.target != link.source_id {
+            ends.push(&link.target);
+        }
+        for id in ends {
+            let Some(local) = self.local.get(id) else {
+                continue;
+            };
+            let subject = self.provider_subjects.link_put(&local.xkey_public);
+            self.publish_link(id, subject, resolved.clone(), refs.clone());
+        }
+    }
+}
+
+/// The next entry of a watch that is open; pending while it is being re-opened.
+async fn next_entry(
+    watch: &mut Option<Watch>,
+) -> Option<Result<Entry, async_nats::jetstream::kv::WatcherError>> {
+    match watch {
+        Some(watch) => watch.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens `bucket`'s watch again after `delay`, then reads the whole bucket.
+async fn reopen(
+    buckets: Buckets,
+    bucket: Bucket,
+    delay: std::time::Duration,
+) -> (Bucket, Result<(Watch, Vec<Entry>), HostError>) {
+    tokio::time::sleep(delay).await;
+    let result = async {
+        let watch = buckets.watch(bucket).await?;
+        let entries = read_all(buckets.of(bucket), "").await?;
+        Ok((watch, entries))
+    }
+    .await;
+    (bucket, result)
+}
+
+impl Buckets {
+    fn of(&self, bucket: Bucket) -> &Store {
+        match bucket {
+            Bucket::Data => &self.data,
+            Bucket::Config => &self.config,
+        }
+    }
+
+    /// A watch of every key of `bucket` (new changes only).
+    pub(super) async fn watch(&self, bucket: Bucket) -> Result<Watch, HostError> {
+        let store = self.of(bucket);
+        let watch = store.watch_all().await.map_err(|e| HostError::Bucket {
+            bucket: store.name.clone(),
+            reason: format!("cannot watch: {e}"),
+        })?;
+        Ok(Box::pin(watch))
+    }
+}

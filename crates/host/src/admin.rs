@@ -122,14 +122,7 @@ impl Admin {
     }
 
     async fn render(&self) -> String {
-        let mut states: Vec<(String, i64)> = Vec::new();
-        for provider in self.providers.inventory().await {
-            let state = provider.state.unwrap_or_default();
-            match states.iter_mut().find(|(s, _)| *s == state) {
-                Some((_, count)) => *count += 1,
-                None => states.push((state, 1)),
-            }
-        }
+        let states = self.providers.states().await;
         let states: Vec<(&str, i64)> = states.iter().map(|(s, n)| (s.as_str(), *n)).collect();
         let connections: Vec<(&str, &async_nats::Client)> =
             self.connections.iter().map(|(n, c)| (*n, c)).collect();

@@ -352,6 +352,11 @@ impl Host {
             }))
             .await;
         tracker.spawn(heartbeat::run(ctx.clone(), token.child_token()));
+        tracker.spawn(metrics::sample_providers(
+            ctx.metrics.clone(),
+            ctx.providers.clone(),
+            token.child_token(),
+        ));
         // The subscriptions exist and the lattice state is read.
         ready.send_replace(true);
         tracing::info!(

@@ -12,8 +12,9 @@
 //!
 //! The counters and histograms are also OpenTelemetry instruments of the global meter
 //! (`lattice.provider.restarts`, `lattice.health_check.duration`, `lattice.ctl.requests`,
-//! `lattice.ctl.request.duration`, `lattice.events.published`, and
-//! `lattice.nats.reconnects{connection}`): exported over OTLP when
+//! `lattice.ctl.request.duration`, `lattice.events.published`,
+//! `lattice.nats.reconnects{connection}`, and `lattice.providers{state}`, sampled every
+//! few seconds): exported over OTLP when
 //! `--enable-metrics` (or `--enable-observability`) installed a meter provider, no-ops
 //! otherwise.
 
@@ -66,6 +67,8 @@ pub(crate) struct Metrics(Arc<Inner>);
 struct Otel {
     /// Read at each export: the reconnects of the host's connections.
     _reconnects: opentelemetry::metrics::ObservableCounter<u64>,
+    /// Read at each export: the last sample of providers by state.
+    _providers: opentelemetry::metrics::ObservableGauge<i64>,
     restarts: opentelemetry::metrics::Counter<u64>,
     health_latency: opentelemetry::metrics::Histogram<f64>,
     ctl_requests: opentelemetry::metrics::Counter<u64>,
@@ -74,10 +77,23 @@ struct Otel {
 }
 
 impl Otel {
-    fn new(connections: &[(&'static str, async_nats::Client)]) -> Self {
+    fn new(
+        connections: &[(&'static str, async_nats::Client)],
+        provider_states: ProviderStates,
+    ) -> Self {
         let meter = opentelemetry::global::meter("lattice-host");
         let connections = connections.to_vec();
         Otel {
+            _providers: meter
+                .i64_observable_gauge("lattice.providers")
+                .with_description("Providers by supervision state")
+                .with_callback(move |observer| {
+                    for (state, count) in provider_states.lock().unwrap().iter() {
+                        let state = opentelemetry::KeyValue::new("state", state.clone());
+                        observer.observe(*count, &[state]);
+                    }
+                })
+                .build(),
             _reconnects: meter
                 .u64_observable_counter("lattice.nats.reconnects")
                 .with_description("Reconnects of the host's NATS connections")
@@ -118,8 +134,12 @@ impl Otel {
     }
 }
 
+/// The last sample of providers by state (for the OpenTelemetry gauge).
+type ProviderStates = Arc<std::sync::Mutex<Vec<(String, i64)>>>;
+
 struct Inner {
     otel: Otel,
+    provider_states: ProviderStates,
     registry: Registry,
     providers: Family<StateLabel, Gauge>,
     restarts: Counter,
@@ -180,8 +200,10 @@ impl Metrics {
             "Reconnects of the host's NATS connections",
             reconnects.clone(),
         );
+        let provider_states = ProviderStates::default();
         Metrics(Arc::new(Inner {
-            otel: Otel::new(connections),
+            otel: Otel::new(connections, provider_states.clone()),
+            provider_states,
             registry,
             providers,
             restarts,
@@ -195,6 +217,12 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Providers by state now, for the OpenTelemetry gauge (`/metrics` reads them at
+    /// each scrape).
+    pub(crate) fn sample_providers(&self, states: Vec<(String, i64)>) {
+        *self.0.provider_states.lock().unwrap() = states;
+    }
+
     /// A provider was restarted.
     pub(crate) fn provider_restarted(&self) {
         self.0.restarts.inc();
@@ -271,6 +299,25 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.0.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// How often providers by state are sampled for the OpenTelemetry gauge.
+const PROVIDER_SAMPLE: Duration = Duration::from_secs(5);
+
+/// Samples `providers` by state into `metrics` until `stop`.
+pub(crate) async fn sample_providers(
+    metrics: Metrics,
+    providers: crate::providers::ProviderManager,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(PROVIDER_SAMPLE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => metrics.sample_providers(providers.states().await),
+        }
     }
 }
 

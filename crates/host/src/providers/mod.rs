@@ -237,6 +237,19 @@ impl ProviderManager {
             .unwrap_or_default()
     }
 
+    /// How many providers are in each supervision state (`running`, `crash_loop`, …).
+    pub(crate) async fn states(&self) -> Vec<(String, i64)> {
+        let mut states: Vec<(String, i64)> = Vec::new();
+        for provider in self.inventory().await {
+            let state = provider.state.unwrap_or_default();
+            match states.iter_mut().find(|(s, _)| *s == state) {
+                Some((_, count)) => *count += 1,
+                None => states.push((state, 1)),
+            }
+        }
+        states
+    }
+
     /// The output buffer of a provider.
     pub(crate) async fn logs(&self, provider_id: &str) -> Option<Arc<LogBuffer>> {
         let provider_id = provider_id.to_string();

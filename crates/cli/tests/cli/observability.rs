@@ -101,15 +101,23 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
 
     // Metrics and logs arrive from the host too.
     receiver
-        .wait_for("the control request, reconnect and provider metrics", EXPORTED, |r| {
-            let has = |metric: &str| {
-                r.metrics
-                    .iter()
-                    .any(|(service, name)| service == "wasmcloud-host" && name == metric)
-            };
-            let all = ["lattice.ctl.requests", "lattice.nats.reconnects", "lattice.providers"];
-            all.iter().all(|m| has(m)).then_some(())
-        })
+        .wait_for(
+            "the control request, reconnect and provider metrics",
+            EXPORTED,
+            |r| {
+                let has = |metric: &str| {
+                    r.metrics
+                        .iter()
+                        .any(|(service, name)| service == "wasmcloud-host" && name == metric)
+                };
+                let all = [
+                    "lattice.ctl.requests",
+                    "lattice.nats.reconnects",
+                    "lattice.providers",
+                ];
+                all.iter().all(|m| has(m)).then_some(())
+            },
+        )
         .await
         .unwrap();
     let log = receiver

@@ -2,7 +2,8 @@
 //! pinned by wasmCloud v1.9.2), unmodified in how it talks to its host. Its shutdown
 //! hook reports on `oracle.{provider_id}.shutdown_hook`; its link and config callbacks
 //! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered. It
-//! sets up telemetry from HostData's `otel_config` with the SDK's macro.
+//! sets up telemetry from HostData's `otel_config` with the SDK's macro, and reports that
+//! `otel_config` as the SDK decoded it on `oracle.{provider_id}.otel_config`.
 
 use wasmcloud_provider_sdk::{
     LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection,
@@ -26,12 +27,17 @@ impl Provider for OracleProvider {
         // The provider's own secrets (HostData.secrets), as the SDK hands them over.
         let subject = format!("oracle.{}.init_secrets", config.get_provider_id());
         let secrets = serde_json::to_vec(config.get_secrets())?;
+        // And the `otel_config` of its HostData, as the SDK decoded it.
+        let otel_subject = format!("oracle.{}.otel_config", config.get_provider_id());
+        let host_data = wasmcloud_provider_sdk::provider::load_host_data()?;
+        let otel = serde_json::to_vec(&host_data.otel_config)?;
         // The SDK 0.17 connects only once init returns: report from a task, after that.
         tokio::spawn(async move {
             for _ in 0..50 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 if let Ok(connection) = std::panic::catch_unwind(get_connection) {
                     let _ = connection.nats.publish(subject, secrets.into()).await;
+                    let _ = connection.nats.publish(otel_subject, otel.into()).await;
                     return;
                 }
             }

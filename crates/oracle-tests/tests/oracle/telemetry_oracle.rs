@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use lattice_proto::OtelConfig;
 use lattice_proto::subjects::CtlSubjects;
 use lattice_test_support::otlp::OtlpReceiver;
@@ -19,21 +20,58 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
     let receiver = OtlpReceiver::start().await?;
     let nats = TestNats::start().await?;
     let client = nats.client().await?;
+    // Every field the host sets (the sampler and batch fields it never sets).
+    let otel = OtelConfig {
+        enable_observability: true,
+        enable_traces: Some(true),
+        enable_metrics: Some(true),
+        enable_logs: Some(true),
+        observability_endpoint: Some(receiver.endpoint().to_string()),
+        traces_endpoint: Some(format!("{}/v1/traces", receiver.endpoint())),
+        metrics_endpoint: Some(format!("{}/v1/metrics", receiver.endpoint())),
+        logs_endpoint: Some(format!("{}/v1/logs", receiver.endpoint())),
+        protocol: lattice_proto::OtelProtocol::Http,
+        additional_ca_paths: Vec::new(),
+        trace_level: lattice_proto::Level::Debug,
+        ..Default::default()
+    };
+    let sent = otel.clone();
     let host = nats
-        .start_host(|c| {
+        .start_host(move |c| {
             c.allow_file_load = true;
-            c.otel = OtelConfig {
-                enable_observability: true,
-                observability_endpoint: Some(receiver.endpoint().to_string()),
-                ..Default::default()
-            };
+            c.otel = sent;
         })
         .await?;
+    let mut decoded = client.subscribe("oracle.official.otel_config").await?;
+    client.flush().await?;
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
     let start =
         json!({"provider_id": "official", "provider_ref": format!("file://{OFFICIAL_PROVIDER}")});
     let reply = ctl_request(&client, subjects.provider_start(host.id()), start).await;
     anyhow::ensure!(reply.success, "{}", reply.message);
+    let decoded = tokio::time::timeout(Duration::from_secs(15), decoded.next())
+        .await?
+        .expect("the provider reports its otel_config");
+    let decoded: wasmcloud_core::OtelConfig = serde_json::from_slice(&decoded.payload)?;
+    assert!(decoded.enable_observability);
+    assert_eq!(
+        (
+            decoded.enable_traces,
+            decoded.enable_metrics,
+            decoded.enable_logs
+        ),
+        (Some(true), Some(true), Some(true))
+    );
+    assert_eq!(decoded.observability_endpoint, otel.observability_endpoint);
+    assert_eq!(decoded.traces_endpoint, otel.traces_endpoint);
+    assert_eq!(decoded.metrics_endpoint, otel.metrics_endpoint);
+    assert_eq!(decoded.logs_endpoint, otel.logs_endpoint);
+    assert_eq!(decoded.protocol, wasmcloud_core::OtelProtocol::Http);
+    assert!(decoded.additional_ca_paths.is_empty());
+    assert!(matches!(
+        decoded.trace_level,
+        wasmcloud_core::logging::Level::Debug
+    ));
     let log = receiver
         .wait_for(
             "a log record of the official provider",
@@ -50,6 +88,19 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
         )
         .await?;
     assert_eq!(log.severity, "INFO", "{log:?}");
+    // And its spans (the SDK's own `init_provider`).
+    receiver
+        .wait_for(
+            "a span of the official provider",
+            Duration::from_secs(30),
+            |r| {
+                r.spans
+                    .iter()
+                    .find(|s| s.service == "oracle-provider" && s.name == "init_provider")
+                    .cloned()
+            },
+        )
+        .await?;
     host.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }

@@ -352,11 +352,19 @@ impl Host {
             }))
             .await;
         tracker.spawn(heartbeat::run(ctx.clone(), token.child_token()));
-        tracker.spawn(metrics::sample_providers(
-            ctx.metrics.clone(),
-            ctx.providers.clone(),
-            token.child_token(),
-        ));
+        // Providers by state are sampled only for an OTLP export (`/metrics` reads them
+        // at each scrape).
+        let metrics_exported = lattice_telemetry::settings::enabled(
+            &ctx.config.otel,
+            lattice_telemetry::settings::Signal::Metrics,
+        );
+        if metrics_exported {
+            tracker.spawn(metrics::sample_providers(
+                ctx.metrics.clone(),
+                ctx.providers.clone(),
+                token.child_token(),
+            ));
+        }
         // The subscriptions exist and the lattice state is read.
         ready.send_replace(true);
         tracing::info!(

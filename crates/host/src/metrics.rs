@@ -214,9 +214,7 @@ impl Metrics {
             reconnects,
         }))
     }
-}
 
-impl Metrics {
     /// Providers by state now, for the OpenTelemetry gauge (`/metrics` reads them at
     /// each scrape).
     pub(crate) fn sample_providers(&self, states: Vec<(String, i64)>) {

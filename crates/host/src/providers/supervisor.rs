@@ -437,7 +437,11 @@ impl Supervisor {
                     }
                     settling = None;
                     let was_in_contact = self.health.in_contact();
-                    if let Some(event) = self.health.observe(&result) {
+                    let event = self.health.observe(&result);
+                    // The inventory shows the answer before the event tells of it.
+                    let healthy = self.health.healthy();
+                    self.set(|s| s.healthy = healthy);
+                    if let Some(event) = event {
                         self.publish_health(event).await;
                     }
                     match &result {
@@ -452,8 +456,6 @@ impl Supervisor {
                         tracing::info!("provider answers again; sending its links and config again");
                         self.env.lattice.refresh(&self.spec.provider_id, &self.xkey_public).await;
                     }
-                    let healthy = self.health.healthy();
-                    self.set(|s| s.healthy = healthy);
                     if settings.health_failures.is_some_and(|n| self.health.unanswered() >= n) {
                         return WatchEnd::Unhealthy;
                     }

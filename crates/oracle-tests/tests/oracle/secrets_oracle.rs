@@ -38,6 +38,25 @@ async fn start_backend(
 }
 
 /// Where that backend (or the official one) listens.
+/// A signed archive of the official SDK's provider in `dir`, and its service key.
+fn official_archive(dir: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, nkeys::KeyPair)> {
+    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
+    let par = dir.join("official.par.gz");
+    lattice_artifacts::par::ParBuilder::new("Official", "tests")
+        .binary(
+            lattice_artifacts::par::native_target(),
+            std::fs::read(env!("CARGO_BIN_EXE_official-sdk-provider"))?,
+        )
+        .write(&par, &account, &service, true)?;
+    Ok((par, service))
+}
+
+/// A host that loads files and asks the backends on `wasmcloud.secrets`.
+fn with_secrets(c: &mut lattice_host::HostConfig) {
+    c.allow_file_load = true;
+    c.secrets_topic = Some("wasmcloud.secrets".into());
+}
+
 fn admin() -> BackendAddress {
     BackendAddress {
         topic: "wasmcloud.secrets".into(),
@@ -276,24 +295,12 @@ async fn an_official_sdk_provider_gets_its_secrets_and_opens_its_link_secrets() 
         )
         .await?;
     let dir = tempfile::tempdir()?;
-    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
-    let par = dir.path().join("official.par.gz");
-    lattice_artifacts::par::ParBuilder::new("Official", "tests")
-        .binary(
-            lattice_artifacts::par::native_target(),
-            std::fs::read(env!("CARGO_BIN_EXE_official-sdk-provider"))?,
-        )
-        .write(&par, &account, &service, true)?;
+    let (par, service) = official_archive(dir.path())?;
     admin
         .map(&client, &service.public_key(), &["api-key".into()], true)
         .await?;
 
-    let host = nats
-        .start_host(|c| {
-            c.allow_file_load = true;
-            c.secrets_topic = Some("wasmcloud.secrets".into());
-        })
-        .await?;
+    let host = nats.start_host(with_secrets).await?;
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
     let reference = serde_json::json!({"name": "api_key", "backend": "nats-kv", "key": "api-key",
         "policy": "{}", "type": "secret.wasmcloud.dev/v1alpha1"});
@@ -382,23 +389,11 @@ async fn a_lattice_host_fetches_from_the_official_backend() -> anyhow::Result<()
         }
     }
     let dir = tempfile::tempdir()?;
-    let (account, service) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_service());
-    let par = dir.path().join("official.par.gz");
-    lattice_artifacts::par::ParBuilder::new("Official", "tests")
-        .binary(
-            lattice_artifacts::par::native_target(),
-            std::fs::read(env!("CARGO_BIN_EXE_official-sdk-provider"))?,
-        )
-        .write(&par, &account, &service, true)?;
+    let (par, service) = official_archive(dir.path())?;
     admin
         .map(&client, &service.public_key(), &["db".into()], true)
         .await?;
-    let host = nats
-        .start_host(|c| {
-            c.allow_file_load = true;
-            c.secrets_topic = Some("wasmcloud.secrets".into());
-        })
-        .await?;
+    let host = nats.start_host(with_secrets).await?;
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
     let reference = serde_json::json!({"name": "db", "backend": "nats-kv", "key": "db",
         "policy": "{}", "type": "secret.wasmcloud.dev/v1alpha1"});

@@ -176,6 +176,7 @@ FIXTURES=(
   "calc py calc-client fixtures/python/calc --stub-wasi"
   "secret-reader py secret-reader fixtures/python/secret_reader --stub-wasi"
   "hello-js js hello-http $JS/src/hello.js -"
+  "fetch-js js hello-http $JS/src/fetch.js -"
 )
 
 fixture_key() {
@@ -305,7 +306,7 @@ EOF
       die "wasm-tools component wit $name.wasm (log: $OUT/$name.check.log)"
     case "$name" in
       hello-py) expect "$name" "export wasi:http/incoming-handler@0.2.12" ;;
-      hello-js) expect "$name" "export wasi:http/incoming-handler@0.2.10" ;;
+      hello-js | fetch-js) expect "$name" "export wasi:http/incoming-handler@0.2.10" ;;
       math) expect "$name" "export local:test/math@0.1.0" ;;
       calc) expect "$name" "import local:test/math@0.1.0" "export local:test/calc@0.1.0" ;;
     esac

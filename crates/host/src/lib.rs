@@ -28,6 +28,7 @@ mod ctl;
 mod error;
 mod events;
 mod heartbeat;
+mod http_client;
 mod identity;
 mod labels;
 mod lattice;
@@ -252,10 +253,12 @@ impl Host {
             identity.id.clone(),
         );
         let local_components = crate::components::LocalComponents::default();
+        let http_clients = crate::http_client::LocalHttpClients::default();
         let env = SupervisorEnv::new(SupervisorEnvParts {
             builtins: crate::builtins::BuiltinEnv {
                 settings: config.builtins.clone(),
                 components: local_components.clone(),
+                http_clients: http_clients.clone(),
                 events: events.clone(),
                 host_id: identity.id.clone(),
             },
@@ -303,6 +306,7 @@ impl Host {
                 host_id: identity.id.clone(),
                 lattice_name: config.lattice.clone(),
                 local: local_components,
+                http_clients,
                 drain: config.default_stop_timeout,
             }),
             tracker.clone(),

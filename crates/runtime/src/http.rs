@@ -15,8 +15,12 @@ use crate::prepared::{Prepared, StoreState};
 
 /// What a request body's errors must turn into ([`Prepared::handle_http`]).
 pub use wasmtime_wasi_http::Error as BodyError;
-pub use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+pub use wasmtime_wasi_http::p2::bindings::http::types::{
+    DnsErrorPayload, ErrorCode, FieldSizePayload, Scheme, TlsAlertReceivedPayload,
+};
 pub use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+/// How a component's outgoing requests are sent ([`WasiHttpHooks::send_request`]).
+pub use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 pub use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A response the guest produced, streaming its body.

@@ -16,8 +16,10 @@
 pub mod components;
 pub mod otlp;
 mod registry;
+mod upstream;
 
 pub use registry::TestRegistry;
+pub use upstream::http_upstream;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -9,10 +9,10 @@
 //!
 //! In 1.9.2 each builtin is behind an experimental `--feature`; in lattice they are on
 //! by default and [`BuiltinSettings::disabled`] turns one off. A start of a builtin that
-//! is off, unknown or not built yet gets an error reply naming it (1.9.2 sends no reply
-//! for a disabled http-server or messaging-nats, and success-then-failure for
-//! http-client).
+//! is off or unknown gets an error reply naming it (1.9.2 sends no reply for a disabled
+//! http-server or messaging-nats, and success-then-failure for http-client).
 
+mod http_client;
 mod http_server;
 mod messaging_nats;
 
@@ -68,11 +68,6 @@ impl BuiltinKind {
         }
     }
 
-    /// Whether lattice has built it yet.
-    fn built(self) -> bool {
-        matches!(self, BuiltinKind::HttpServer | BuiltinKind::MessagingNats)
-    }
-
     /// The builtin a provider reference names: `None` if it is not a builtin reference,
     /// `Some(Err(name))` for an unknown name.
     pub(crate) fn of_reference(reference: &str) -> Option<Result<Self, String>> {
@@ -122,8 +117,6 @@ pub(crate) enum BuiltinRefused {
         "builtin provider {BUILTIN_SCHEME}{0} is turned off on this host (lattice up --disable-builtin {0})"
     )]
     Disabled(BuiltinKind),
-    #[error("builtin provider {BUILTIN_SCHEME}{0} is not supported by lattice yet")]
-    NotBuilt(BuiltinKind),
 }
 
 impl BuiltinSettings {
@@ -134,7 +127,6 @@ impl BuiltinSettings {
             None => Ok(None),
             Some(Err(name)) => Err(BuiltinRefused::Unknown(name)),
             Some(Ok(kind)) if self.disabled.contains(&kind) => Err(BuiltinRefused::Disabled(kind)),
-            Some(Ok(kind)) if !kind.built() => Err(BuiltinRefused::NotBuilt(kind)),
             Some(Ok(kind)) => Ok(Some(kind)),
         }
     }
@@ -145,6 +137,8 @@ impl BuiltinSettings {
 pub(crate) struct BuiltinEnv {
     pub(crate) settings: BuiltinSettings,
     pub(crate) components: LocalComponents,
+    /// Where a builtin http-client lists its client for components on this host.
+    pub(crate) http_clients: crate::http_client::LocalHttpClients,
     pub(crate) events: EventPublisher,
     pub(crate) host_id: String,
 }
@@ -212,9 +206,13 @@ pub(crate) fn launch(kind: BuiltinKind, env: &BuiltinEnv, host_data: HostData) -
                 .await
             }
             BuiltinKind::HttpClient => {
-                // Refused at start (`BuiltinSettings::check`); never launched.
-                tracing::error!(%kind, "builtin provider not built");
-                return false;
+                let provider = http_client::HttpClient::new(env, provider_id.clone());
+                lattice_provider_sdk::run_provider_until(
+                    provider,
+                    host_data,
+                    cancel.cancelled_owned(),
+                )
+                .await
             }
         };
         match result {
@@ -259,7 +257,7 @@ mod tests {
         assert_eq!(settings.check("ghcr.io/x/y:1"), Ok(None));
         assert_eq!(
             settings.check("wasmcloud+builtin://http-client"),
-            Err(BuiltinRefused::NotBuilt(BuiltinKind::HttpClient))
+            Ok(Some(BuiltinKind::HttpClient))
         );
         assert_eq!(
             settings.check("wasmcloud+builtin://messaging-nats"),

@@ -18,7 +18,7 @@ use super::glue::{to_val, to_value, wrpc_type};
 use crate::lattice::LatticeState;
 
 /// The default link name.
-const DEFAULT_LINK: &str = "default";
+pub(crate) const DEFAULT_LINK: &str = "default";
 
 /// What an outgoing call needs.
 #[derive(Clone)]

@@ -19,6 +19,7 @@
 mod glue;
 mod host_interfaces;
 mod imports;
+mod outgoing_http;
 mod runner;
 
 pub(crate) use runner::Serving;
@@ -55,14 +56,18 @@ pub(crate) struct InvocationState {
     /// The names of the `secret` handles given out in this invocation (a handle's rep
     /// is its index).
     secret_handles: Vec<String>,
+    /// Where `wasi:http/outgoing-handler` requests go.
+    outgoing: outgoing_http::OutgoingHttp,
 }
 
 impl InvocationState {
     fn new(
         config: Arc<crate::lattice::ConfigMap>,
         secrets: Arc<BTreeMap<String, lattice_proto::SecretValue>>,
+        outgoing: outgoing_http::OutgoingHttp,
     ) -> Self {
         InvocationState {
+            outgoing,
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -87,7 +92,7 @@ impl WasiHttpView for InvocationState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outgoing,
         }
     }
 }
@@ -251,6 +256,8 @@ pub(crate) struct EnvInner {
     pub(crate) lattice_name: String,
     /// Where running components are listed for in-process callers.
     pub(crate) local: LocalComponents,
+    /// The builtin http-clients of this host, for components' outgoing HTTP.
+    pub(crate) http_clients: crate::http_client::LocalHttpClients,
     /// How long a stop waits for invocations in flight.
     pub(crate) drain: Duration,
 }
@@ -644,6 +651,7 @@ fn clone_serving(server: &Server) -> Serving {
         layer: current.layer.clone(),
         policy: current.policy.clone(),
         secrets: current.secrets.clone(),
+        outgoing: current.outgoing.clone(),
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Serving {
     pub(crate) policy: crate::policy::Policy,
     /// Keeps the registry layer it came from out of cache eviction while it serves.
     pub(crate) layer: Option<Arc<lattice_artifacts::Pin>>,
+    /// Where its `wasi:http/outgoing-handler` requests go.
+    pub(crate) outgoing: super::outgoing_http::OutgoingHttp,
 }
 
 /// One exported function, typed for wRPC.
@@ -134,6 +136,10 @@ pub(crate) async fn prepare(
             .map_err(|e| ScaleError::StoreClaims(e.to_string()))?;
     }
     Ok(Serving {
+        outgoing: super::outgoing_http::OutgoingHttp {
+            router,
+            clients: env.http_clients.clone(),
+        },
         secrets: Arc::new(secrets),
         policy: env.policy.clone(),
         layer: layer.map(Arc::new),
@@ -152,7 +158,11 @@ impl Serving {
             .merged_config(&self.spec.config)
             .await
             .unwrap_or_default();
-        InvocationState::new(Arc::new(config), self.secrets.clone())
+        InvocationState::new(
+            Arc::new(config),
+            self.secrets.clone(),
+            self.outgoing.clone(),
+        )
     }
 }
 

@@ -18,35 +18,35 @@ use serde_json::json;
 
 const HELLO: &str = "Hello from JavaScript";
 
-fn subjects() -> CtlSubjects {
+pub(super) fn subjects() -> CtlSubjects {
     CtlSubjects::new("wasmbus.ctl", "default")
 }
 
-fn settings(c: &mut HostConfig) {
+pub(super) fn settings(c: &mut HostConfig) {
     c.allow_file_load = true;
     c.runtime.cache_dir = Some(shared_compile_cache());
     c.runtime.max_linear_memory_bytes = 256 << 20;
     c.providers.health_interval = Duration::from_millis(200);
 }
 
-fn free_addr() -> SocketAddr {
+pub(super) fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
 
-struct Lattice {
-    client: async_nats::Client,
-    events: EventWatcher,
-    host: String,
+pub(super) struct Lattice {
+    pub(super) client: async_nats::Client,
+    pub(super) events: EventWatcher,
+    pub(super) host: String,
 }
 
 impl Lattice {
-    async fn ok(&self, subject: String, body: serde_json::Value) {
+    pub(super) async fn ok(&self, subject: String, body: serde_json::Value) {
         let reply = ctl_request(&self.client, subject.clone(), body).await;
         assert!(reply.success, "{subject}: {}", reply.message);
     }
 
-    async fn scale(&self, id: &str, path: &Path) {
+    pub(super) async fn scale(&self, id: &str, path: &Path) {
         let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()),
             "count": 4, "host_id": self.host});
         self.ok(subjects().component_scale(&self.host), body).await;
@@ -63,12 +63,12 @@ impl Lattice {
         assert_eq!(scaled.data["max_instances"], 4);
     }
 
-    async fn config(&self, name: &str, values: serde_json::Value) {
+    pub(super) async fn config(&self, name: &str, values: serde_json::Value) {
         self.ok(subjects().config_put(name), values).await;
     }
 
     /// Starts the builtin http-server `id` with the named `config`.
-    async fn start_server(&self, id: &str, config: &[&str]) {
+    pub(super) async fn start_server(&self, id: &str, config: &[&str]) {
         let body = json!({"provider_id": id, "provider_ref": "wasmcloud+builtin://http-server",
             "host_id": self.host, "config": config});
         self.ok(subjects().provider_start(&self.host), body).await;
@@ -80,7 +80,7 @@ impl Lattice {
         assert_eq!(started.data["image_ref"], "http-server");
     }
 
-    async fn link(&self, server: &str, name: &str, component: &str, config: &str) {
+    pub(super) async fn link(&self, server: &str, name: &str, component: &str, config: &str) {
         let link = json!({"source_id": server, "target": component, "name": name,
             "wit_namespace": "wasi", "wit_package": "http", "interfaces": ["incoming-handler"],
             "source_config": [config]});
@@ -88,7 +88,9 @@ impl Lattice {
     }
 }
 
-async fn lattice(adjust: impl FnOnce(&mut HostConfig)) -> (TestNats, lattice_host::Host, Lattice) {
+pub(super) async fn lattice(
+    adjust: impl FnOnce(&mut HostConfig),
+) -> (TestNats, lattice_host::Host, Lattice) {
     let nats = TestNats::start().await.unwrap();
     let client = nats.client().await.unwrap();
     let events = EventWatcher::new(&client, "default").await.unwrap();
@@ -112,7 +114,11 @@ async fn lattice(adjust: impl FnOnce(&mut HostConfig)) -> (TestNats, lattice_hos
 }
 
 /// One request on a fresh connection: HTTP/1.1, or HTTP/2 with prior knowledge.
-async fn send<S>(stream: S, h2: bool, request: Request<Full<Bytes>>) -> (StatusCode, String)
+pub(super) async fn send<S>(
+    stream: S,
+    h2: bool,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, String)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -133,7 +139,7 @@ where
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request<Full<Bytes>> {
+pub(super) fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request<Full<Bytes>> {
     let mut builder = Request::builder()
         .uri(format!("http://localhost{path}"))
         .method(if body.is_empty() { "GET" } else { "POST" });
@@ -145,14 +151,18 @@ fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request<Full<By
         .unwrap()
 }
 
-async fn http(addr: SocketAddr, h2: bool, request: Request<Full<Bytes>>) -> (StatusCode, String) {
+pub(super) async fn http(
+    addr: SocketAddr,
+    h2: bool,
+    request: Request<Full<Bytes>>,
+) -> (StatusCode, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     send(stream, h2, request).await
 }
 
 /// Waits until `addr` answers `path` with something other than `not_yet` (the link
 /// reaches the provider a moment after `link.put` is acknowledged).
-async fn ready(
+pub(super) async fn ready(
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
@@ -377,16 +387,17 @@ async fn tls_from_the_link_config_serves_https_with_http2() {
 }
 
 #[tokio::test]
-async fn builtins_that_are_off_or_not_built_are_refused_with_a_reply() {
+async fn builtins_that_are_off_or_unknown_are_refused_with_a_reply() {
     let (_nats, _host, lattice) = lattice(|c| {
         c.builtins.disabled.insert(BuiltinKind::HttpServer);
+        c.builtins.disabled.insert(BuiltinKind::HttpClient);
     })
     .await;
     for (reference, expected) in [
         ("wasmcloud+builtin://http-server", "turned off on this host"),
         (
             "wasmcloud+builtin://http-client",
-            "not supported by lattice yet",
+            "--disable-builtin http-client",
         ),
         ("wasmcloud+builtin://smtp", "unknown builtin provider"),
     ] {

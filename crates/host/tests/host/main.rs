@@ -7,6 +7,7 @@ mod components;
 mod config_service;
 mod ctl_bad_input;
 mod drop_in;
+mod http_client;
 mod http_server;
 mod lattice_state;
 mod messaging;

@@ -4,6 +4,7 @@
 mod component_claims_oracle;
 mod components_wrpc_oracle;
 mod ctl_client_oracle;
+mod http_client_oracle;
 mod official_lattice_state;
 mod official_provider;
 mod secrets_oracle;

@@ -1,0 +1,86 @@
+//! A component's `wasi:http/outgoing-handler.handle`: the request follows the
+//! component's `default` link for `wasi:http/outgoing-handler` (see
+//! [`crate::http_client`]): in-process to a builtin http-client on this host, over wRPC
+//! to any other target, and `internal-error("link not found …")` without a link.
+
+use std::future::Future;
+
+use http_body_util::BodyExt as _;
+use lattice_runtime::http::{BodyError, ErrorCode, RequestOptions, WasiBody, WasiHttpHooks};
+use lattice_wrpc::InvocationHeaders;
+
+use super::imports::{DEFAULT_LINK, Router};
+use crate::http_client::{LocalHttpClients, remote};
+
+/// What a component's outgoing requests need. Cheap to clone (one per invocation).
+#[derive(Clone)]
+pub(crate) struct OutgoingHttp {
+    pub(crate) router: Router,
+    pub(crate) clients: LocalHttpClients,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), BodyError>> + Send>;
+
+impl OutgoingHttp {
+    async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, ErrorCode> {
+        let router = &self.router;
+        let target = router
+            .lattice
+            .link_target(
+                &router.component_id,
+                "wasi",
+                "http",
+                "outgoing-handler",
+                DEFAULT_LINK,
+            )
+            .await
+            .ok_or_else(|| {
+                ErrorCode::InternalError(Some(format!(
+                    "link not found: {} has no `{DEFAULT_LINK}` link for wasi:http/outgoing-handler",
+                    router.component_id
+                )))
+            })?;
+        if let Some(client) = self.clients.get(&target) {
+            let response = client.send(request, options).await?;
+            return Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync()));
+        }
+        let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
+            .with_source_id(&router.component_id)
+            .with_link_name(DEFAULT_LINK)
+            .into();
+        lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+        let response = remote::send(
+            &router.wrpc,
+            &router.lattice_name,
+            &target,
+            &InvocationHeaders::from(headers),
+            request,
+            options,
+        )
+        .await?;
+        Ok(response.map(remote::wasi_body))
+    }
+}
+
+impl WasiHttpHooks for OutgoingHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _request_errors: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), BodyError>> + Send>
+    {
+        let this = self.clone();
+        Box::new(async move {
+            let response = this.send(request, options).await.map_err(|code| {
+                tracing::debug!(component_id = %this.router.component_id, ?code, "an outgoing request failed");
+                BodyError::from(code)
+            })?;
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+        })
+    }
+}

@@ -1,0 +1,833 @@
+//! `wrpc:http@0.1.0` on the wire: the types of `outgoing-handler.handle` and the
+//! conversions between them and `http` / `wasi:http` values.
+//!
+//! ```wit
+//! type fields = list<tuple<string, list<list<u8>>>>;
+//! record request-options { connect-timeout: option<duration>, first-byte-timeout: option<duration>,
+//!                          between-bytes-timeout: option<duration> }
+//! record request { body: stream<u8>, trailers: future<option<fields>>, method: method,
+//!                  path-with-query: option<string>, scheme: option<scheme>,
+//!                  authority: option<string>, headers: fields }
+//! record response { body: stream<u8>, trailers: future<option<fields>>, status: u16, headers: fields }
+//! handle: func(request: request, options: option<request-options>) -> result<response, error-code>;
+//! ```
+//!
+//! `method`, `scheme` and `error-code` are `wasi:http/types@0.2.0`'s; `duration` is
+//! nanoseconds (`u64`). The body and trailers of a request are parameter paths `[0, 0]`
+//! and `[0, 1]`; those of a response, result paths `[0, 0]` and `[0, 1]`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use lattice_runtime::http::{
+    DnsErrorPayload, ErrorCode, FieldSizePayload, RequestOptions, TlsAlertReceivedPayload,
+};
+use lattice_wrpc::value::{Async, Type, Value};
+
+/// The instance and function a client calls.
+pub(crate) const OUTGOING_HANDLER: &str = "wrpc:http/outgoing-handler@0.1.0";
+pub(crate) const HANDLE: &str = "handle";
+
+/// Where the body and trailers of the request (a parameter) or the response (a result)
+/// travel when they are pending.
+pub(crate) const BODY_PATH: [u32; 2] = [0, 0];
+pub(crate) const TRAILERS_PATH: [u32; 2] = [0, 1];
+
+/// `fields`.
+pub(crate) fn fields_type() -> Type {
+    Type::list(Type::Tuple(vec![
+        Type::String,
+        Type::list(Type::list(Type::U8)),
+    ]))
+}
+
+/// `future<option<fields>>`'s payload.
+pub(crate) fn trailers_type() -> Type {
+    Type::option(fields_type())
+}
+
+fn method_type() -> Type {
+    Type::variant([
+        ("get", None),
+        ("head", None),
+        ("post", None),
+        ("put", None),
+        ("delete", None),
+        ("connect", None),
+        ("options", None),
+        ("trace", None),
+        ("patch", None),
+        ("other", Some(Type::String)),
+    ])
+}
+
+fn scheme_type() -> Type {
+    Type::variant([
+        ("HTTP", None),
+        ("HTTPS", None),
+        ("other", Some(Type::String)),
+    ])
+}
+
+fn field_size_type() -> Type {
+    Type::record([
+        ("field-name", Type::option(Type::String)),
+        ("field-size", Type::option(Type::U32)),
+    ])
+}
+
+/// `wasi:http/types@0.2.0.error-code`, its cases in declaration order.
+pub(crate) fn error_code_type() -> Type {
+    let opt = Type::option;
+    Type::variant([
+        ("DNS-timeout", None),
+        (
+            "DNS-error",
+            Some(Type::record([
+                ("rcode", opt(Type::String)),
+                ("info-code", opt(Type::U16)),
+            ])),
+        ),
+        ("destination-not-found", None),
+        ("destination-unavailable", None),
+        ("destination-IP-prohibited", None),
+        ("destination-IP-unroutable", None),
+        ("connection-refused", None),
+        ("connection-terminated", None),
+        ("connection-timeout", None),
+        ("connection-read-timeout", None),
+        ("connection-write-timeout", None),
+        ("connection-limit-reached", None),
+        ("TLS-protocol-error", None),
+        ("TLS-certificate-error", None),
+        (
+            "TLS-alert-received",
+            Some(Type::record([
+                ("alert-id", opt(Type::U8)),
+                ("alert-message", opt(Type::String)),
+            ])),
+        ),
+        ("HTTP-request-denied", None),
+        ("HTTP-request-length-required", None),
+        ("HTTP-request-body-size", Some(opt(Type::U64))),
+        ("HTTP-request-method-invalid", None),
+        ("HTTP-request-URI-invalid", None),
+        ("HTTP-request-URI-too-long", None),
+        ("HTTP-request-header-section-size", Some(opt(Type::U32))),
+        ("HTTP-request-header-size", Some(opt(field_size_type()))),
+        ("HTTP-request-trailer-section-size", Some(opt(Type::U32))),
+        ("HTTP-request-trailer-size", Some(field_size_type())),
+        ("HTTP-response-incomplete", None),
+        ("HTTP-response-header-section-size", Some(opt(Type::U32))),
+        ("HTTP-response-header-size", Some(field_size_type())),
+        ("HTTP-response-body-size", Some(opt(Type::U64))),
+        ("HTTP-response-trailer-section-size", Some(opt(Type::U32))),
+        ("HTTP-response-trailer-size", Some(field_size_type())),
+        ("HTTP-response-transfer-coding", Some(opt(Type::String))),
+        ("HTTP-response-content-coding", Some(opt(Type::String))),
+        ("HTTP-response-timeout", None),
+        ("HTTP-upgrade-failed", None),
+        ("HTTP-protocol-error", None),
+        ("loop-detected", None),
+        ("configuration-error", None),
+        ("internal-error", Some(opt(Type::String))),
+    ])
+}
+
+fn request_options_type() -> Type {
+    Type::record([
+        ("connect-timeout", Type::option(Type::U64)),
+        ("first-byte-timeout", Type::option(Type::U64)),
+        ("between-bytes-timeout", Type::option(Type::U64)),
+    ])
+}
+
+fn request_type() -> Type {
+    Type::record([
+        ("body", Type::stream(Type::U8)),
+        ("trailers", Type::future(Some(trailers_type()))),
+        ("method", method_type()),
+        ("path-with-query", Type::option(Type::String)),
+        ("scheme", Type::option(scheme_type())),
+        ("authority", Type::option(Type::String)),
+        ("headers", fields_type()),
+    ])
+}
+
+fn response_type() -> Type {
+    Type::record([
+        ("body", Type::stream(Type::U8)),
+        ("trailers", Type::future(Some(trailers_type()))),
+        ("status", Type::U16),
+        ("headers", fields_type()),
+    ])
+}
+
+/// The parameter types of `handle`.
+pub(crate) fn handle_params() -> [Type; 2] {
+    [request_type(), Type::option(request_options_type())]
+}
+
+/// The result types of `handle`.
+pub(crate) fn handle_results() -> [Type; 1] {
+    [Type::result(Some(response_type()), Some(error_code_type()))]
+}
+
+/// Why a value is not what the wire promised.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed wrpc:http value: {0}")]
+pub(crate) struct Malformed(pub(crate) String);
+
+fn malformed(what: impl Into<String>) -> Malformed {
+    Malformed(what.into())
+}
+
+fn some<T: Into<Value>>(value: Option<T>) -> Value {
+    Value::Option(value.map(|v| Box::new(v.into())))
+}
+
+fn string(s: impl Into<String>) -> Value {
+    Value::String(s.into())
+}
+
+/// `fields` of a header map: one entry per name, its values in order.
+pub(crate) fn fields(headers: &HeaderMap) -> Value {
+    Value::List(
+        headers
+            .keys()
+            .map(|name| {
+                let values = headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| Value::Bytes(Bytes::copy_from_slice(v.as_bytes())))
+                    .collect();
+                Value::Tuple(vec![string(name.as_str()), Value::List(values)])
+            })
+            .collect(),
+    )
+}
+
+fn bytes_of(value: &Value) -> Option<Bytes> {
+    match value {
+        Value::Bytes(b) => Some(b.clone()),
+        Value::List(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::U8(b) => Some(*b),
+                _ => None,
+            })
+            .collect::<Option<Vec<u8>>>()
+            .map(Bytes::from),
+        _ => None,
+    }
+}
+
+/// A header map of `fields`.
+pub(crate) fn header_map(value: &Value) -> Result<HeaderMap, Malformed> {
+    let Value::List(entries) = value else {
+        return Err(malformed("fields is not a list"));
+    };
+    let mut headers = HeaderMap::new();
+    for entry in entries {
+        let Value::Tuple(pair) = entry else {
+            return Err(malformed("a field is not a tuple"));
+        };
+        let (Some(Value::String(name)), Some(Value::List(values))) = (pair.first(), pair.get(1))
+        else {
+            return Err(malformed("a field is not (string, list<list<u8>>)"));
+        };
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|e| malformed(format!("header name {name:?}: {e}")))?;
+        for value in values {
+            let bytes = bytes_of(value).ok_or_else(|| malformed("a field value is not bytes"))?;
+            let value = HeaderValue::from_maybe_shared(bytes)
+                .map_err(|e| malformed(format!("header {name}: {e}")))?;
+            headers.append(name.clone(), value);
+        }
+    }
+    Ok(headers)
+}
+
+/// `option<fields>` of trailers.
+pub(crate) fn trailers(trailers: Option<&HeaderMap>) -> Value {
+    Value::Option(trailers.map(|t| Box::new(fields(t))))
+}
+
+/// Trailers of a decoded `option<fields>`.
+pub(crate) fn trailers_of(value: &Value) -> Result<Option<HeaderMap>, Malformed> {
+    match value {
+        Value::Option(None) => Ok(None),
+        Value::Option(Some(fields)) => header_map(fields).map(Some),
+        _ => Err(malformed("trailers are not option<fields>")),
+    }
+}
+
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+fn method(method: &Method) -> Value {
+    match METHODS.iter().position(|m| m == method) {
+        Some(case) => Value::Variant {
+            case: case as u32,
+            payload: None,
+        },
+        None => Value::Variant {
+            case: 9,
+            payload: Some(Box::new(string(method.as_str()))),
+        },
+    }
+}
+
+fn method_of(value: &Value) -> Result<Method, Malformed> {
+    match value {
+        Value::Variant { case, payload } => match (METHODS.get(*case as usize), payload) {
+            (Some(m), None) => Ok(m.clone()),
+            (None, Some(other)) if *case == 9 => match other.as_ref() {
+                Value::String(s) => {
+                    Method::from_bytes(s.as_bytes()).map_err(|e| malformed(format!("method: {e}")))
+                }
+                _ => Err(malformed("method other is not a string")),
+            },
+            _ => Err(malformed(format!("method case {case}"))),
+        },
+        _ => Err(malformed("method is not a variant")),
+    }
+}
+
+fn scheme(scheme: &http::uri::Scheme) -> Value {
+    if *scheme == http::uri::Scheme::HTTP {
+        Value::Variant {
+            case: 0,
+            payload: None,
+        }
+    } else if *scheme == http::uri::Scheme::HTTPS {
+        Value::Variant {
+            case: 1,
+            payload: None,
+        }
+    } else {
+        Value::Variant {
+            case: 2,
+            payload: Some(Box::new(string(scheme.as_str()))),
+        }
+    }
+}
+
+fn scheme_of(value: &Value) -> Result<http::uri::Scheme, Malformed> {
+    match value {
+        Value::Variant { case: 0, .. } => Ok(http::uri::Scheme::HTTP),
+        Value::Variant { case: 1, .. } => Ok(http::uri::Scheme::HTTPS),
+        Value::Variant {
+            case: 2,
+            payload: Some(other),
+        } => match other.as_ref() {
+            Value::String(s) => s
+                .parse()
+                .map_err(|e| malformed(format!("scheme {s:?}: {e}"))),
+            _ => Err(malformed("scheme other is not a string")),
+        },
+        _ => Err(malformed("scheme is not HTTP, HTTPS or other")),
+    }
+}
+
+fn duration(d: Option<Duration>) -> Value {
+    some(d.map(|d| Value::U64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))))
+}
+
+fn duration_of(value: Option<&Value>) -> Option<Duration> {
+    match value? {
+        Value::Option(Some(v)) => match v.as_ref() {
+            Value::U64(n) => Some(Duration::from_nanos(*n)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `option<request-options>`.
+pub(crate) fn options(options: Option<&RequestOptions>) -> Value {
+    Value::Option(options.map(|o| {
+        Box::new(Value::Record(vec![
+            duration(o.connect_timeout),
+            duration(o.first_byte_timeout),
+            duration(o.between_bytes_timeout),
+        ]))
+    }))
+}
+
+/// Request options of a decoded `option<request-options>`.
+pub(crate) fn options_of(value: &Value) -> Option<RequestOptions> {
+    let Value::Option(Some(record)) = value else {
+        return None;
+    };
+    let Value::Record(fields) = record.as_ref() else {
+        return None;
+    };
+    Some(RequestOptions {
+        connect_timeout: duration_of(fields.first()),
+        first_byte_timeout: duration_of(fields.get(1)),
+        between_bytes_timeout: duration_of(fields.get(2)),
+    })
+}
+
+/// The synchronous part of a request (body and trailers pending).
+pub(crate) fn request_head(parts: &http::request::Parts) -> Value {
+    let uri = &parts.uri;
+    Value::Record(vec![
+        Value::Stream(Async::Pending),
+        Value::Future(Async::Pending),
+        method(&parts.method),
+        some(uri.path_and_query().map(|p| string(p.as_str()))),
+        some(uri.scheme().map(scheme)),
+        some(uri.authority().map(|a| string(a.as_str()))),
+        fields(&parts.headers),
+    ])
+}
+
+/// A request's body and trailers as they came: inline, or pending on their paths.
+#[derive(Debug)]
+pub(crate) enum Inline<T> {
+    Pending,
+    Ready(T),
+}
+
+/// A decoded request head, its body and trailers inline or pending.
+pub(crate) struct RequestHead {
+    pub(crate) parts: http::request::Parts,
+    pub(crate) body: Inline<Bytes>,
+    pub(crate) trailers: Inline<Option<HeaderMap>>,
+}
+
+fn stream_of(value: Option<&Value>) -> Result<Inline<Bytes>, Malformed> {
+    match value {
+        Some(Value::Stream(Async::Pending)) => Ok(Inline::Pending),
+        Some(Value::Stream(Async::Ready(list))) => bytes_of(list)
+            .map(Inline::Ready)
+            .ok_or_else(|| malformed("body is not bytes")),
+        _ => Err(malformed("body is not a stream")),
+    }
+}
+
+fn future_trailers_of(value: Option<&Value>) -> Result<Inline<Option<HeaderMap>>, Malformed> {
+    match value {
+        Some(Value::Future(Async::Pending)) => Ok(Inline::Pending),
+        Some(Value::Future(Async::Ready(Some(v)))) => trailers_of(v).map(Inline::Ready),
+        _ => Err(malformed("trailers are not future<option<fields>>")),
+    }
+}
+
+/// A request of its decoded head. Without a scheme it is `https` (as 1.9.2's client
+/// takes it); without a path, `/`.
+pub(crate) fn request_head_of(value: &Value) -> Result<RequestHead, Malformed> {
+    let Value::Record(f) = value else {
+        return Err(malformed("request is not a record"));
+    };
+    if f.len() != 7 {
+        return Err(malformed("request has the wrong number of fields"));
+    }
+    let opt_string = |v: &Value| -> Result<Option<String>, Malformed> {
+        match v {
+            Value::Option(None) => Ok(None),
+            Value::Option(Some(s)) => match s.as_ref() {
+                Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(malformed("expected option<string>")),
+            },
+            _ => Err(malformed("expected option<string>")),
+        }
+    };
+    let scheme = match &f[4] {
+        Value::Option(Some(s)) => scheme_of(s)?,
+        _ => http::uri::Scheme::HTTPS,
+    };
+    let authority = opt_string(&f[5])?.ok_or_else(|| malformed("request has no authority"))?;
+    let path = opt_string(&f[3])?.unwrap_or_else(|| "/".into());
+    let uri = http::Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+        .map_err(|e| malformed(format!("URI: {e}")))?;
+    let mut request = http::Request::builder()
+        .method(method_of(&f[2])?)
+        .uri(uri)
+        .body(())
+        .map_err(|e| malformed(e.to_string()))?;
+    *request.headers_mut() = header_map(&f[6])?;
+    let (parts, ()) = request.into_parts();
+    Ok(RequestHead {
+        parts,
+        body: stream_of(f.first())?,
+        trailers: future_trailers_of(f.get(1))?,
+    })
+}
+
+/// The synchronous part of an `ok` response (body and trailers pending).
+pub(crate) fn response_head(parts: &http::response::Parts) -> Value {
+    Value::Result(Ok(Some(Box::new(Value::Record(vec![
+        Value::Stream(Async::Pending),
+        Value::Future(Async::Pending),
+        Value::U16(parts.status.as_u16()),
+        fields(&parts.headers),
+    ])))))
+}
+
+/// A decoded response head, its body and trailers inline or pending.
+pub(crate) struct ResponseHead {
+    pub(crate) parts: http::response::Parts,
+    pub(crate) body: Inline<Bytes>,
+    pub(crate) trailers: Inline<Option<HeaderMap>>,
+}
+
+/// The response, or the error code, of a decoded `result<response, error-code>`.
+pub(crate) fn response_head_of(
+    value: &Value,
+) -> Result<Result<ResponseHead, ErrorCode>, Malformed> {
+    match value {
+        Value::Result(Err(Some(code))) => Ok(Err(error_code_of(code)?)),
+        Value::Result(Ok(Some(response))) => {
+            let Value::Record(f) = response.as_ref() else {
+                return Err(malformed("response is not a record"));
+            };
+            let (Some(Value::U16(status)), Some(headers)) = (f.get(2), f.get(3)) else {
+                return Err(malformed("response has no status and headers"));
+            };
+            let mut response = http::Response::builder()
+                .status(*status)
+                .body(())
+                .map_err(|e| malformed(format!("status {status}: {e}")))?;
+            *response.headers_mut() = header_map(headers)?;
+            let (parts, ()) = response.into_parts();
+            Ok(Ok(ResponseHead {
+                parts,
+                body: stream_of(f.first())?,
+                trailers: future_trailers_of(f.get(1))?,
+            }))
+        }
+        _ => Err(malformed("not result<response, error-code>")),
+    }
+}
+
+fn case(case: u32) -> Value {
+    Value::Variant {
+        case,
+        payload: None,
+    }
+}
+
+fn with(case: u32, payload: Value) -> Value {
+    Value::Variant {
+        case,
+        payload: Some(Box::new(payload)),
+    }
+}
+
+fn field_size(p: FieldSizePayload) -> Value {
+    Value::Record(vec![
+        some(p.field_name.map(string)),
+        some(p.field_size.map(Value::U32)),
+    ])
+}
+
+/// An `error` result.
+pub(crate) fn error_result(code: ErrorCode) -> Value {
+    Value::Result(Err(Some(Box::new(error_code(code)))))
+}
+
+/// `error-code` of a `wasi:http` error code.
+pub(crate) fn error_code(code: ErrorCode) -> Value {
+    use ErrorCode as E;
+    let u32s = |v: Option<u32>| some(v.map(Value::U32));
+    let u64s = |v: Option<u64>| some(v.map(Value::U64));
+    let strings = |v: Option<String>| some(v.map(string));
+    match code {
+        E::DnsTimeout => case(0),
+        E::DnsError(p) => with(
+            1,
+            Value::Record(vec![strings(p.rcode), some(p.info_code.map(Value::U16))]),
+        ),
+        E::DestinationNotFound => case(2),
+        E::DestinationUnavailable => case(3),
+        E::DestinationIpProhibited => case(4),
+        E::DestinationIpUnroutable => case(5),
+        E::ConnectionRefused => case(6),
+        E::ConnectionTerminated => case(7),
+        E::ConnectionTimeout => case(8),
+        E::ConnectionReadTimeout => case(9),
+        E::ConnectionWriteTimeout => case(10),
+        E::ConnectionLimitReached => case(11),
+        E::TlsProtocolError => case(12),
+        E::TlsCertificateError => case(13),
+        E::TlsAlertReceived(p) => with(
+            14,
+            Value::Record(vec![
+                some(p.alert_id.map(Value::U8)),
+                strings(p.alert_message),
+            ]),
+        ),
+        E::HttpRequestDenied => case(15),
+        E::HttpRequestLengthRequired => case(16),
+        E::HttpRequestBodySize(n) => with(17, u64s(n)),
+        E::HttpRequestMethodInvalid => case(18),
+        E::HttpRequestUriInvalid => case(19),
+        E::HttpRequestUriTooLong => case(20),
+        E::HttpRequestHeaderSectionSize(n) => with(21, u32s(n)),
+        E::HttpRequestHeaderSize(p) => with(22, some(p.map(field_size))),
+        E::HttpRequestTrailerSectionSize(n) => with(23, u32s(n)),
+        E::HttpRequestTrailerSize(p) => with(24, field_size(p)),
+        E::HttpResponseIncomplete => case(25),
+        E::HttpResponseHeaderSectionSize(n) => with(26, u32s(n)),
+        E::HttpResponseHeaderSize(p) => with(27, field_size(p)),
+        E::HttpResponseBodySize(n) => with(28, u64s(n)),
+        E::HttpResponseTrailerSectionSize(n) => with(29, u32s(n)),
+        E::HttpResponseTrailerSize(p) => with(30, field_size(p)),
+        E::HttpResponseTransferCoding(s) => with(31, strings(s)),
+        E::HttpResponseContentCoding(s) => with(32, strings(s)),
+        E::HttpResponseTimeout => case(33),
+        E::HttpUpgradeFailed => case(34),
+        E::HttpProtocolError => case(35),
+        E::LoopDetected => case(36),
+        E::ConfigurationError => case(37),
+        E::InternalError(s) => with(38, strings(s)),
+    }
+}
+
+fn opt(value: &Value) -> Result<Option<&Value>, Malformed> {
+    match value {
+        Value::Option(v) => Ok(v.as_deref()),
+        _ => Err(malformed("expected an option")),
+    }
+}
+
+fn opt_u32(value: &Value) -> Result<Option<u32>, Malformed> {
+    match opt(value)? {
+        None => Ok(None),
+        Some(Value::U32(n)) => Ok(Some(*n)),
+        Some(_) => Err(malformed("expected option<u32>")),
+    }
+}
+
+fn opt_u64(value: &Value) -> Result<Option<u64>, Malformed> {
+    match opt(value)? {
+        None => Ok(None),
+        Some(Value::U64(n)) => Ok(Some(*n)),
+        Some(_) => Err(malformed("expected option<u64>")),
+    }
+}
+
+fn opt_string(value: &Value) -> Result<Option<String>, Malformed> {
+    match opt(value)? {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(malformed("expected option<string>")),
+    }
+}
+
+fn field_size_of(value: &Value) -> Result<FieldSizePayload, Malformed> {
+    let Value::Record(f) = value else {
+        return Err(malformed("field-size is not a record"));
+    };
+    let [name, size] = f.as_slice() else {
+        return Err(malformed("field-size has the wrong number of fields"));
+    };
+    Ok(FieldSizePayload {
+        field_name: opt_string(name)?,
+        field_size: opt_u32(size)?,
+    })
+}
+
+/// The `wasi:http` error code of a decoded `error-code`.
+pub(crate) fn error_code_of(value: &Value) -> Result<ErrorCode, Malformed> {
+    use ErrorCode as E;
+    let Value::Variant { case, payload } = value else {
+        return Err(malformed("error-code is not a variant"));
+    };
+    let payload = || {
+        payload
+            .as_deref()
+            .ok_or_else(|| malformed(format!("error-code case {case} without its payload")))
+    };
+    let record = |v: &Value| -> Result<Vec<Value>, Malformed> {
+        match v {
+            Value::Record(f) if f.len() == 2 => Ok(f.clone()),
+            _ => Err(malformed("expected a record of two fields")),
+        }
+    };
+    Ok(match case {
+        0 => E::DnsTimeout,
+        1 => {
+            let f = record(payload()?)?;
+            E::DnsError(DnsErrorPayload {
+                rcode: opt_string(&f[0])?,
+                info_code: match opt(&f[1])? {
+                    None => None,
+                    Some(Value::U16(n)) => Some(*n),
+                    Some(_) => return Err(malformed("info-code is not u16")),
+                },
+            })
+        }
+        2 => E::DestinationNotFound,
+        3 => E::DestinationUnavailable,
+        4 => E::DestinationIpProhibited,
+        5 => E::DestinationIpUnroutable,
+        6 => E::ConnectionRefused,
+        7 => E::ConnectionTerminated,
+        8 => E::ConnectionTimeout,
+        9 => E::ConnectionReadTimeout,
+        10 => E::ConnectionWriteTimeout,
+        11 => E::ConnectionLimitReached,
+        12 => E::TlsProtocolError,
+        13 => E::TlsCertificateError,
+        14 => {
+            let f = record(payload()?)?;
+            E::TlsAlertReceived(TlsAlertReceivedPayload {
+                alert_id: match opt(&f[0])? {
+                    None => None,
+                    Some(Value::U8(n)) => Some(*n),
+                    Some(_) => return Err(malformed("alert-id is not u8")),
+                },
+                alert_message: opt_string(&f[1])?,
+            })
+        }
+        15 => E::HttpRequestDenied,
+        16 => E::HttpRequestLengthRequired,
+        17 => E::HttpRequestBodySize(opt_u64(payload()?)?),
+        18 => E::HttpRequestMethodInvalid,
+        19 => E::HttpRequestUriInvalid,
+        20 => E::HttpRequestUriTooLong,
+        21 => E::HttpRequestHeaderSectionSize(opt_u32(payload()?)?),
+        22 => E::HttpRequestHeaderSize(match opt(payload()?)? {
+            None => None,
+            Some(p) => Some(field_size_of(p)?),
+        }),
+        23 => E::HttpRequestTrailerSectionSize(opt_u32(payload()?)?),
+        24 => E::HttpRequestTrailerSize(field_size_of(payload()?)?),
+        25 => E::HttpResponseIncomplete,
+        26 => E::HttpResponseHeaderSectionSize(opt_u32(payload()?)?),
+        27 => E::HttpResponseHeaderSize(field_size_of(payload()?)?),
+        28 => E::HttpResponseBodySize(opt_u64(payload()?)?),
+        29 => E::HttpResponseTrailerSectionSize(opt_u32(payload()?)?),
+        30 => E::HttpResponseTrailerSize(field_size_of(payload()?)?),
+        31 => E::HttpResponseTransferCoding(opt_string(payload()?)?),
+        32 => E::HttpResponseContentCoding(opt_string(payload()?)?),
+        33 => E::HttpResponseTimeout,
+        34 => E::HttpUpgradeFailed,
+        35 => E::HttpProtocolError,
+        36 => E::LoopDetected,
+        37 => E::ConfigurationError,
+        38 => E::InternalError(opt_string(payload()?)?),
+        other => return Err(malformed(format!("error-code case {other}"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use lattice_wrpc::value::{decode, encode};
+
+    fn round_trip(value: &Value, ty: &Type) -> Value {
+        let mut buf = BytesMut::new();
+        encode(value, ty, &mut buf).expect("encodes");
+        decode(ty, &mut buf).expect("decodes")
+    }
+
+    #[test]
+    fn every_error_code_survives_the_wire() {
+        let codes = [
+            ErrorCode::DnsTimeout,
+            ErrorCode::DnsError(DnsErrorPayload {
+                rcode: Some("NXDOMAIN".into()),
+                info_code: Some(3),
+            }),
+            ErrorCode::ConnectionRefused,
+            ErrorCode::TlsAlertReceived(TlsAlertReceivedPayload {
+                alert_id: Some(42),
+                alert_message: None,
+            }),
+            ErrorCode::HttpRequestBodySize(Some(1 << 40)),
+            ErrorCode::HttpRequestHeaderSize(None),
+            ErrorCode::HttpRequestHeaderSize(Some(FieldSizePayload {
+                field_name: Some("x".into()),
+                field_size: Some(9),
+            })),
+            ErrorCode::HttpResponseTrailerSize(FieldSizePayload {
+                field_name: None,
+                field_size: None,
+            }),
+            ErrorCode::HttpResponseContentCoding(Some("br".into())),
+            ErrorCode::ConfigurationError,
+            ErrorCode::InternalError(Some("no link".into())),
+        ];
+        let ty = error_code_type();
+        for code in codes {
+            let wire = round_trip(&error_code(code.clone()), &ty);
+            let back = error_code_of(&wire).expect("an error code");
+            assert_eq!(format!("{back:?}"), format!("{code:?}"));
+        }
+        let Type::Variant(cases) = &ty else {
+            unreachable!()
+        };
+        assert_eq!(cases.len(), 39, "wasi:http 0.2 has 39 error codes");
+    }
+
+    #[test]
+    fn a_request_head_survives_the_wire() {
+        let (mut parts, ()) = http::Request::builder()
+            .method("PROPFIND")
+            .uri("http://example.com:8080/a/b?c=d")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts.headers.append("x-many", "1".parse().unwrap());
+        parts.headers.append("x-many", "2".parse().unwrap());
+        let [request_ty, _] = handle_params();
+        let wire = round_trip(&request_head(&parts), &request_ty);
+        let head = request_head_of(&wire).expect("a request");
+        assert_eq!(head.parts.method.as_str(), "PROPFIND");
+        assert_eq!(head.parts.uri, "http://example.com:8080/a/b?c=d");
+        let many: Vec<_> = head.parts.headers.get_all("x-many").iter().collect();
+        assert_eq!(many, ["1", "2"]);
+        assert!(matches!(head.body, Inline::Pending));
+        assert!(matches!(head.trailers, Inline::Pending));
+    }
+
+    #[test]
+    fn options_and_a_response_survive_the_wire() {
+        let sent = RequestOptions {
+            connect_timeout: Some(Duration::from_millis(1500)),
+            first_byte_timeout: None,
+            between_bytes_timeout: Some(Duration::from_secs(2)),
+        };
+        let [_, options_ty] = handle_params();
+        let back = options_of(&round_trip(&options(Some(&sent)), &options_ty));
+        assert_eq!(back, Some(sent));
+        assert_eq!(options_of(&round_trip(&options(None), &options_ty)), None);
+
+        let (parts, ()) = http::Response::builder()
+            .status(418)
+            .header("content-type", "text/plain")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let [result_ty] = handle_results();
+        let wire = round_trip(&response_head(&parts), &result_ty);
+        let head = response_head_of(&wire).unwrap().expect("a response");
+        assert_eq!(head.parts.status, 418);
+        assert_eq!(head.parts.headers["content-type"], "text/plain");
+        let error = round_trip(&error_result(ErrorCode::HttpRequestDenied), &result_ty);
+        assert!(matches!(
+            response_head_of(&error).unwrap(),
+            Err(ErrorCode::HttpRequestDenied)
+        ));
+    }
+}

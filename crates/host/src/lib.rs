@@ -39,6 +39,7 @@ mod policy;
 mod process_group;
 pub mod providers;
 mod secrets;
+mod wrpc_http;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

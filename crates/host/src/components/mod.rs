@@ -21,6 +21,7 @@ mod host_interfaces;
 mod imports;
 mod outgoing_http;
 mod runner;
+mod serve_http;
 
 pub(crate) use runner::Serving;
 

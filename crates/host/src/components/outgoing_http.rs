@@ -10,7 +10,10 @@ use lattice_runtime::http::{BodyError, ErrorCode, RequestOptions, WasiBody, Wasi
 use lattice_wrpc::InvocationHeaders;
 
 use super::imports::{DEFAULT_LINK, Router};
-use crate::http_client::{LocalHttpClients, remote};
+use crate::http_client::{DEFAULT_TIMEOUT, LocalHttpClients};
+use crate::wrpc_http::client::{self as wrpc_http, CallError, Handler, Waits};
+use crate::wrpc_http::wire::{HANDLE, OUTGOING_HANDLER};
+use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 
 /// What a component's outgoing requests need. Cheap to clone (one per invocation).
 #[derive(Clone)]
@@ -53,16 +56,39 @@ impl OutgoingHttp {
             .with_link_name(DEFAULT_LINK)
             .into();
         lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
-        let response = remote::send(
+        let subject = InvocationSubject::new(
+            SubjectPrefix::target(&router.lattice_name, &target),
+            OUTGOING_HANDLER,
+            HANDLE,
+        );
+        let opts = options.unwrap_or_default();
+        let waits = Waits {
+            head: opts
+                .connect_timeout
+                .unwrap_or(DEFAULT_TIMEOUT)
+                .saturating_add(opts.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            between_bytes: opts.between_bytes_timeout,
+        };
+        let headers = InvocationHeaders::from(headers);
+        let called = wrpc_http::call(
             &router.wrpc,
-            &router.lattice_name,
-            &target,
-            &InvocationHeaders::from(headers),
+            &subject,
+            &headers,
             request,
-            options,
+            Handler::Outgoing(options),
+            waits,
         )
-        .await?;
-        Ok(response.map(remote::wasi_body))
+        .await;
+        match called {
+            Ok(response) => Ok(response.map(wrpc_http::wasi_body)),
+            Err(CallError::Code(code)) => Err(code),
+            Err(CallError::NotServed(_)) => Err(ErrorCode::InternalError(Some(format!(
+                "nothing serves {OUTGOING_HANDLER}.{HANDLE} for `{target}` (is the http-client provider running?)"
+            )))),
+            Err(CallError::Transport(e)) => Err(ErrorCode::InternalError(Some(format!(
+                "cannot call `{target}`: {e}"
+            )))),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! One runner per component on this host. It loads the component (compile cache
 //! first), links it (WASI 0.2, every other import a wRPC call through its links),
 //! serves each export function on wRPC (`{lattice}.{id}.wrpc.0.0.1.{instance}.{func}`,
-//! queue group `{lattice}.{id}`), one fresh instance per invocation from one pre-linked
-//! component, at most `count` at a time. A signed component's embedded claims are
+//! queue group `{lattice}.{id}`; `wasi:http/incoming-handler` as
+//! `wrpc:http/incoming-handler@0.1.0.handle`), one fresh instance per invocation from one
+//! pre-linked component, at most `count` at a time. A signed component's embedded claims are
 //! verified before it is compiled, and stored (`CLAIMS_{sub}`) once it is ready.
 //!
 //! A rescale or an update swaps in a new [`Serving`] while invocations that started on
@@ -22,6 +23,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
+
+use crate::wrpc_http::wire::{HANDLE, INCOMING_HANDLER};
 
 use crate::artifacts::{ClaimsError, ComponentClaims, verify_component_claims};
 
@@ -45,6 +48,14 @@ pub(crate) struct Serving {
     pub(crate) layer: Option<Arc<lattice_artifacts::Pin>>,
     /// Where its `wasi:http/outgoing-handler` requests go.
     pub(crate) outgoing: super::outgoing_http::OutgoingHttp,
+}
+
+/// What one subscription serves.
+enum Served {
+    /// An exported function, its values converted.
+    Func(Export),
+    /// `wasi:http/incoming-handler`, as `wrpc:http/incoming-handler@0.1.0.handle`.
+    Http,
 }
 
 /// One exported function, typed for wRPC.
@@ -171,6 +182,14 @@ impl Serving {
 fn exports(serving: &Serving) -> Vec<Export> {
     let mut out = Vec::new();
     for item in serving.prepared.signatures().export_funcs() {
+        // Served as `wrpc:http/incoming-handler` (see `serve_http`).
+        if item
+            .instance
+            .as_deref()
+            .is_some_and(|i| i.starts_with("wasi:http/incoming-handler@"))
+        {
+            continue;
+        }
         let typed =
             |types: Vec<types::Type>| -> Result<Vec<(Type, types::Type)>, super::glue::GlueError> {
                 types.into_iter().map(|t| Ok((wrpc_type(&t)?, t))).collect()
@@ -212,17 +231,27 @@ pub(crate) struct Server {
 impl Server {
     /// Subscribes every export of `serving`; returns once the server knows of them.
     pub(crate) async fn start(env: &ComponentEnv, serving: Serving) -> Result<Self, ScaleError> {
-        let exports = exports(&serving);
         let id = serving.spec.id.clone();
+        let prefix = SubjectPrefix::target(&env.lattice_name, &id);
+        let mut served: Vec<(InvocationSubject, Served)> = exports(&serving)
+            .into_iter()
+            .map(|export| {
+                let subject = InvocationSubject::new(
+                    prefix.clone(),
+                    export.instance.clone().unwrap_or_default(),
+                    export.func.clone(),
+                );
+                (subject, Served::Func(export))
+            })
+            .collect();
+        if serving.prepared.handles_http() {
+            let subject = InvocationSubject::new(prefix.clone(), INCOMING_HANDLER, HANDLE);
+            served.push((subject, Served::Http));
+        }
         let (current, _) = watch::channel(Arc::new(serving));
         let subscriptions = CancellationToken::new();
         let invocations = TaskTracker::new();
-        for export in exports {
-            let subject = InvocationSubject::new(
-                SubjectPrefix::target(&env.lattice_name, &id),
-                export.instance.clone().unwrap_or_default(),
-                export.func.clone(),
-            );
+        for (subject, what) in served {
             let mut incoming = env
                 .wrpc
                 .serve(&subject)
@@ -246,12 +275,22 @@ impl Server {
                     };
                     let serving = current.borrow().clone();
                     // The caller's trace continues here (parent set before the span is entered).
-                    let span = tracing::info_span!("invocation", component_id = %serving.spec.id, func = %export.func);
+                    let func = match &what {
+                        Served::Func(export) => export.func.as_str(),
+                        Served::Http => HANDLE,
+                    };
+                    let span = tracing::info_span!("invocation", component_id = %serving.spec.id, func = %func);
                     lattice_telemetry::propagation::set_parent(
                         &span,
                         Some(invocation.headers().as_map()),
                     );
-                    tracker.spawn(invoke(serving, export.clone(), invocation).instrument(span));
+                    match &what {
+                        Served::Func(export) => tracker
+                            .spawn(invoke(serving, export.clone(), invocation).instrument(span)),
+                        Served::Http => tracker.spawn(
+                            super::serve_http::invoke_http(serving, invocation).instrument(span),
+                        ),
+                    };
                 }
             });
         }
@@ -293,7 +332,7 @@ impl Server {
 }
 
 /// The component as a policy request names it.
-fn policy_component(
+pub(super) fn policy_component(
     spec: &ComponentSpec,
     claims: Option<&ComponentClaims>,
 ) -> lattice_proto::policy::PolicyComponent {

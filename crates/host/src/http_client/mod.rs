@@ -9,18 +9,15 @@
 //! - a builtin http-client running on this host: the request is sent in-process by its
 //!   [`OutgoingClient`] (no NATS hop; 1.9.2 goes through wRPC even then);
 //! - anything else (an http-client provider binary, a builtin on another host):
-//!   `wrpc:http/outgoing-handler@0.1.0.handle` over wRPC ([`remote`]), the body and
-//!   trailers streamed both ways.
+//!   `wrpc:http/outgoing-handler@0.1.0.handle` over wRPC ([`crate::wrpc_http`]), the body
+//!   and trailers streamed both ways.
 //!
 //! The builtin serves the same function over wRPC for callers elsewhere ([`serve`]).
 
-mod body;
 mod client;
-pub(crate) mod remote;
 pub(crate) mod serve;
-pub(crate) mod wire;
 
-pub(crate) use client::{ClientSettings, OutgoingClient};
+pub(crate) use client::{ClientSettings, DEFAULT_TIMEOUT, OutgoingClient};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

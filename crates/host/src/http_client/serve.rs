@@ -10,8 +10,8 @@ use lattice_wrpc::{IncomingInvocation, WrpcClient};
 use tokio_util::sync::CancellationToken;
 
 use super::OutgoingClient;
-use super::body::{Part, frames, pump};
-use super::wire::{self, BODY_PATH, HANDLE, OUTGOING_HANDLER, TRAILERS_PATH};
+use crate::wrpc_http::body::{Part, frames, pump};
+use crate::wrpc_http::wire::{self, BODY_PATH, HANDLE, OUTGOING_HANDLER, TRAILERS_PATH};
 
 /// Serves `handle` under `prefix` until `stop`; `client` is `Err(problem)` while the
 /// provider's config is unusable (each call then gets `internal-error(problem)`).
@@ -46,7 +46,7 @@ pub(crate) async fn serve(
 }
 
 async fn handle(mut call: IncomingInvocation, client: Result<Arc<OutgoingClient>, String>) {
-    let params = match call.read_params(&wire::handle_params()).await {
+    let params = match call.read_params(&wire::outgoing_params()).await {
         Ok(params) => params,
         Err(error) => {
             tracing::warn!(%error, "cannot read a wrpc:http request");

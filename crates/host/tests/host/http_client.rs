@@ -1,7 +1,7 @@
 //! The builtin http-client end to end: the componentize-js `fetch-js` fixture behind the
 //! builtin http-server fetches from a local upstream through a link to a builtin
 //! http-client: in-process on its own host, over wRPC on another host, and not at all
-//! without a link.
+//! without a link. And the http-server reaching the component on another host.
 
 use std::net::SocketAddr;
 
@@ -182,5 +182,43 @@ async fn a_builtin_on_another_host_is_reached_over_wrpc_with_bodies_streamed() {
     let (status, echoed) = fetched(addr, &format!("http://{upstream}/echo"), &big).await;
     assert_eq!(status, StatusCode::OK);
     assert!(echoed.len() == big.len() && echoed.bytes().all(|b| b == b'b'));
+    other.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_http_server_reaches_a_component_on_another_host_over_wrpc() {
+    let fetch = fixture("fetch-js").unwrap();
+    let upstream = lattice_test_support::http_upstream().await.unwrap();
+    let (nats, _host, lattice) = lattice(|_| {}).await;
+    let other = nats.start_host(settings).await.unwrap();
+    // The component and its http-client on one host, the http-server on the other.
+    lattice.scale_on(other.id(), "fetch", &fetch).await;
+    lattice.start_client(other.id(), "client").await;
+    lattice.link_out("fetch", "client").await;
+    let mut calls = lattice
+        .client
+        .subscribe("default.fetch.wrpc.>")
+        .await
+        .unwrap();
+    let addr = lattice.serve("http", "fetch").await;
+
+    assert_eq!(
+        fetched(addr, &format!("http://{upstream}/hi"), b"").await,
+        (StatusCode::OK, "GET /hi 0 bytes x-from=fetch-js".into())
+    );
+    let call = tokio::time::timeout(WAIT, calls.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        call.subject.as_str(),
+        "default.fetch.wrpc.0.0.1.wrpc:http/incoming-handler@0.1.0.handle"
+    );
+    drop(calls);
+    // 3 MiB in and out: client → http-server → wRPC → component → upstream, and back.
+    let big = vec![b'c'; 3 << 20];
+    let (status, echoed) = fetched(addr, &format!("http://{upstream}/echo"), &big).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(echoed.len() == big.len() && echoed.bytes().all(|b| b == b'c'));
     other.shutdown(std::time::Duration::from_secs(5)).await;
 }

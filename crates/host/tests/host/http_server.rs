@@ -47,9 +47,14 @@ impl Lattice {
     }
 
     pub(super) async fn scale(&self, id: &str, path: &Path) {
+        self.scale_on(&self.host, id, path).await;
+    }
+
+    /// Scales component `id` from `path` to 4 on `host`.
+    pub(super) async fn scale_on(&self, host: &str, id: &str, path: &Path) {
         let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()),
-            "count": 4, "host_id": self.host});
-        self.ok(subjects().component_scale(&self.host), body).await;
+            "count": 4, "host_id": host});
+        self.ok(subjects().component_scale(host), body).await;
         // A cold compile of the 13 MB fixture takes seconds (more with tests beside it).
         let scaled = self
             .events
@@ -239,7 +244,7 @@ async fn address_mode_serves_a_component_over_http1_and_http2_and_reports_a_take
         StatusCode::OK
     );
 
-    // A route to a component that does not run here: 503 naming it.
+    // A route to a component that runs nowhere: 503 naming it.
     let other = free_addr();
     lattice
         .config("ghost", json!({"address": other.to_string()}))

@@ -1,7 +1,8 @@
-//! `wrpc:http/outgoing-handler@0.1.0` against `wrpc-interface-http` 0.34.0 on
-//! `wrpc-transport-nats` 0.29.0 (what wasmCloud 1.9.2 ships): the official client sends
-//! requests through lattice's builtin http-client, and the official server answers a
-//! lattice-hosted component's outgoing request through a link.
+//! `wrpc:http` against `wrpc-interface-http` 0.34.0 on `wrpc-transport-nats` 0.29.0 (what
+//! wasmCloud 1.9.2 ships): the official client sends requests through lattice's builtin
+//! http-client (`outgoing-handler`) and into a lattice-hosted component
+//! (`incoming-handler`, as 1.9.2's http-server provider calls it), and the official
+//! server answers a lattice-hosted component's outgoing request through a link.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -222,6 +223,37 @@ async fn a_lattice_components_request_is_answered_by_the_official_wrpc_http_serv
     assert_eq!(
         text,
         "official saw POST http://example.invalid/a?b=c 5 bytes from fetch"
+    );
+
+    // The official client calls the component's incoming-handler over wRPC.
+    let caller = wrpc_transport_nats::Client::new(
+        nats039::connect(nats.url()).await.unwrap(),
+        "default.fetch",
+        None,
+    )
+    .await
+    .unwrap();
+    let request = http::Request::put("http://lattice.test/in")
+        .header("x-fetch-url", "http://example.invalid/via-wrpc")
+        .body(Full::new(Bytes::from_static(b"0123456789")))
+        .unwrap();
+    let (request, _errors) = try_http_to_request(request).unwrap();
+    let (response, io) =
+        wrpc_interface_http::bindings::wrpc::http::incoming_handler::handle(&caller, None, request)
+            .await
+            .unwrap();
+    if let Some(io) = io {
+        tokio::spawn(io);
+    }
+    let Ok(response) = response else {
+        panic!("the component answered with an error code");
+    };
+    let response = http::Response::<HttpBody>::try_from(response).unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        text,
+        "official saw PUT http://example.invalid/via-wrpc 10 bytes from fetch"
     );
     host.shutdown(Duration::from_secs(5)).await;
 }

@@ -1,11 +1,15 @@
 //! One HTTP listener of the http-server: accepts connections (TLS when configured),
-//! serves HTTP/1.1 and HTTP/2 on each, routes every request to a component on this
-//! host and calls its `wasi:http/incoming-handler` in-process.
+//! serves HTTP/1.1 and HTTP/2 on each, routes every request to a component and calls
+//! its `wasi:http/incoming-handler`: in-process when it runs on this host, else over
+//! wRPC (`wrpc:http/incoming-handler@0.1.0.handle`, bodies streamed both ways; 1.9.2
+//! fails such requests).
 //!
 //! Answers of its own: 404 (no route for the path), 400 (host mode without the
 //! header, or a request without authority), 413 (a declared body over the limit),
-//! 503 (the routed component does not run on this host), 504 (no response head within
-//! the timeout), 500 (the component trapped, hit a limit or answered with an error).
+//! 503 (the routed component runs nowhere in the lattice), 502 (the call to another
+//! host failed on the way), 403 (that host's policy denied it), 504 (no response head
+//! within the timeout), 500 (the component trapped, hit a limit or answered with an
+//! error).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,6 +32,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::settings::{HEADER_READ_TIMEOUT, RequestLimits, RoutingMode, TlsFiles};
 use crate::components::LocalComponents;
+use crate::wrpc_http::client::{self as wrpc_http, CallError, Handler, Waits};
+use crate::wrpc_http::wire::{HANDLE, INCOMING_HANDLER};
+
+/// Where routed components are reached: on this host, else over wRPC.
+#[derive(Clone)]
+pub(crate) struct Targets {
+    pub(crate) local: LocalComponents,
+    /// Unset until the provider has its wRPC client.
+    pub(crate) remote: Option<Remote>,
+}
+
+/// What a call to a component on another host needs.
+#[derive(Clone)]
+pub(crate) struct Remote {
+    pub(crate) wrpc: lattice_wrpc::WrpcClient,
+    pub(crate) lattice: String,
+    pub(crate) provider_id: String,
+}
 
 /// How long connections get to finish their requests when a listener closes.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -122,7 +144,7 @@ impl Listener {
         addr: SocketAddr,
         tls: Option<&TlsFiles>,
         routes: Routes,
-        components: LocalComponents,
+        targets: Targets,
     ) -> Result<Self, String> {
         let acceptor = tls.map(acceptor).transpose()?;
         let listener = TcpListener::bind(addr)
@@ -133,7 +155,7 @@ impl Listener {
         let stop = CancellationToken::new();
         let serving = Arc::new(Serving {
             routes: Arc::clone(&routes),
-            components,
+            targets,
             scheme: if acceptor.is_some() {
                 Scheme::Https
             } else {
@@ -155,7 +177,7 @@ impl Drop for Listener {
 /// What the request handler needs.
 struct Serving {
     routes: Arc<RwLock<Routes>>,
-    components: LocalComponents,
+    targets: Targets,
     scheme: Scheme,
 }
 
@@ -275,11 +297,14 @@ async fn handle(serving: &Serving, request: Request<Incoming>) -> Response<Hyper
             format!("the request body is over the limit of {limit} bytes"),
         );
     }
-    let Some(component) = serving.components.get(&route.component_id) else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("component {} does not run on this host", route.component_id),
-        );
+    let Some(component) = serving.targets.local.get(&route.component_id) else {
+        return match &serving.targets.remote {
+            Some(remote) => call_remote(remote, &route, &serving.scheme, request).await,
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("component {} does not run on this host", route.component_id),
+            ),
+        };
     };
     let request = request.map(|body| {
         Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).map_err(move |error| {
@@ -316,6 +341,93 @@ async fn handle(serving: &Serving, request: Request<Incoming>) -> Response<Hyper
                 route.limits.timeout
             ),
         ),
+    }
+}
+
+/// Serves `request` with `route`'s component on another host, over wRPC.
+async fn call_remote(
+    remote: &Remote,
+    route: &Route,
+    scheme: &Scheme,
+    request: Request<Incoming>,
+) -> Response<HyperOutgoingBody> {
+    let (mut parts, body) = request.into_parts();
+    // The wire carries an absolute request: scheme, authority (from the URI or `Host`), path.
+    let authority = parts.uri.authority().map(|a| a.to_string()).or_else(|| {
+        parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let Some(authority) = authority else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the request names no authority (no Host header)".into(),
+        );
+    };
+    let scheme = match scheme {
+        Scheme::Https => "https",
+        _ => "http",
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    parts.uri = match format!("{scheme}://{authority}{path}").parse() {
+        Ok(uri) => uri,
+        Err(error) => return text(StatusCode::BAD_REQUEST, format!("bad request URI: {error}")),
+    };
+    let limit = route.limits.max_content_len;
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let subject = lattice_wrpc::InvocationSubject::new(
+        lattice_wrpc::SubjectPrefix::target(&remote.lattice, &route.component_id),
+        INCOMING_HANDLER,
+        HANDLE,
+    );
+    let mut headers: async_nats::HeaderMap = lattice_wrpc::InvocationHeaders::new()
+        .with_source_id(&remote.provider_id)
+        .into();
+    lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+    let waits = Waits {
+        head: route.limits.timeout,
+        between_bytes: Some(route.limits.timeout),
+    };
+    let called = wrpc_http::call(
+        &remote.wrpc,
+        &subject,
+        &headers.into(),
+        Request::from_parts(parts, body),
+        Handler::Incoming,
+        waits,
+    )
+    .await;
+    let id = &route.component_id;
+    match called {
+        Ok(response) => response.map(wrpc_http::wasi_body),
+        Err(CallError::NotServed(_)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("component {id} does not run in the lattice"),
+        ),
+        Err(CallError::Code(lattice_runtime::http::ErrorCode::HttpRequestDenied)) => text(
+            StatusCode::FORBIDDEN,
+            format!("the policy of component {id}'s host denied the request"),
+        ),
+        Err(CallError::Code(code)) => {
+            tracing::warn!(component_id = %id, ?code, "http request failed on another host");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("component {id} answered with an error: {code:?}"),
+            )
+        }
+        Err(CallError::Transport(error)) => {
+            tracing::warn!(component_id = %id, %error, "http request to another host failed");
+            text(
+                StatusCode::BAD_GATEWAY,
+                format!("component {id} on another host: {error}"),
+            )
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! `wasmcloud+builtin://http-server`: HTTP in, to `wasi:http/incoming-handler` of the
-//! components of this host, called in-process.
+//! `wasmcloud+builtin://http-server`: HTTP in, to `wasi:http/incoming-handler` of
+//! components: in-process on this host, over wRPC on another (1.9.2 serves only
+//! components on its own host).
 //!
 //! It takes links whose source is the provider and whose interface is
 //! `wasi:http/incoming-handler` (the component is the target). By the provider config's
@@ -27,7 +28,7 @@ use lattice_proto::provider::HealthCheckResponse;
 use lattice_provider_sdk::{BoxError, LinkConfig, LinkRole, Provider, ProviderContext};
 
 use super::BuiltinEnv;
-use listener::{Listener, Route, Routes};
+use listener::{Listener, Remote, Route, Routes, Targets};
 use settings::{LinkSettings, RoutingMode, ServerSettings};
 
 /// The links this provider takes: `wasi:http` with `incoming-handler`, as their source.
@@ -54,6 +55,8 @@ struct State {
     shared: Option<Listener>,
     /// Path and host modes: the route key (path or host) of each link, by link name.
     keys: HashMap<String, String>,
+    /// How components on other hosts are reached (set by `init`).
+    remote: Option<Remote>,
 }
 
 impl HttpServer {
@@ -63,6 +66,13 @@ impl HttpServer {
             provider_id,
             state: tokio::sync::Mutex::new(State::default()),
             problems: super::Problems::default(),
+        }
+    }
+
+    fn targets(&self, state: &State) -> Targets {
+        Targets {
+            local: self.env.components.clone(),
+            remote: state.remote.clone(),
         }
     }
 
@@ -114,7 +124,7 @@ impl HttpServer {
                     wanted.address,
                     wanted.tls.as_ref(),
                     Routes::Single(route),
-                    self.env.components.clone(),
+                    self.targets(&state),
                 )
                 .await?;
                 state.own.insert(link.name.clone(), (wanted, listener));
@@ -184,12 +194,17 @@ impl Provider for HttpServer {
             }
         };
         let mut state = self.state.lock().await;
+        state.remote = Some(Remote {
+            wrpc: ctx.wrpc().await?,
+            lattice: ctx.lattice().to_string(),
+            provider_id: self.provider_id.clone(),
+        });
         if settings.mode != RoutingMode::Address {
             match Listener::bind(
                 settings.default_address,
                 settings.tls.as_ref(),
                 Routes::shared(&settings.mode),
-                self.env.components.clone(),
+                self.targets(&state),
             )
             .await
             {

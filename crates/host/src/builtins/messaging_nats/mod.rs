@@ -8,10 +8,13 @@
 //!   `consumer.publish` and `consumer.request`, served over wRPC by the provider, on a
 //!   NATS connection made from the link's config.
 //!
+//! - A handler link's `consumers` (JetStream pull consumers that exist already) are
+//!   pulled continuously; each message is acknowledged once the component handled it,
+//!   and negatively (redelivered after a second) when it failed ([`jetstream`]).
+//!
 //! Config (the link's over the provider's): `cluster_uris` (comma-separated, default
 //! `0.0.0.0:4222`), `client_jwt` + `client_seed`, `tls_ca` (a PEM file of extra roots),
-//! `custom_inbox_prefix`. `consumers` (JetStream) is not supported yet: such a link is
-//! reported in `provider_link_failed` and the provider's health.
+//! `custom_inbox_prefix`, `subscriptions`, `consumers`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ use lattice_provider_sdk::{BoxError, LinkConfig, LinkRole, Provider, ProviderCon
 use tokio_util::sync::CancellationToken;
 
 use super::BuiltinEnv;
+
+mod jetstream;
 
 const HANDLER: &str = "wasmcloud:messaging/handler@0.2.0";
 const CONSUMER: &str = "wasmcloud:messaging/consumer@0.2.0";
@@ -92,9 +97,6 @@ async fn connect(
     config: &BTreeMap<String, String>,
     name: &str,
 ) -> Result<async_nats::Client, String> {
-    if config.contains_key("consumers") {
-        return Err("`consumers` (JetStream consumers) is not supported yet".into());
-    }
     let uris = config
         .get("cluster_uris")
         .map_or(DEFAULT_CLUSTER_URIS, |u| u.as_str())
@@ -188,6 +190,7 @@ impl MessagingNats {
             .get()
             .ok_or("the provider is not initialised")?;
         let merged = self.merged(config);
+        let consumers = jetstream::parse(merged.get("consumers"))?;
         let client = connect(&merged, &self.provider_id).await?;
         let subscriptions: Vec<(String, Option<String>)> = merged
             .get("subscriptions")
@@ -204,29 +207,31 @@ impl MessagingNats {
             })
             .collect();
         let stop = CancellationToken::new();
-        let target = InvocationSubject::new(
-            SubjectPrefix::target(&started.lattice, &link.target),
-            HANDLER,
-            "handle-message",
-        );
+        // What was started is stopped again if the link cannot be applied in full.
+        let started_guard = stop.clone().drop_guard();
+        let delivery = Delivery {
+            wrpc: started.wrpc.clone(),
+            target: InvocationSubject::new(
+                SubjectPrefix::target(&started.lattice, &link.target),
+                HANDLER,
+                "handle-message",
+            ),
+            headers: InvocationHeaders::new()
+                .with_source_id(&self.provider_id)
+                .with_link_name(&link.name),
+        };
         for (subject, queue) in subscriptions {
             let subscriber = match &queue {
                 Some(queue) => client.queue_subscribe(subject.clone(), queue.clone()).await,
                 None => client.subscribe(subject.clone()).await,
             }
             .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
-            tokio::spawn(deliver(
-                subscriber,
-                started.wrpc.clone(),
-                target.clone(),
-                InvocationHeaders::new()
-                    .with_source_id(&self.provider_id)
-                    .with_link_name(&link.name),
-                stop.clone(),
-            ));
+            tokio::spawn(deliver(subscriber, delivery.clone(), stop.clone()));
         }
+        jetstream::start(&client, &consumers, &delivery, &stop).await?;
         // The subscriptions are known to the server before the link counts as applied.
         client.flush().await.map_err(|e| e.to_string())?;
+        started_guard.disarm();
         let key = format!("{}/{}", link.target, link.name);
         if let Some(old) = self.handlers.lock().await.insert(key, stop) {
             old.cancel();
@@ -235,12 +240,56 @@ impl MessagingNats {
     }
 }
 
-/// Calls `handle-message` for every message of `subscriber` until `stop`.
-async fn deliver(
-    mut subscriber: async_nats::Subscriber,
+/// Calls one component's `handle-message`.
+#[derive(Clone)]
+pub(super) struct Delivery {
     wrpc: WrpcClient,
     target: InvocationSubject,
     headers: InvocationHeaders,
+}
+
+impl Delivery {
+    /// Hands the component one message; `Err` says why it was not handled (the
+    /// component's own error, or the call failing).
+    pub(super) async fn call(
+        &self,
+        subject: String,
+        body: Bytes,
+        reply_to: Option<String>,
+    ) -> Result<(), String> {
+        let mut params = BytesMut::new();
+        encode_tuple(
+            &[broker_message(subject, body, reply_to)],
+            &[broker_message_type()],
+            &mut params,
+        )
+        .map_err(|e| format!("cannot encode a broker message: {e}"))?;
+        let result_type = [Type::result(None, Some(Type::String))];
+        let called = async {
+            let mut invocation = self
+                .wrpc
+                .invoke(&self.target, &self.headers, params.freeze())
+                .await?;
+            let results = invocation.read_results(&result_type).await?;
+            Ok::<_, BoxError>(results)
+        };
+        match called.await {
+            Ok(results) => match results.first() {
+                Some(Value::Result(Err(Some(reason)))) => match reason.as_ref() {
+                    Value::String(reason) => Err(reason.clone()),
+                    other => Err(format!("{other:?}")),
+                },
+                _ => Ok(()),
+            },
+            Err(error) => Err(format!("cannot call {}: {error}", self.target)),
+        }
+    }
+}
+
+/// Calls `handle-message` for every message of `subscriber` until `stop`.
+async fn deliver(
+    mut subscriber: async_nats::Subscriber,
+    delivery: Delivery,
     stop: CancellationToken,
 ) {
     loop {
@@ -251,31 +300,12 @@ async fn deliver(
                 None => break,
             },
         };
-        let value = broker_message(
-            message.subject.to_string(),
-            message.payload,
-            message.reply.map(|r| r.to_string()),
-        );
-        let mut params = BytesMut::new();
-        if let Err(error) = encode_tuple(&[value], &[broker_message_type()], &mut params) {
-            tracing::warn!(%error, "cannot encode a broker message");
-            continue;
-        }
-        let (wrpc, target, headers) = (wrpc.clone(), target.clone(), headers.clone());
+        let delivery = delivery.clone();
         tokio::spawn(async move {
-            let result_type = [Type::result(None, Some(Type::String))];
-            let called = async {
-                let mut invocation = wrpc.invoke(&target, &headers, params.freeze()).await?;
-                let results = invocation.read_results(&result_type).await?;
-                Ok::<_, BoxError>(results)
-            };
-            match called.await {
-                Ok(results) => {
-                    if let Some(Value::Result(Err(Some(reason)))) = results.first() {
-                        tracing::warn!(%target, ?reason, "the component did not handle a message");
-                    }
-                }
-                Err(error) => tracing::warn!(%target, %error, "cannot deliver a message"),
+            let reply_to = message.reply.map(|r| r.to_string());
+            let subject = message.subject.to_string();
+            if let Err(reason) = delivery.call(subject, message.payload, reply_to).await {
+                tracing::warn!(target = %delivery.target, %reason, "a message was not handled");
             }
         });
     }

@@ -311,6 +311,12 @@ pub(crate) struct UpArgs {
     /// At most this many control requests are handled at once (lattice addition).
     #[arg(long, env = "LATTICE_MAX_CONCURRENT_CTL", default_value_t = 64)]
     max_concurrent_ctl: usize,
+    /// Copies of the lattice's KV buckets (links, config, claims) kept by a JetStream
+    /// cluster, 1 to 5 (lattice addition; 1.9.2 creates them with 1, so losing the node
+    /// that holds them stops link and config changes). Existing buckets with fewer are
+    /// raised to this many, for every host of the lattice, official ones included.
+    #[arg(long, env = "LATTICE_KV_REPLICAS", default_value_t = 1)]
+    kv_replicas: usize,
 }
 
 /// One connection's own flags: `--ctl-*` or `--rpc-*`.
@@ -418,6 +424,7 @@ impl UpArgs {
         config.rpc_timeout = Duration::from_millis(self.rpc_timeout_ms);
         config.default_stop_timeout = self.stop_timeout;
         config.max_concurrent_ctl = self.max_concurrent_ctl;
+        config.kv_replicas = self.kv_replicas;
         config.log_level = observability::level(self.log_level);
         config.otel = self.observability.otel_config(&self.tls_ca_path);
         config.structured_logging = self.enable_structured_logging;

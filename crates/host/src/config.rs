@@ -31,6 +31,9 @@ pub struct HostConfig {
     pub rpc_nats: NatsConnectConfig,
     /// JetStream domain, if any.
     pub js_domain: Option<String>,
+    /// Replicas of the lattice's KV buckets in a JetStream cluster (1 to 5; default 1,
+    /// as 1.9.2 creates them). An existing bucket with fewer is raised to this many.
+    pub kv_replicas: usize,
     /// Interval between `host_heartbeat` events.
     pub heartbeat_interval: Duration,
     /// Request timeout on the rpc connection, also sent to providers.
@@ -109,6 +112,7 @@ impl HostConfig {
             ctl_nats: nats.clone(),
             rpc_nats: nats,
             js_domain: None,
+            kv_replicas: 1,
             heartbeat_interval: Duration::from_secs(30),
             rpc_timeout: Duration::from_millis(2000),
             default_stop_timeout: Duration::from_secs(10),
@@ -165,6 +169,9 @@ impl HostConfig {
                 "number of starts in the restart window",
             ));
         }
+        if !(1..=5).contains(&self.kv_replicas) {
+            return Err(ConfigError::KvReplicas(self.kv_replicas));
+        }
         if self.max_concurrent_ctl == 0 {
             return Err(ConfigError::ZeroLimit("max concurrent control requests"));
         }
@@ -195,6 +202,9 @@ pub enum ConfigError {
     /// The host seed is not a server nkey seed.
     #[error("invalid host seed: {0}")]
     HostSeed(String),
+    /// A bucket replica count JetStream does not allow.
+    #[error("invalid KV bucket replicas {0}: JetStream allows 1 to 5")]
+    KvReplicas(usize),
     /// A duration that must be positive is zero.
     #[error("the {0} must be greater than zero")]
     ZeroDuration(&'static str),

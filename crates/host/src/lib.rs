@@ -193,7 +193,10 @@ impl Host {
             &ctl,
             rpc.clone(),
             &config.lattice,
-            config.js_domain.as_deref(),
+            &crate::lattice::BucketSettings {
+                js_domain: config.js_domain.clone(),
+                replicas: config.kv_replicas,
+            },
             crate::lattice::LinkSealing {
                 secrets: secrets.clone(),
                 events: events.clone(),

@@ -41,6 +41,8 @@ pub struct NatsServerConfig {
     pub jetstream_dir: Option<PathBuf>,
     /// How long to wait for "Server is ready".
     pub ready_timeout: Duration,
+    /// More arguments for the server (cluster settings, for example).
+    pub extra_args: Vec<String>,
 }
 
 impl NatsServerConfig {
@@ -52,6 +54,7 @@ impl NatsServerConfig {
             port: None,
             jetstream_dir,
             ready_timeout: Duration::from_secs(10),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl NatsServer {
         if let Some(dir) = &config.jetstream_dir {
             cmd.arg("-js").arg("-sd").arg(dir);
         }
+        cmd.args(&config.extra_args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

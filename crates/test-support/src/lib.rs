@@ -13,11 +13,13 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster;
 pub mod components;
 pub mod otlp;
 mod registry;
 mod upstream;
 
+pub use cluster::TestCluster;
 pub use registry::TestRegistry;
 pub use upstream::http_upstream;
 
@@ -121,7 +123,7 @@ impl TestNats {
 }
 
 /// Installs a log subscriber once per test process when `LATTICE_TEST_LOG` is set.
-fn show_logs() {
+pub(crate) fn show_logs() {
     if let Ok(filter) = std::env::var("LATTICE_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -149,6 +149,7 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "restart-max-backoff",
     "provider-log-lines",
     "max-concurrent-ctl",
+    "kv-replicas",
     "allow-pool-fallback",
     "disable-builtin",
     "memory-keep-resident",

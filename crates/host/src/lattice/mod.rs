@@ -41,6 +41,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+pub(crate) use kv::BucketSettings;
 pub(crate) use kv::Buckets;
 pub(crate) use outbox::{LinkSealing, link_failed};
 use owner::{Bucket, Owner};
@@ -75,6 +76,16 @@ pub(crate) struct Bootstrap {
     pub(crate) link_secrets: Vec<resolve::LinkSecretRefs>,
 }
 
+/// Named configs a lookup lacks.
+pub(super) struct MissingConfigs {
+    /// The names not known, in the order asked.
+    pub(super) missing: Vec<String>,
+    /// Whether the config bucket is being re-read (so they may exist after all).
+    pub(super) stale: bool,
+    /// The asked-for configs that are known.
+    pub(super) known: std::collections::HashMap<String, ConfigMap>,
+}
+
 enum Command {
     Bootstrap {
         provider_id: String,
@@ -93,10 +104,10 @@ enum Command {
         name: String,
         reply: oneshot::Sender<Option<String>>,
     },
-    /// The merged named configs `names` (a missing one: `Err` with its name).
+    /// The merged named configs `names`, or what is missing.
     MergedConfig {
         names: Vec<String>,
-        reply: oneshot::Sender<Result<ConfigMap, String>>,
+        reply: oneshot::Sender<Result<ConfigMap, MissingConfigs>>,
     },
     /// The provider now listens: send what changed since its bootstrap.
     Resync {
@@ -124,6 +135,21 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Its name, for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            Command::Bootstrap { .. } => "bootstrap",
+            Command::LinkTarget { .. } => "link target",
+            Command::MergedConfig { .. } => "merged config",
+            Command::Resync { .. } => "resync",
+            Command::Refresh { .. } => "refresh",
+            Command::SpecWritten { .. } => "spec written",
+            Command::Forget { .. } => "forget",
+        }
+    }
+}
+
 /// A handle to the lattice state of this host.
 #[derive(Clone)]
 pub(crate) struct LatticeState {
@@ -145,11 +171,11 @@ impl LatticeState {
         ctl: &async_nats::Client,
         rpc: async_nats::Client,
         lattice: &str,
-        js_domain: Option<&str>,
+        buckets: &BucketSettings,
         sealing: LinkSealing,
         stop: CancellationToken,
     ) -> Result<Self, HostError> {
-        let buckets = Buckets::open(ctl, lattice, js_domain).await?;
+        let buckets = Buckets::open(ctl, lattice, buckets).await?;
         // Watch first, then read: nothing written in between is missed.
         let data_watch = buckets.watch(Bucket::Data).await?;
         let config_watch = buckets.watch(Bucket::Config).await?;
@@ -241,9 +267,35 @@ impl LatticeState {
         names: &[String],
     ) -> Result<ConfigMap, BootstrapError> {
         let names = names.to_vec();
-        self.ask(|reply| Command::MergedConfig { names, reply })
+        let missing = match self
+            .ask(|reply| Command::MergedConfig {
+                names: names.clone(),
+                reply,
+            })
             .await?
-            .map_err(BootstrapError::MissingConfig)
+        {
+            Ok(merged) => return Ok(merged),
+            Err(missing) => missing,
+        };
+        let first = missing.missing[0].clone();
+        if !missing.stale {
+            return Err(BootstrapError::MissingConfig(first));
+        }
+        // The state is being re-read (the connection came back, perhaps through another
+        // server, and watches cannot be opened while JetStream elects a leader): a name
+        // it lacks may have been written meanwhile, so it is read from the bucket itself.
+        let mut known = missing.known;
+        for name in &missing.missing {
+            let read = self.buckets.config.get(name).await.map_err(|e| {
+                tracing::warn!(config = %name, error = %e, "cannot read a named config");
+                BootstrapError::MissingConfig(name.clone())
+            })?;
+            let map = read
+                .and_then(|bytes| serde_json::from_slice::<ConfigMap>(&bytes).ok())
+                .ok_or_else(|| BootstrapError::MissingConfig(name.clone()))?;
+            known.insert(name.clone(), map);
+        }
+        Ok(resolve::merge(&known, &names))
     }
 
     /// The provider instance with `xkey_public` answers now: send it what changed

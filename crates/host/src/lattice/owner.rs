@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::MissingConfigs;
 use super::kv::{Buckets, COMPONENT_PREFIX, ComponentSpecification};
 use super::outbox::{LinkSealing, Outgoing, Recipient, outbox};
 use super::resolve::{self, ConfigMap};
@@ -53,6 +54,8 @@ pub(super) struct Owner {
     /// The revision each spec was last seen at (from the watch, a read, or a write).
     spec_revisions: HashMap<String, u64>,
     configs: HashMap<String, ConfigMap>,
+    /// Whether the config bucket is being re-read (its watch is being opened again).
+    config_stale: bool,
     local: HashMap<String, Local>,
     sealing: LinkSealing,
 }
@@ -72,6 +75,7 @@ impl Owner {
             links: HashMap::new(),
             spec_revisions: HashMap::new(),
             configs: HashMap::new(),
+            config_stale: false,
             local: HashMap::new(),
             sealing,
         }
@@ -92,18 +96,43 @@ impl Owner {
         // may be gone without an error for seconds: both are opened again and the
         // buckets re-read at once, which also picks up what changed meanwhile.
         let mut reconnected = lattice_nats::reconnects(&connection);
+        // The connection count the watches were opened at.
+        let stats = connection.statistics();
+        let connects = || stats.connects.load(std::sync::atomic::Ordering::Relaxed);
+        let mut watched_at = *reconnected.borrow_and_update();
         loop {
+            // A command that came over a connection established since the watches were
+            // opened must not be answered from state that may have missed changes: the
+            // reconnect is acted on now, not at the watch's next look.
             tokio::select! {
                 _ = stop.cancelled() => return,
                 Ok(()) = reconnected.changed() => {
-                    tracing::info!("NATS connection back; watching lattice state again");
-                    data = None;
-                    config = None;
-                    reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
-                    reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                    let now = *reconnected.borrow_and_update();
+                    if now != watched_at {
+                        tracing::info!("NATS connection back; watching lattice state again");
+                        watched_at = now;
+                        data = None;
+                        config = None;
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                    }
                 }
                 command = commands.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                    Some(command) => {
+                        if connects() != watched_at {
+                            tracing::info!("NATS connection back (seen at a request); watching lattice state again");
+                            watched_at = connects();
+                            data = None;
+                            config = None;
+                            reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
+                            reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                        }
+                        self.config_stale = config.is_none();
+                        let started = std::time::Instant::now();
+                        let kind = command.kind();
+                        self.handle(command).await;
+                        tracing::debug!(elapsed = ?started.elapsed(), %kind, "lattice state command");
+                    }
                     None => return,
                 },
                 entry = next_entry(&mut data) => match entry {
@@ -157,6 +186,26 @@ impl Owner {
         let entries = read_all(self.buckets.of(bucket), "").await?;
         self.apply_all(bucket, entries).await;
         Ok(())
+    }
+
+    /// The named configs `names` merged in order; else those missing, and those known.
+    fn merged(&self, names: &[String]) -> Result<ConfigMap, MissingConfigs> {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(resolve::merge(&self.configs, names));
+        }
+        Err(MissingConfigs {
+            missing,
+            stale: self.config_stale,
+            known: names
+                .iter()
+                .filter_map(|n| self.configs.get(n).map(|c| (n.clone(), c.clone())))
+                .collect(),
+        })
     }
 
     /// Applies a full read of `bucket`: every entry, and keys that are gone as deletes.
@@ -262,13 +311,7 @@ impl Owner {
                 self.apply_links(&source, links).await;
             }
             Command::MergedConfig { names, reply } => {
-                let missing = names.iter().find(|n| {
-                    !n.starts_with(resolve::SECRET_PREFIX) && !self.configs.contains_key(*n)
-                });
-                let _ = reply.send(match missing {
-                    Some(name) => Err(name.clone()),
-                    None => Ok(resolve::merge(&self.configs, &names)),
-                });
+                let _ = reply.send(self.merged(&names));
             }
             Command::LinkTarget {
                 source,

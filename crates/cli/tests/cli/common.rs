@@ -79,3 +79,83 @@ pub(crate) fn stderr_of_failure(out: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
+
+pub(crate) fn subjects() -> lattice_proto::subjects::CtlSubjects {
+    lattice_proto::subjects::CtlSubjects::new("wasmbus.ctl", "default")
+}
+
+/// `lattice up` on `url` (file references allowed), once it is up: the process and its
+/// host ID.
+pub(crate) async fn up(url: &str, extra: &[&str]) -> (tokio::process::Child, String) {
+    let mut command = tokio::process::Command::new(LATTICE);
+    command
+        .args(["up", "--nats-url", url, "--allow-file-load"])
+        .args(extra)
+        .env_remove("LATTICE_NATS_URL");
+    let (child, line) = spawn_until_up(command).await;
+    (child, host_id_of(&line))
+}
+
+/// Whether process `pid` runs (a zombie does not).
+pub(crate) fn running(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The test provider's binary.
+pub(crate) fn test_provider() -> std::path::PathBuf {
+    lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider").unwrap()
+}
+
+/// Starts the provider at `path` as each of `ids` on `host` (16 requests at a time) and
+/// waits until every one has passed a health check.
+pub(crate) async fn start_providers(
+    client: &async_nats::Client,
+    events: &lattice_test_support::EventWatcher,
+    host: &str,
+    path: &std::path::Path,
+    ids: &[String],
+) {
+    let reference = format!("file://{}", path.display());
+    let starts = ids.iter().map(|id| {
+        let body = serde_json::json!({"provider_id": id, "provider_ref": reference});
+        ctl_ok(client, subjects().provider_start(host), body)
+    });
+    futures::StreamExt::for_each_concurrent(futures::stream::iter(starts), 16, |start| start).await;
+    let mut healthy = std::collections::BTreeSet::new();
+    while healthy.len() < ids.len() {
+        let event = events.next_named("health_check_passed").await.unwrap();
+        if event.data["host_id"] == host {
+            healthy.insert(event.data["provider_id"].as_str().unwrap().to_string());
+        }
+    }
+}
+
+/// The pids of `host`'s providers, from its inventory.
+pub(crate) async fn provider_pids(client: &async_nats::Client, host: &str) -> Vec<u64> {
+    let reply = client
+        .request(subjects().host_get(host), "".into())
+        .await
+        .unwrap();
+    let inventory: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    inventory["response"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect()
+}
+
+/// Sends a ctl request; its reply must be a success.
+pub(crate) async fn ctl_ok(client: &async_nats::Client, subject: String, body: serde_json::Value) {
+    let reply = client
+        .request(subject.clone(), serde_json::to_vec(&body).unwrap().into())
+        .await
+        .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["success"], true, "{subject}: {reply}");
+}

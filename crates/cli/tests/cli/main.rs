@@ -3,7 +3,9 @@
 mod commands;
 mod common;
 mod components;
+mod ctl_load;
 mod flags;
+mod host_faults;
 mod observability;
 mod oci;
 mod provider_output;

@@ -8,17 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use lattice_test_support::{EventWatcher, TestNats, wrapper_script};
 
-use crate::common::{ctl_ok, provider_pids, start_providers, subjects, test_provider, up};
-
-/// The host process's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
+use crate::common::{ctl_ok, provider_pids, rss_kib, start_providers, subjects, test_provider, up};
 
 /// Request `n` of the mixed load on `host`: inventory, config and link writes and
 /// reads, labels.

@@ -8,5 +8,6 @@ mod flags;
 mod host_faults;
 mod observability;
 mod oci;
+mod provider_faults;
 mod provider_output;
 mod secrets;

@@ -7,6 +7,7 @@ mod component_claims;
 mod components;
 mod config_service;
 mod ctl_bad_input;
+mod ctl_property;
 mod drop_in;
 mod http_client;
 mod http_server;

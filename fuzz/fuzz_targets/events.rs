@@ -1,0 +1,4 @@
+#![no_main]
+//! `lattice_fuzz_targets::events` under libFuzzer.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lattice_fuzz_targets::events(data));

@@ -210,8 +210,19 @@ impl<T: Send + 'static> Prepared<T> {
         );
         let mut store = Store::new(runtime.engine(), StoreState { data, limiter });
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(config.deadline_ticks(self.inner.execution_time));
-        store.epoch_deadline_trap();
+        // At every epoch tick the guest yields to the executor (a spinning guest never
+        // holds a tokio worker for longer than a tick, so the host keeps serving), and
+        // it is stopped once its ticks are spent. Tokio's own yield: wasmtime's plain
+        // one wakes the task at once, which tokio runs again first on the same worker.
+        let mut remaining = config.deadline_ticks(self.inner.execution_time);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            remaining = remaining.saturating_sub(1);
+            Ok(match remaining {
+                0 => wasmtime::UpdateDeadline::Interrupt,
+                _ => wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
+            })
+        });
         // Backstop for a guest blocked in a host call, where epochs cannot reach it.
         let deadline = Instant::now() + self.inner.execution_time + 2 * config.epoch_tick;
         let instantiated =

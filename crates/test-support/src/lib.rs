@@ -15,6 +15,7 @@
 
 mod cluster;
 pub mod components;
+pub mod nats_auth;
 pub mod otlp;
 mod registry;
 mod upstream;

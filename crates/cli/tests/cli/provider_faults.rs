@@ -253,3 +253,50 @@ async fn a_provider_that_exits_non_zero_on_sigterm_is_reported_and_leaves_nothin
         stopped.data["ended_by"], stopped.data["exit_status"]
     );
 }
+
+#[tokio::test]
+async fn a_provider_that_exits_after_a_while_is_restarted_and_leaves_nothing_behind() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // Serves for a moment (its child is the real provider, which would run on), then
+    // the process the host started exits 4.
+    let leaves = script(
+        dir.path(),
+        "leaves.sh",
+        &format!(
+            "exec 3<&0\n\
+             $PROVIDER <&3 & echo $! >> {d}/children\n\
+             sleep 1\n\
+             exit 4"
+        ),
+    );
+    let (_host_process, host) = up(nats.url(), &["--health-interval", "200ms"]).await;
+    let start = serde_json::json!({"provider_id": "leaves",
+        "provider_ref": format!("file://{}", leaves.display()), "host_id": host});
+    ctl_ok(&client, subjects().provider_start(&host), start).await;
+    for run in 1..=2 {
+        let restarted = events
+            .next_matching("provider_restarted", |e| e.data["provider_id"] == "leaves")
+            .await
+            .unwrap();
+        assert_eq!(
+            restarted.data["exit_code"], 4,
+            "run {run}: {}",
+            restarted.data
+        );
+    }
+    // The children of the runs that ended went with them.
+    let children: Vec<u64> = std::fs::read_to_string(dir.path().join("children"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let ended = &children[..2];
+    let gone = all_gone(ended).await;
+    eprintln!(
+        "exit 4 after 1 s: restarted twice; the ended runs' children gone ({gone:?} after the second restart)"
+    );
+}

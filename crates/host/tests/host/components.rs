@@ -83,6 +83,23 @@ fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
     }
 }
 
+/// A server, a client following its events, a directory for components and a host
+/// that runs them (with the compile cache in that directory).
+async fn lattice_with_components() -> (
+    TestNats,
+    async_nats::Client,
+    EventWatcher,
+    tempfile::TempDir,
+    lattice_host::Host,
+) {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    (nats, client, events, dir, host)
+}
+
 fn subjects() -> CtlSubjects {
     CtlSubjects::new("wasmbus.ctl", "default")
 }
@@ -107,12 +124,8 @@ pub(crate) async fn call_u32s(
 
 #[tokio::test]
 async fn a_component_is_scaled_invoked_over_wrpc_rescaled_and_stopped() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
     let math = write_component(dir.path(), "math.wasm", MATH);
-    let host = nats.start_host(components(dir.path())).await.unwrap();
     let id = host.id().to_string();
 
     scale(&client, &id, "math", &math, 1).await;
@@ -283,12 +296,8 @@ async fn lookup(wrpc: &WrpcClient, key: &str) -> Result<String, String> {
 
 #[tokio::test]
 async fn wasi_config_values_follow_config_changes_without_a_rescale() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
     let cfg = write_component(dir.path(), "cfg.wasm", CONFIG);
-    let host = nats.start_host(components(dir.path())).await.unwrap();
     let id = host.id().to_string();
 
     // A named config that does not exist fails the scale, naming it.
@@ -349,12 +358,8 @@ async fn wasi_config_values_follow_config_changes_without_a_rescale() {
 
 #[tokio::test]
 async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
     let calc = write_component(dir.path(), "calc.wasm", CALC);
-    let host = nats.start_host(components(dir.path())).await.unwrap();
     let id = host.id().to_string();
     let provider =
         lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
@@ -396,13 +401,9 @@ async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link(
 
 #[tokio::test]
 async fn a_memory_hog_stops_at_its_limit_and_the_host_keeps_serving() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
     let hog = write_component(dir.path(), "hog.wasm", HOG);
     let math = write_component(dir.path(), "math.wasm", MATH);
-    let host = nats.start_host(components(dir.path())).await.unwrap();
     let id = host.id().to_string();
     // A per-component limit below the engine's (2 MiB of 64 MiB).
     let body = json!({"component_id": "hog", "component_ref": format!("file://{}", hog.display()),
@@ -443,6 +444,80 @@ async fn a_memory_hog_stops_at_its_limit_and_the_host_keeps_serving() {
             .contains("max_memory_bytes"),
         "{}",
         failed.data
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endless_loops_and_a_flood_of_invocations_leave_the_host_serving() {
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
+    let math = write_component(dir.path(), "math.wasm", MATH);
+    let id = host.id().to_string();
+    scale(&client, &id, "math", &math, 4).await;
+    events.next_named("component_scaled").await.unwrap();
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+
+    // Two endless loops hold two of the four instances until the 1 s deadline stops
+    // them; meanwhile 500 calls at once share the other two, and the host answers pings.
+    let asked = std::time::Instant::now();
+    assert!(
+        ctl_request(&client, subjects().host_ping(), Json::Null)
+            .await
+            .success
+    );
+    eprintln!("ping before the loops: {:?}", asked.elapsed());
+    let started = std::time::Instant::now();
+    let spins: Vec<_> = (0..2)
+        .map(|_| {
+            let wrpc = wrpc.clone();
+            tokio::spawn(async move {
+                let subject = lattice_wrpc::subjects::InvocationSubject::new(
+                    lattice_wrpc::subjects::SubjectPrefix::target("default", "math"),
+                    "",
+                    "spin",
+                );
+                let mut invocation = wrpc
+                    .invoke(&subject, &InvocationHeaders::new(), bytes::Bytes::new())
+                    .await
+                    .unwrap();
+                // `spin` returns nothing: the call ends when its results channel closes
+                // (a trap closes it without a value; an endless loop never would).
+                invocation.results().read_to_end().await.map(|_| ())
+            })
+        })
+        .collect();
+    // The loops are running (their calls accepted): the host still answers at once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = std::time::Instant::now();
+    let ping = ctl_request(&client, subjects().host_ping(), Json::Null).await;
+    assert!(ping.success);
+    let ping_took = asked.elapsed();
+    let calls = (0..500u32).map(|n| {
+        let wrpc = wrpc.clone();
+        async move { call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[n, 1]).await }
+    });
+    let sums = futures::future::join_all(calls).await;
+    for (n, sum) in (0u32..).zip(&sums) {
+        assert_eq!(sum, &Ok(n + 1), "call {n}");
+    }
+    let flooded = started.elapsed();
+    let ping = ctl_request(&client, subjects().host_ping(), Json::Null).await;
+    assert!(ping.success);
+    for spin in spins {
+        spin.await.unwrap().expect("the call ends");
+    }
+    let stopped = started.elapsed();
+    assert!(
+        stopped >= Duration::from_secs(1),
+        "the loops ran to the deadline"
+    );
+    // The instances the loops held serve again.
+    assert_eq!(
+        call_u32s(&wrpc, "math", "local:test/math@0.1.0", "add", &[40, 2]).await,
+        Ok(42)
+    );
+    eprintln!(
+        "2 endless loops + 500 concurrent calls on 4 instances: a ping during the loops answered in {ping_took:?}, the calls done in {flooded:?}, the loops stopped after {stopped:?}"
     );
     host.shutdown(Duration::from_secs(5)).await;
 }

@@ -2,8 +2,10 @@
 //! pinned by wasmCloud v1.9.2), unmodified in how it talks to its host. Its shutdown
 //! hook reports on `oracle.{provider_id}.shutdown_hook`; its link and config callbacks
 //! report on `oracle.{provider_id}.seen`, so tests can see what the SDK delivered. It
-//! sets up telemetry from HostData's `otel_config` with the SDK's macro, and reports that
-//! `otel_config` as the SDK decoded it on `oracle.{provider_id}.otel_config`.
+//! sets up telemetry from HostData's `otel_config` with the SDK's macro, reports that
+//! `otel_config` as the SDK decoded it on `oracle.{provider_id}.otel_config`, and counts
+//! its start in a metric of its own, `oracle.provider.starts` (exported every
+//! `OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default).
 
 use wasmcloud_provider_sdk::{
     LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection,
@@ -82,6 +84,10 @@ async fn main() -> anyhow::Result<()> {
         None::<std::path::PathBuf>
     );
     tracing::info!("oracle provider starting");
+    opentelemetry::global::meter("oracle-provider")
+        .u64_counter("oracle.provider.starts")
+        .build()
+        .add(1, &[]);
     let shutdown = run_provider(OracleProvider, "oracle-provider").await?;
     shutdown.await;
     Ok(())

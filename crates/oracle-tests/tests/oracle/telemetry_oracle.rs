@@ -1,6 +1,7 @@
 //! OpenTelemetry against wasmCloud 1.9.2's own code: a provider built with the official
 //! SDK (its `initialize_observability!`) reads the `otel_config` a lattice host put in
-//! its HostData and exports its telemetry to the endpoint there. (The host's own export
+//! its HostData and exports its traces, logs and metrics to the endpoint there. (The
+//! host's own export
 //! and the trace that runs through a component are `lattice up` tests, in
 //! `crates/cli/tests/cli/observability.rs`.)
 
@@ -45,8 +46,20 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
     let mut decoded = client.subscribe("oracle.official.otel_config").await?;
     client.flush().await?;
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    // Its metrics every half second instead of every minute: the SDK's reader takes the
+    // standard variable (the host passes `OTEL_*` on; a wrapper sets it here).
+    let dir = tempfile::tempdir()?;
+    let wrapper = dir.path().join("official.sh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nOTEL_METRIC_EXPORT_INTERVAL=500 exec '{OFFICIAL_PROVIDER}'\n"),
+    )?;
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
     let start =
-        json!({"provider_id": "official", "provider_ref": format!("file://{OFFICIAL_PROVIDER}")});
+        json!({"provider_id": "official", "provider_ref": format!("file://{}", wrapper.display())});
     let reply = ctl_request(&client, subjects.provider_start(host.id()), start).await;
     anyhow::ensure!(reply.success, "{}", reply.message);
     let decoded = tokio::time::timeout(Duration::from_secs(15), decoded.next())
@@ -97,6 +110,21 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
                 r.spans
                     .iter()
                     .find(|s| s.service == "oracle-provider" && s.name == "init_provider")
+                    .cloned()
+            },
+        )
+        .await?;
+    // And its metrics.
+    receiver
+        .wait_for(
+            "a metric of the official provider",
+            Duration::from_secs(30),
+            |r| {
+                r.metrics
+                    .iter()
+                    .find(|(service, name)| {
+                        service == "oracle-provider" && name == "oracle.provider.starts"
+                    })
                     .cloned()
             },
         )

@@ -178,3 +178,28 @@ pub async fn call_u32s(
         other => Err(format!("unexpected results {other:?}")),
     }
 }
+
+/// Calls `calc`'s `double(21)` with `headers` until it answers (the link to `math` reaches
+/// the host a moment after `link.put` is acknowledged), within [`crate::WAIT`]; the answer.
+pub async fn double_21_via_calc(
+    wrpc: &lattice_wrpc::WrpcClient,
+    headers: &lattice_wrpc::InvocationHeaders,
+) -> Result<u32, String> {
+    let deadline = tokio::time::Instant::now() + crate::WAIT;
+    loop {
+        let doubled = call_u32s(
+            wrpc,
+            headers,
+            "calc",
+            "local:test/calc@0.1.0",
+            "double",
+            &[21],
+        )
+        .await;
+        match doubled {
+            Ok(n) => return Ok(n),
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}

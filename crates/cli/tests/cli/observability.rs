@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_proto::subjects::CtlSubjects;
-use lattice_test_support::components::{CALC, call_u32s, write_component};
+use lattice_test_support::components::{CALC, write_component};
 use lattice_test_support::otlp::OtlpReceiver;
 use lattice_test_support::{EventWatcher, TestNats, WAIT, ctl_request, workspace_bin};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
@@ -205,21 +205,8 @@ async fn the_host_exports_its_telemetry_and_continues_a_callers_trace() {
     let wrpc = WrpcClient::new(client.clone()).await.unwrap();
     let headers =
         InvocationHeaders::new().with_traceparent(&format!("00-{call_trace}-{call_parent}-01"));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let double = call_u32s(
-            &wrpc,
-            &headers,
-            "calc",
-            "local:test/calc@0.1.0",
-            "double",
-            &[21],
-        );
-        match double.await {
-            Ok(n) => break assert_eq!(n, 1042, "21 + 21 by the provider (+1000)"),
-            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
-        }
-    }
+    let doubled = lattice_test_support::components::double_21_via_calc(&wrpc, &headers).await;
+    assert_eq!(doubled, Ok(1042), "21 + 21 by the provider (+1000)");
     let seen = tokio::time::timeout(WAIT, invoked.next())
         .await
         .unwrap()

@@ -77,8 +77,9 @@ pub(crate) fn polyfill(
         let router = router.clone();
         linker.instance(&instance)?.func_new_async(
             &func_name.clone(),
-            move |_store, ty, params, results| {
+            move |store, ty, params, results| {
                 let router = router.clone();
+                let trace = store.data().data().trace.clone();
                 let (namespace, package, interface) =
                     (namespace.clone(), package.clone(), interface.clone());
                 let instance = instance.clone();
@@ -129,6 +130,7 @@ pub(crate) fn polyfill(
                         .into();
                     // The call continues the trace of the invocation that made it.
                     lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+                    super::pass_on_trace(&trace, &mut headers);
                     let headers = InvocationHeaders::from(headers);
                     let mut invocation = router
                         .wrpc

@@ -59,6 +59,30 @@ pub(crate) struct InvocationState {
     secret_handles: Vec<String>,
     /// Where `wasi:http/outgoing-handler` requests go.
     outgoing: outgoing_http::OutgoingHttp,
+    /// The W3C trace context the invocation came with (`traceparent`, `tracestate`):
+    /// passed on with the calls it makes when the host has no trace of its own (it
+    /// exports no telemetry), so a trace runs through the host either way.
+    trace: TraceContext,
+}
+
+/// `traceparent` and `tracestate`, as they came.
+pub(crate) type TraceContext = Vec<(&'static str, String)>;
+
+/// The trace context among the headers that `get` reads.
+pub(crate) fn trace_context(get: impl Fn(&str) -> Option<String>) -> TraceContext {
+    ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| get(name).map(|value| (name, value)))
+        .collect()
+}
+
+/// Adds `trace` to `headers` unless the current span put a trace context there already.
+pub(crate) fn pass_on_trace(trace: &TraceContext, headers: &mut async_nats::HeaderMap) {
+    if headers.get("traceparent").is_none() {
+        for (name, value) in trace {
+            headers.insert(*name, value.as_str());
+        }
+    }
 }
 
 impl InvocationState {
@@ -69,6 +93,7 @@ impl InvocationState {
     ) -> Self {
         InvocationState {
             outgoing,
+            trace: Vec::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -76,6 +101,14 @@ impl InvocationState {
             secrets,
             secret_handles: Vec::new(),
         }
+    }
+}
+
+impl InvocationState {
+    /// The trace context the invocation came with (see [`pass_on_trace`]).
+    pub(crate) fn set_trace(&mut self, trace: TraceContext) {
+        self.outgoing.trace = trace.clone();
+        self.trace = trace;
     }
 }
 
@@ -142,7 +175,14 @@ impl LocalComponent {
         B::Error: Into<lattice_runtime::http::BodyError>,
     {
         let serving = self.current.borrow().clone();
-        let state = serving.invocation_state().await;
+        let mut state = serving.invocation_state().await;
+        state.set_trace(trace_context(|name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        }));
         self.invocations
             .track_future(serving.prepared.handle_http(state, scheme, request))
             .await

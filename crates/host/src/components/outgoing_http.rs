@@ -20,6 +20,8 @@ use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 pub(crate) struct OutgoingHttp {
     pub(crate) router: Router,
     pub(crate) clients: LocalHttpClients,
+    /// The trace context of the invocation (see [`super::pass_on_trace`]).
+    pub(crate) trace: super::TraceContext,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), BodyError>> + Send>;
@@ -56,6 +58,7 @@ impl OutgoingHttp {
             .with_link_name(DEFAULT_LINK)
             .into();
         lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+        super::pass_on_trace(&self.trace, &mut headers);
         let subject = InvocationSubject::new(
             SubjectPrefix::target(&router.lattice_name, &target),
             OUTGOING_HANDLER,

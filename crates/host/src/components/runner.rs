@@ -150,6 +150,7 @@ pub(crate) async fn prepare(
         outgoing: super::outgoing_http::OutgoingHttp {
             router,
             clients: env.http_clients.clone(),
+            trace: Vec::new(),
         },
         secrets: Arc::new(secrets),
         policy: env.policy.clone(),
@@ -388,7 +389,10 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
             return;
         }
     };
-    let state = serving.invocation_state().await;
+    let mut state = serving.invocation_state().await;
+    state.set_trace(super::trace_context(|name| {
+        invocation.headers().get(name).map(str::to_string)
+    }));
     let returned = serving
         .prepared
         .call(state, export.instance.as_deref(), &export.func, &vals)

@@ -59,7 +59,10 @@ pub(super) async fn invoke_http(serving: Arc<Serving>, mut invocation: IncomingI
     let trailers = Part::of(head.trailers, || invocation.param_channel(&TRAILERS_PATH));
     let body = StreamBody::new(frames(body, trailers)).map_err(|e| BodyError::from(body_error(e)));
     let request = http::Request::from_parts(head.parts, body);
-    let state = serving.invocation_state().await;
+    let mut state = serving.invocation_state().await;
+    state.set_trace(super::trace_context(|name| {
+        invocation.headers().get(name).map(str::to_string)
+    }));
     match serving.prepared.handle_http(state, scheme, request).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();

@@ -5,14 +5,61 @@
 //! sets up telemetry from HostData's `otel_config` with the SDK's macro, reports that
 //! `otel_config` as the SDK decoded it on `oracle.{provider_id}.otel_config`, and counts
 //! its start in a metric of its own, `oracle.provider.starts` (exported every
-//! `OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default).
+//! `OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default). It serves `local:test/math@0.1.0`
+//! `add` (`a + b + 2000`) over wRPC as official providers serve their exports
+//! (wit-bindgen-wrpc bindings, the SDK's `serve_provider_exports`), in a span
+//! `oracle_add` that continues the caller's trace (from the SDK's `Context`).
 
 use wasmcloud_provider_sdk::{
-    LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig, get_connection,
-    run_provider,
+    Context, LinkConfig, LinkDeleteInfo, Provider, ProviderConfigUpdate, ProviderInitConfig,
+    get_connection, run_provider, serve_provider_exports,
 };
 
+mod bindings {
+    wit_bindgen_wrpc::generate!({
+        inline: "
+            package local:test@0.1.0;
+            interface math {
+                add: func(a: u32, b: u32) -> u32;
+            }
+            world oracle {
+                export math;
+            }
+        ",
+        world: "oracle",
+    });
+}
+
+#[derive(Clone)]
 struct OracleProvider;
+
+impl bindings::exports::local::test::math::Handler<Option<Context>> for OracleProvider {
+    async fn add(&self, cx: Option<Context>, a: u32, b: u32) -> anyhow::Result<u32> {
+        use tracing::Instrument as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        // The span continues the caller's trace. Its parent is set before it is entered:
+        // with the SDK's tracing stack (tracing-opentelemetry 0.32) a started span takes
+        // no parent, so the SDK's own `propagate_trace_for_ctx!` inside an `#[instrument]`
+        // handler leaves it a root span, silently.
+        let span = tracing::info_span!("oracle_add", a, b);
+        if let Some(cx) = &cx {
+            let trace: Vec<(String, String)> = cx
+                .tracing
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let parent =
+                wasmcloud_provider_sdk::wasmcloud_tracing::context::get_span_context(&trace);
+            let _ = span.set_parent(parent);
+        }
+        async move {
+            tracing::info!("adding");
+            Ok(a.wrapping_add(b).wrapping_add(2000))
+        }
+        .instrument(span)
+        .await
+    }
+}
 
 async fn report(seen: serde_json::Value) -> anyhow::Result<()> {
     let connection = get_connection();
@@ -89,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .add(1, &[]);
     let shutdown = run_provider(OracleProvider, "oracle-provider").await?;
-    shutdown.await;
-    Ok(())
+    let connection = get_connection();
+    let wrpc = connection
+        .get_wrpc_client(connection.provider_key())
+        .await?;
+    serve_provider_exports(&wrpc, OracleProvider, shutdown, bindings::serve).await
 }

@@ -1,6 +1,7 @@
 //! OpenTelemetry against wasmCloud 1.9.2's own code: a provider built with the official
 //! SDK (its `initialize_observability!`) reads the `otel_config` a lattice host put in
-//! its HostData and exports its traces, logs and metrics to the endpoint there. (The
+//! its HostData and exports its traces, logs and metrics to the endpoint there; a call
+//! made in a trace runs on through a component into the provider's span. (The
 //! host's own export
 //! and the trace that runs through a component are `lattice up` tests, in
 //! `crates/cli/tests/cli/observability.rs`.)
@@ -110,6 +111,57 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
                 r.spans
                     .iter()
                     .find(|s| s.service == "oracle-provider" && s.name == "init_provider")
+                    .cloned()
+            },
+        )
+        .await?;
+    // A trace followed into it: the component `calc` calls the provider's `add` through
+    // a link, and a call of `calc` made in a trace runs on into the provider's span.
+    let events = lattice_test_support::EventWatcher::new(&client, "default").await?;
+    let calc = dir.path().join("calc.wasm");
+    std::fs::write(
+        &calc,
+        wat::parse_str(lattice_test_support::components::CALC)?,
+    )?;
+    let scale = json!({"component_id": "calc", "component_ref": format!("file://{}", calc.display()),
+        "count": 2});
+    let reply = ctl_request(&client, subjects.component_scale(host.id()), scale).await;
+    anyhow::ensure!(reply.success, "{}", reply.message);
+    events
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "calc",
+        )
+        .await?;
+    let link = json!({"source_id": "calc", "target": "official", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    let reply = ctl_request(&client, subjects.link_put(), link).await;
+    anyhow::ensure!(reply.success, "{}", reply.message);
+    let trace_id = format!(
+        "{:032x}",
+        0x1a7e_u128 << 64 | u128::from(std::process::id())
+    );
+    let headers = lattice_wrpc::InvocationHeaders::new()
+        .with_traceparent(&format!("00-{trace_id}-00f067aa0ba902b7-01"));
+    let wrpc = lattice_wrpc::WrpcClient::new(client.clone()).await?;
+    let doubled = lattice_test_support::components::double_21_via_calc(&wrpc, &headers).await;
+    anyhow::ensure!(
+        doubled == Ok(2042),
+        "21 + 21 by the provider (+2000): {doubled:?}"
+    );
+    receiver
+        .wait_for(
+            "the provider's span in the caller's trace",
+            Duration::from_secs(30),
+            |r| {
+                r.spans
+                    .iter()
+                    .find(|s| {
+                        s.service == "oracle-provider"
+                            && s.name == "oracle_add"
+                            && s.trace_id == trace_id
+                    })
                     .cloned()
             },
         )

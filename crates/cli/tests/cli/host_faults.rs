@@ -27,9 +27,11 @@ async fn a_host_killed_under_load_leaves_no_provider_behind_and_a_new_host_takes
     assert!(pids.iter().all(|pid| running(*pid)));
 
     // Load: control requests of several kinds keep arriving while the host dies.
+    let (loaded, first_reply) = tokio::sync::oneshot::channel();
     let load = {
         let client = client.clone();
         let id = id.clone();
+        let mut loaded = Some(loaded);
         tokio::spawn(async move {
             for n in 0u64.. {
                 let (subject, body) = match n % 3 {
@@ -40,15 +42,19 @@ async fn a_host_killed_under_load_leaves_no_provider_behind_and_a_new_host_takes
                     ),
                     _ => (subjects().link_get(), "".to_string()),
                 };
-                let _ = tokio::time::timeout(
+                let replied = tokio::time::timeout(
                     Duration::from_millis(500),
                     client.request(subject, body.into()),
                 )
                 .await;
+                if n >= 10 && matches!(replied, Ok(Ok(_))) {
+                    loaded.take().map(|tx| tx.send(()));
+                }
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The host is under load (it has answered ten requests) when it is killed.
+    first_reply.await.unwrap();
     let killed = Instant::now();
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
     // Measuring how long the providers outlive their host is the point: poll /proc.

@@ -24,8 +24,8 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// The pid written to `file` (by a script).
-fn pid_in(file: &Path) -> u64 {
+/// The pid written to `file` (by a script, which may still be on its way there).
+async fn pid_in(file: &Path) -> u64 {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(pid) = std::fs::read_to_string(file)
@@ -39,7 +39,7 @@ fn pid_in(file: &Path) -> u64 {
             "{} was never written",
             file.display()
         );
-        std::thread::sleep(Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -97,10 +97,10 @@ async fn a_provider_whose_children_fork_again_is_stopped_with_all_of_them() {
         ),
     );
     let (_host_process, host) = with_provider(&nats, &events, &client, "forking", &forking).await;
-    let mut pids: Vec<u64> = ["child", "middle", "grandchild"]
-        .iter()
-        .map(|f| pid_in(&dir.path().join(f)))
-        .collect();
+    let mut pids = Vec::new();
+    for file in ["child", "middle", "grandchild"] {
+        pids.push(pid_in(&dir.path().join(file)).await);
+    }
     pids.extend(provider_pids(&client, &host).await);
     assert!(pids.iter().all(|p| running(*p)), "{pids:?}");
 
@@ -234,7 +234,7 @@ async fn a_provider_that_exits_non_zero_on_sigterm_is_reported_and_leaves_nothin
         ),
     );
     let (_host_process, host) = with_provider(&nats, &events, &client, "exits3", &exits).await;
-    let inner = pid_in(&dir.path().join("inner"));
+    let inner = pid_in(&dir.path().join("inner")).await;
     let mut pids = provider_pids(&client, &host).await;
     pids.push(inner);
     stop(&client, &host, "exits3").await;

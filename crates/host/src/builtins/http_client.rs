@@ -60,13 +60,10 @@ impl Provider for HttpClient {
     async fn health(&self) -> HealthCheckResponse {
         self.problems.health()
     }
-
-    async fn shutdown(&self) {
-        self.env.http_clients.remove(&self.provider_id);
-        self.serving.cancel();
-    }
 }
 
+/// However it ends (shutdown request, stop, restart), components stop reaching it and
+/// its wRPC serving ends.
 impl Drop for HttpClient {
     fn drop(&mut self) {
         self.env.http_clients.remove(&self.provider_id);

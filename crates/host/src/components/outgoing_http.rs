@@ -10,7 +10,7 @@ use lattice_runtime::http::{BodyError, ErrorCode, RequestOptions, WasiBody, Wasi
 use lattice_wrpc::InvocationHeaders;
 
 use super::imports::{DEFAULT_LINK, Router};
-use crate::http_client::{DEFAULT_TIMEOUT, LocalHttpClients};
+use crate::http_client::{LocalHttpClients, head_wait};
 use crate::wrpc_http::client::{self as wrpc_http, CallError, Handler, Waits};
 use crate::wrpc_http::wire::{HANDLE, OUTGOING_HANDLER};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
@@ -66,10 +66,7 @@ impl OutgoingHttp {
         );
         let opts = options.unwrap_or_default();
         let waits = Waits {
-            head: opts
-                .connect_timeout
-                .unwrap_or(DEFAULT_TIMEOUT)
-                .saturating_add(opts.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            head: head_wait(&opts),
             between_bytes: opts.between_bytes_timeout,
         };
         let headers = InvocationHeaders::from(headers);

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -36,6 +37,13 @@ type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// How long to wait for a connection or the response head when the request does not say.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest wait for a response head the request `options` allow: a connection, then
+/// the first byte.
+pub(crate) fn head_wait(options: &RequestOptions) -> Duration {
+    let connect = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    connect.saturating_add(options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT))
+}
+
 /// How long an idle pooled connection is kept.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Clients kept for distinct connect timeouts beyond the default.
@@ -192,7 +200,6 @@ impl OutgoingClient {
     {
         let options = options.unwrap_or_default();
         let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
         let uri = request.uri().clone();
         if uri.authority().is_none() {
             return Err(ErrorCode::HttpRequestUriInvalid);
@@ -215,13 +222,10 @@ impl OutgoingClient {
             )));
         let request = request.map(|b| b.map_err(Into::into).boxed_unsync());
         let client = self.client(connect_timeout);
-        let response = tokio::time::timeout(
-            connect_timeout.saturating_add(first_byte_timeout),
-            client.request(request),
-        )
-        .await
-        .map_err(|_| ErrorCode::ConnectionReadTimeout)?
-        .map_err(|e| error_code(&e))?;
+        let response = tokio::time::timeout(head_wait(&options), client.request(request))
+            .await
+            .map_err(|_| ErrorCode::ConnectionReadTimeout)?
+            .map_err(|e| error_code(&e))?;
         Ok(response.map(|incoming| ResponseBody {
             incoming,
             between_bytes: options.between_bytes_timeout,
@@ -274,8 +278,6 @@ impl Body for ResponseBody {
         self.incoming.size_hint()
     }
 }
-
-use std::future::Future as _;
 
 fn response_error(error: &hyper::Error) -> ErrorCode {
     if error.is_timeout() {

@@ -17,7 +17,7 @@
 mod client;
 pub(crate) mod serve;
 
-pub(crate) use client::{ClientSettings, DEFAULT_TIMEOUT, OutgoingClient};
+pub(crate) use client::{ClientSettings, OutgoingClient, head_wait};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -135,21 +135,6 @@ enum Command {
     },
 }
 
-impl Command {
-    /// Its name, for logs.
-    fn kind(&self) -> &'static str {
-        match self {
-            Command::Bootstrap { .. } => "bootstrap",
-            Command::LinkTarget { .. } => "link target",
-            Command::MergedConfig { .. } => "merged config",
-            Command::Resync { .. } => "resync",
-            Command::Refresh { .. } => "refresh",
-            Command::SpecWritten { .. } => "spec written",
-            Command::Forget { .. } => "forget",
-        }
-    }
-}
-
 /// A handle to the lattice state of this host.
 #[derive(Clone)]
 pub(crate) struct LatticeState {

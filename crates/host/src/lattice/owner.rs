@@ -60,6 +60,21 @@ pub(super) struct Owner {
     sealing: LinkSealing,
 }
 
+/// The connection is back: both watches are dropped and opened again (by `reopen`),
+/// and the buckets re-read.
+fn rewatch<F>(
+    data: &mut Option<Watch>,
+    config: &mut Option<Watch>,
+    reopening: &mut FuturesUnordered<F>,
+    reopen: impl Fn(Bucket) -> F,
+) {
+    tracing::info!("NATS connection back; watching lattice state again");
+    *data = None;
+    *config = None;
+    reopening.push(reopen(Bucket::Data));
+    reopening.push(reopen(Bucket::Config));
+}
+
 impl Owner {
     /// An owner that holds nothing yet.
     pub(super) fn new(
@@ -109,29 +124,22 @@ impl Owner {
                 Ok(()) = reconnected.changed() => {
                     let now = *reconnected.borrow_and_update();
                     if now != watched_at {
-                        tracing::info!("NATS connection back; watching lattice state again");
                         watched_at = now;
-                        data = None;
-                        config = None;
-                        reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
-                        reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                        rewatch(&mut data, &mut config, &mut reopening, |bucket| {
+                            reopen(self.buckets.clone(), bucket, std::time::Duration::ZERO)
+                        });
                     }
                 }
                 command = commands.recv() => match command {
                     Some(command) => {
                         if connects() != watched_at {
-                            tracing::info!("NATS connection back (seen at a request); watching lattice state again");
                             watched_at = connects();
-                            data = None;
-                            config = None;
-                            reopening.push(reopen(self.buckets.clone(), Bucket::Data, std::time::Duration::ZERO));
-                            reopening.push(reopen(self.buckets.clone(), Bucket::Config, std::time::Duration::ZERO));
+                            rewatch(&mut data, &mut config, &mut reopening, |bucket| {
+                                reopen(self.buckets.clone(), bucket, std::time::Duration::ZERO)
+                            });
                         }
                         self.config_stale = config.is_none();
-                        let started = std::time::Instant::now();
-                        let kind = command.kind();
                         self.handle(command).await;
-                        tracing::debug!(elapsed = ?started.elapsed(), %kind, "lattice state command");
                     }
                     None => return,
                 },

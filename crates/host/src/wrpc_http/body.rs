@@ -42,21 +42,6 @@ enum State {
     Done,
 }
 
-fn chunk_bytes(chunk: Value) -> Result<Bytes, Malformed> {
-    match chunk {
-        Value::Bytes(bytes) => Ok(bytes),
-        Value::List(items) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::U8(b) => Ok(b),
-                _ => Err(Malformed("a body chunk is not bytes".into())),
-            })
-            .collect::<Result<Vec<u8>, _>>()
-            .map(Bytes::from),
-        _ => Err(Malformed("a body chunk is not a list".into())),
-    }
-}
-
 /// The frames of a body: its data, then its trailers if any.
 pub(crate) fn frames(
     body: Part<Bytes>,
@@ -74,7 +59,8 @@ pub(crate) fn frames(
                 State::Body(Part::Channel(mut channel), trailers) => {
                     match channel.read_stream_chunk(&Type::U8).await? {
                         Some(chunk) => {
-                            let bytes = chunk_bytes(chunk)?;
+                            let bytes = wire::bytes_of(&chunk)
+                                .ok_or_else(|| Malformed("a body chunk is not bytes".into()))?;
                             let next = State::Body(Part::Channel(channel), trailers);
                             return Ok(Some((Frame::data(bytes), next)));
                         }

@@ -6,7 +6,7 @@ use lattice_runtime::http::{
 };
 use lattice_wrpc::value::{Type, Value};
 
-use super::wire::{Malformed, malformed, some, string};
+use super::wire::{Malformed, malformed, opt, opt_string, some, string};
 
 fn field_size_type() -> Type {
     Type::record([
@@ -157,13 +157,6 @@ pub(crate) fn error_code(code: ErrorCode) -> Value {
     }
 }
 
-fn opt(value: &Value) -> Result<Option<&Value>, Malformed> {
-    match value {
-        Value::Option(v) => Ok(v.as_deref()),
-        _ => Err(malformed("expected an option")),
-    }
-}
-
 fn opt_u32(value: &Value) -> Result<Option<u32>, Malformed> {
     match opt(value)? {
         None => Ok(None),
@@ -177,14 +170,6 @@ fn opt_u64(value: &Value) -> Result<Option<u64>, Malformed> {
         None => Ok(None),
         Some(Value::U64(n)) => Ok(Some(*n)),
         Some(_) => Err(malformed("expected option<u64>")),
-    }
-}
-
-fn opt_string(value: &Value) -> Result<Option<String>, Malformed> {
-    match opt(value)? {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(malformed("expected option<string>")),
     }
 }
 
@@ -288,14 +273,7 @@ pub(crate) fn error_code_of(value: &Value) -> Result<ErrorCode, Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use lattice_wrpc::value::{decode, encode};
-
-    fn round_trip(value: &Value, ty: &Type) -> Value {
-        let mut buf = BytesMut::new();
-        encode(value, ty, &mut buf).expect("encodes");
-        decode(ty, &mut buf).expect("decodes")
-    }
+    use crate::wrpc_http::wire::round_trip;
 
     #[test]
     fn every_error_code_survives_the_wire() {

@@ -137,6 +137,23 @@ pub(super) fn string(s: impl Into<String>) -> Value {
     Value::String(s.into())
 }
 
+/// The payload of an `option<_>`.
+pub(super) fn opt(value: &Value) -> Result<Option<&Value>, Malformed> {
+    match value {
+        Value::Option(v) => Ok(v.as_deref()),
+        _ => Err(malformed("expected an option")),
+    }
+}
+
+/// An `option<string>`.
+pub(super) fn opt_string(value: &Value) -> Result<Option<String>, Malformed> {
+    match opt(value)? {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(malformed("expected option<string>")),
+    }
+}
+
 /// `fields` of a header map: one entry per name, its values in order.
 pub(crate) fn fields(headers: &HeaderMap) -> Value {
     Value::List(
@@ -154,7 +171,8 @@ pub(crate) fn fields(headers: &HeaderMap) -> Value {
     )
 }
 
-fn bytes_of(value: &Value) -> Option<Bytes> {
+/// The bytes of a `list<u8>` value, in either form the decoder gives.
+pub(super) fn bytes_of(value: &Value) -> Option<Bytes> {
     match value {
         Value::Bytes(b) => Some(b.clone()),
         Value::List(items) => items
@@ -381,16 +399,6 @@ pub(crate) fn request_head_of(value: &Value) -> Result<RequestHead, Malformed> {
     if f.len() != 7 {
         return Err(malformed("request has the wrong number of fields"));
     }
-    let opt_string = |v: &Value| -> Result<Option<String>, Malformed> {
-        match v {
-            Value::Option(None) => Ok(None),
-            Value::Option(Some(s)) => match s.as_ref() {
-                Value::String(s) => Ok(Some(s.clone())),
-                _ => Err(malformed("expected option<string>")),
-            },
-            _ => Err(malformed("expected option<string>")),
-        }
-    };
     let scheme = match &f[4] {
         Value::Option(Some(s)) => scheme_of(s)?,
         _ => http::uri::Scheme::HTTPS,
@@ -463,17 +471,17 @@ pub(crate) fn response_head_of(
     }
 }
 
+/// `value` encoded as `ty` and decoded again (the tests of this module and its siblings).
+#[cfg(test)]
+pub(super) fn round_trip(value: &Value, ty: &Type) -> Value {
+    let mut buf = bytes::BytesMut::new();
+    lattice_wrpc::value::encode(value, ty, &mut buf).expect("encodes");
+    lattice_wrpc::value::decode(ty, &mut buf).expect("decodes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use lattice_wrpc::value::{decode, encode};
-
-    fn round_trip(value: &Value, ty: &Type) -> Value {
-        let mut buf = BytesMut::new();
-        encode(value, ty, &mut buf).expect("encodes");
-        decode(ty, &mut buf).expect("decodes")
-    }
 
     #[test]
     fn a_request_head_survives_the_wire() {

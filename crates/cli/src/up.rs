@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -30,9 +30,6 @@ const DEFAULT_NATS_PORT: u16 = 4222;
 The nats-server binary for the embedded default is --nats-server-bin, else LATTICE_NATS_SERVER, else `nats-server` on PATH."
 )]
 pub(crate) struct UpArgs {
-    /// Official settings lattice does not implement yet: refused at start by name.
-    #[command(flatten)]
-    unsupported: unsupported::Unsupported,
     /// Registries, signatures, secrets and policy.
     #[command(flatten)]
     trust: trust::TrustArgs,
@@ -400,13 +397,6 @@ impl UpArgs {
         global: &GlobalArgs,
         env: impl Iterator<Item = (OsString, OsString)>,
     ) -> anyhow::Result<HostConfig> {
-        let refused = official::refused(|flag| self.unsupported.given(flag));
-        if !refused.is_empty() {
-            anyhow::bail!(
-                "this host cannot honour these official settings, so it does not start:\n  {}",
-                refused.join("\n  ")
-            );
-        }
         features::check(&self.feature)?;
         let base = self.base_url(global)?;
         let ctl_nats = self.connection(&base, self.ctl_flags())?;
@@ -574,13 +564,18 @@ fn labels_from_env(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap
     .collect()
 }
 
-/// Logs to stderr (as JSON lines with `structured`), plus whatever `telemetry` exports.
+/// What `--flame-graph` writes into; flushed when the host has stopped.
+type FlameGuard = tracing_flame::FlushGuard<std::io::BufWriter<std::fs::File>>;
+
+/// Logs to stderr (as JSON lines with `structured`), plus whatever `telemetry` exports,
+/// plus the spans at `trace_level` as folded stacks into `flame_graph` (as 1.9.2 does).
 fn init_logging(
     level: tracing::Level,
     structured: bool,
     telemetry: &lattice_telemetry::Telemetry,
     trace_level: tracing::Level,
-) {
+    flame_graph: Option<&Path>,
+) -> anyhow::Result<Option<FlameGuard>> {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -593,10 +588,25 @@ fn init_logging(
         true => fmt.json().with_filter(filter).boxed(),
         false => fmt.with_filter(filter).boxed(),
     };
+    let (flame, guard) = match flame_graph {
+        Some(path) => {
+            let (layer, guard) = tracing_flame::FlameLayer::with_file(path).map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot write the flame graph (--flame-graph) to {}: {error}",
+                    path.display()
+                )
+            })?;
+            let only_spans = tracing_subscriber::filter::LevelFilter::from_level(trace_level);
+            (Some(layer.with_filter(only_spans)), Some(guard))
+        }
+        None => (None, None),
+    };
     tracing_subscriber::registry()
         .with(fmt)
         .with(telemetry.layer(trace_level, level))
+        .with(flame)
         .init();
+    Ok(guard)
 }
 
 /// Does a NATS server answer at `host:port`? (It greets every client with `INFO {…}`.)
@@ -638,12 +648,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
     let otel = args.observability.otel_config(&args.tls_ca_path);
     let telemetry = lattice_telemetry::Telemetry::start("wasmcloud-host", &otel)
         .context("cannot set up OpenTelemetry export")?;
-    init_logging(
+    let flame = init_logging(
         args.log_level,
         args.enable_structured_logging,
         &telemetry,
         args.observability.trace_level,
-    );
+        args.observability.flame_graph.as_deref(),
+    )?;
     let mut embedded = None;
     if !args.nats_explicit(global) && !nats_answers(DEFAULT_NATS_HOST, DEFAULT_NATS_PORT).await? {
         embedded = Some(start_embedded(&args).await?);
@@ -679,13 +690,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
         server.stop(Duration::from_secs(5)).await;
     }
     telemetry.shutdown().await;
+    if let Some(flame) = flame
+        && let Err(error) = flame.flush()
+    {
+        eprintln!("cannot finish the flame graph: {error}");
+    }
     result
 }
 
 mod features;
 mod observability;
-pub(crate) mod official;
+#[cfg(test)]
+mod official;
 #[cfg(test)]
 mod tests;
 mod trust;
-mod unsupported;

@@ -65,6 +65,10 @@ pub(crate) struct ObservabilityArgs {
     /// info, debug, trace, or 1 (error) to 5 (trace).
     #[arg(long, env = "WASMCLOUD_TRACE_LEVEL", default_value = "info", value_parser = parse_log_level)]
     pub(crate) trace_level: tracing::Level,
+    /// Write the host's spans (at --trace-level) to FILE as folded stacks, the input of
+    /// `inferno-flamegraph`; complete once the host has stopped.
+    #[arg(long, env = "WASMCLOUD_FLAME_GRAPH", value_name = "FILE")]
+    pub(crate) flame_graph: Option<std::path::PathBuf>,
 }
 
 fn parse_protocol(s: &str) -> Result<OtelProtocol, String> {

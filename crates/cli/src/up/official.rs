@@ -1,40 +1,21 @@
 //! The official `wasmcloud` 1.9.2 command line (spec §15), in one table: every flag and
-//! variable, and what lattice does with it. A setting lattice implements is a flag of
-//! `lattice up`; one it does not implement yet is still accepted by the parser (hidden),
-//! so that the start can be refused with a message that names it. Nothing is ignored
-//! silently: a test walks this table, and a flag of `lattice up` missing from it (and
-//! from lattice's own additions) fails that test.
-
-/// What lattice does with an official setting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Implemented: it changes what it changes in 1.9.2.
-    Implemented,
-    /// Not implemented yet: the start is refused, naming it and what is missing.
-    NotYet(&'static str),
-}
+//! its variable, each one a flag of `lattice up` that does what it does in 1.9.2. Nothing
+//! is ignored silently: a test walks this table, and an official flag `lattice up` does
+//! not parse, or a flag of `lattice up` missing from it (and from lattice's own
+//! additions), fails that test. (Of `--feature`'s names, those lattice does not
+//! implement are refused by name: `features.rs`.)
 
 /// One official flag and its variable.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Official {
     pub(crate) flag: &'static str,
     pub(crate) env: Option<&'static str>,
-    pub(crate) fate: Fate,
 }
 
 const fn on(flag: &'static str, env: &'static str) -> Official {
     Official {
         flag,
         env: Some(env),
-        fate: Fate::Implemented,
-    }
-}
-
-const fn not_yet(flag: &'static str, env: Option<&'static str>, missing: &'static str) -> Official {
-    Official {
-        flag,
-        env,
-        fate: Fate::NotYet(missing),
     }
 }
 
@@ -65,7 +46,6 @@ pub(crate) const OFFICIAL: &[Official] = &[
     Official {
         flag: "label",
         env: None,
-        fate: Fate::Implemented,
     },
     on("ctl-host", "WASMCLOUD_CTL_HOST"),
     on("ctl-port", "WASMCLOUD_CTL_PORT"),
@@ -125,16 +105,11 @@ pub(crate) const OFFICIAL: &[Official] = &[
     ),
     on("http-admin", "WASMCLOUD_HTTP_ADMIN"),
     on("tls-ca-path", "WASMCLOUD_TLS_CA_PATH"),
-    not_yet(
-        "flame-graph",
-        Some("WASMCLOUD_FLAME_GRAPH"),
-        "flame graphs are not supported",
-    ),
+    on("flame-graph", "WASMCLOUD_FLAME_GRAPH"),
     on("feature", "WASMCLOUD_EXPERIMENTAL_FEATURES"),
 ];
 
 /// lattice's own flags of `lattice up` (not in the official binary).
-#[cfg(test)]
 pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "nats-url",
     "friendly-name",
@@ -162,18 +137,3 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "output",
     "timeout",
 ];
-
-/// The official settings that are given (as a flag or a variable) but not implemented:
-/// `given` says whether the flag of that name got a value.
-pub(crate) fn refused(given: impl Fn(&str) -> bool) -> Vec<String> {
-    OFFICIAL
-        .iter()
-        .filter_map(|o| match o.fate {
-            Fate::NotYet(missing) if given(o.flag) => Some(match o.env {
-                Some(env) => format!("--{} ({env}) is not supported yet: {missing}", o.flag),
-                None => format!("--{} is not supported yet: {missing}", o.flag),
-            }),
-            _ => None,
-        })
-        .collect()
-}

@@ -323,38 +323,29 @@ fn every_flag_of_up_has_a_decided_fate_and_every_official_flag_is_parsed() {
             "the official --{} is not parsed by `lattice up`",
             official.flag
         );
+        // Its variable sets it: clap reads that variable for that flag.
+        assert_eq!(
+            up_flag_env(official.flag).as_deref(),
+            official.env,
+            "the variable of --{}",
+            official.flag
+        );
     }
 }
 
-#[test]
-fn official_flags_not_implemented_yet_are_refused_by_name() {
-    use super::official::{Fate, OFFICIAL};
-    for official in OFFICIAL {
-        let Fate::NotYet(missing) = official.fate else {
-            continue;
-        };
-        let flag = format!("--{}", official.flag);
-        let error = config_of(&["--nats-url", "nats://127.0.0.1:4222", &flag, "x"])
-            .expect_err(&flag)
-            .to_string();
-        assert!(
-            error.contains(&flag) && error.contains(missing),
-            "{flag}: {error}"
-        );
-        if let Some(env) = official.env {
-            assert!(error.contains(env), "{flag}: {error}");
-        }
-    }
-    // A switch set to false asks for nothing.
-    assert!(
-        config_of(&[
-            "--nats-url",
-            "nats://127.0.0.1:4222",
-            "--flame-graph",
-            "false"
-        ])
-        .is_ok()
-    );
+/// The variable clap reads for the flag `--{long}` of `lattice up` (or a global one).
+fn up_flag_env(long: &str) -> Option<String> {
+    use clap::CommandFactory as _;
+    let cli = Cli::command();
+    let up = cli
+        .get_subcommands()
+        .find(|c| c.get_name() == "up")
+        .expect("lattice up exists");
+    up.get_arguments()
+        .chain(cli.get_arguments())
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
 }
 
 #[test]

@@ -274,6 +274,52 @@ async fn over_grpc_only_the_signals_asked_for_are_exported() {
     );
 }
 
+/// `--flame-graph FILE` (given by its official variable) writes the host's spans as
+/// folded stacks (`thread; span; child … nanoseconds`, what `inferno-flamegraph` reads), complete
+/// once the host has stopped; a file that cannot be created stops the start, naming it.
+#[tokio::test]
+async fn the_flame_graph_holds_the_hosts_spans_once_it_stops() {
+    let nats = TestNats::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let folded = dir.path().join("host.folded");
+    let mut command = Command::new(LATTICE);
+    command
+        .args(["up", "--nats-url", nats.url()])
+        .env("WASMCLOUD_FLAME_GRAPH", &folded);
+    let (child, _) = spawn_until_up(command).await;
+    let client = nats.client().await.unwrap();
+    let subjects = CtlSubjects::new("wasmbus.ctl", "default");
+    for _ in 0..3 {
+        client
+            .request(subjects.host_ping(), "".into())
+            .await
+            .unwrap();
+    }
+    stop(child).await;
+    let stacks = std::fs::read_to_string(&folded).unwrap();
+    let ctl: Vec<&str> = stacks
+        .lines()
+        .filter(|l| l.contains("::ctl_request:"))
+        .collect();
+    assert!(!ctl.is_empty(), "no ctl_request stack in:\n{stacks}");
+    for line in stacks.lines() {
+        let (_, nanos) = line.rsplit_once(' ').expect("stack and count");
+        assert!(nanos.parse::<u64>().is_ok(), "{line}");
+    }
+    let missing = dir.path().join("no-such-dir/host.folded");
+    let out = Command::new(LATTICE)
+        .args(["up", "--nats-url", nats.url(), "--flame-graph"])
+        .arg(&missing)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--flame-graph") && stderr.contains("no-such-dir"),
+        "{stderr}"
+    );
+}
+
 /// `lattice up ARGS` on `nats` with short export delays and none of the caller's
 /// `WASMCLOUD_*` or `OTEL_EXPORTER_*` variables.
 async fn up_exporting(nats: &TestNats, args: &[&str]) -> (tokio::process::Child, String) {

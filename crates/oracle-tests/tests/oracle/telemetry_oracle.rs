@@ -1,10 +1,9 @@
 //! OpenTelemetry against wasmCloud 1.9.2's own code: a provider built with the official
 //! SDK (its `initialize_observability!`) reads the `otel_config` a lattice host put in
-//! its HostData and exports its traces, logs and metrics to the endpoint there; a call
-//! made in a trace runs on through a component into the provider's span. (The
-//! host's own export
-//! and the trace that runs through a component are `lattice up` tests, in
-//! `crates/cli/tests/cli/observability.rs`.)
+//! its HostData and exports its traces, logs and metrics to the endpoint there, beside
+//! the host's own; a call made in a trace runs through the host's `invocation` span of
+//! a component into the provider's span. (How `lattice up` turns flags and variables
+//! into that export is tested in `crates/cli/tests/cli/observability.rs`.)
 
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use lattice_proto::subjects::CtlSubjects;
 use lattice_test_support::otlp::OtlpReceiver;
 use lattice_test_support::{TestNats, ctl_request};
 use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 const OFFICIAL_PROVIDER: &str = env!("CARGO_BIN_EXE_official-sdk-provider");
 
@@ -37,6 +37,14 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
         trace_level: lattice_proto::Level::Debug,
         ..Default::default()
     };
+    // The host exports as `lattice up` sets it up: the same exporters and layer, with the
+    // subscriber scoped to this test's thread (the current-thread runtime polls every
+    // task of the host here).
+    let telemetry = lattice_telemetry::Telemetry::start("wasmcloud-host", &otel)?;
+    let _scoped = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(telemetry.layer(tracing::Level::DEBUG, tracing::Level::INFO)),
+    );
     let sent = otel.clone();
     let host = nats
         .start_host(move |c| {
@@ -150,22 +158,42 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
         doubled == Ok(2042),
         "21 + 21 by the provider (+2000): {doubled:?}"
     );
-    receiver
+    // One trace: the caller's span, the host's `invocation` of `calc` under it, and the
+    // official provider's `add` under a span of the host.
+    let (invocation, add) = receiver
         .wait_for(
-            "the provider's span in the caller's trace",
+            "the host's and the provider's spans in the caller's trace",
             Duration::from_secs(30),
             |r| {
-                r.spans
-                    .iter()
-                    .find(|s| {
-                        s.service == "oracle-provider"
-                            && s.name == "oracle_add"
-                            && s.trace_id == trace_id
-                    })
-                    .cloned()
+                let invocation = r.spans.iter().find(|s| {
+                    s.service == "wasmcloud-host"
+                        && s.name == "invocation"
+                        && s.trace_id == trace_id
+                })?;
+                let add = r.spans.iter().find(|s| {
+                    s.service == "oracle-provider"
+                        && s.name == "oracle_add"
+                        && s.trace_id == trace_id
+                })?;
+                Some((invocation.clone(), add.clone()))
             },
         )
         .await?;
+    assert_eq!(
+        invocation.parent_span_id, "00f067aa0ba902b7",
+        "{invocation:?}"
+    );
+    let received = receiver.received();
+    let parent = received
+        .spans
+        .iter()
+        .find(|s| s.span_id == add.parent_span_id)
+        .unwrap_or_else(|| panic!("the parent of {add:?} among {:?}", received.spans));
+    assert_eq!(
+        (parent.service.as_str(), parent.trace_id.as_str()),
+        ("wasmcloud-host", trace_id.as_str()),
+        "{parent:?}"
+    );
     // And its metrics.
     receiver
         .wait_for(
@@ -182,5 +210,23 @@ async fn a_provider_of_the_official_sdk_exports_where_its_host_data_says() -> an
         )
         .await?;
     host.shutdown(Duration::from_secs(5)).await;
+    // The host's metrics and logs (its metrics go out at the latest when it flushes).
+    telemetry.shutdown().await;
+    receiver
+        .wait_for(
+            "a metric and a log record of the host",
+            Duration::from_secs(30),
+            |r| {
+                let metric = r.metrics.iter().any(|(service, name)| {
+                    service == "wasmcloud-host" && name == "lattice.ctl.requests"
+                });
+                let log = r
+                    .logs
+                    .iter()
+                    .any(|l| l.service == "wasmcloud-host" && l.severity == "INFO");
+                (metric && log).then_some(())
+            },
+        )
+        .await?;
     Ok(())
 }

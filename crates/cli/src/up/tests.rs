@@ -290,17 +290,25 @@ fn env_labels_skip_variables_that_are_not_utf8() {
     assert_eq!(got, BTreeMap::from([("ok".to_string(), "1".to_string())]));
 }
 
-/// The flags `lattice up` takes, by long name.
-fn up_flags() -> Vec<String> {
+/// The arguments `lattice up` takes, its own and the global ones (`--lattice`,
+/// `--ctl-topic-prefix`, …: `lattice up` takes them).
+fn up_arguments() -> Vec<clap::Arg> {
     use clap::CommandFactory as _;
     let cli = Cli::command();
     let up = cli
         .get_subcommands()
         .find(|c| c.get_name() == "up")
         .expect("lattice up exists");
-    // Global options (`--lattice`, `--ctl-topic-prefix`, …) count: `lattice up` takes them.
     up.get_arguments()
         .chain(cli.get_arguments())
+        .cloned()
+        .collect()
+}
+
+/// The flags `lattice up` takes, by long name.
+fn up_flags() -> Vec<String> {
+    up_arguments()
+        .iter()
         .filter_map(|a| a.get_long().map(str::to_string))
         .filter(|l| !matches!(l.as_str(), "help" | "version"))
         .collect()
@@ -335,14 +343,8 @@ fn every_flag_of_up_has_a_decided_fate_and_every_official_flag_is_parsed() {
 
 /// The variable clap reads for the flag `--{long}` of `lattice up` (or a global one).
 fn up_flag_env(long: &str) -> Option<String> {
-    use clap::CommandFactory as _;
-    let cli = Cli::command();
-    let up = cli
-        .get_subcommands()
-        .find(|c| c.get_name() == "up")
-        .expect("lattice up exists");
-    up.get_arguments()
-        .chain(cli.get_arguments())
+    up_arguments()
+        .iter()
         .find(|a| a.get_long() == Some(long))
         .and_then(|a| a.get_env())
         .map(|env| env.to_string_lossy().into_owned())

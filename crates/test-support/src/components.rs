@@ -3,6 +3,28 @@
 
 use std::path::{Path, PathBuf};
 
+/// The text of a core module `$memory` with one page of memory and a bump allocator,
+/// instantiated, with `$mem` and `$realloc` aliased: what components that pass strings or
+/// lists across their boundary need (`concat!` it into a component's text).
+#[macro_export]
+macro_rules! bump_memory {
+    () => {
+        r#"
+  (core module $memory
+    (memory (export "mem") 1)
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      (local.get $p)))
+  (core instance $mi (instantiate $memory))
+  (alias core export $mi "mem" (core memory $mem))
+  (alias core export $mi "realloc" (core func $realloc))
+"#
+    };
+}
+
 /// Exports `local:test/math@0.1.0` `add(a: u32, b: u32) -> u32` and a top-level `spin`
 /// that never ends.
 pub const MATH: &str = r#"
@@ -38,6 +60,98 @@ pub const CALC: &str = r#"
 )
 "#;
 
+/// Imports `wasmcloud:bus/lattice@{version}` and `local:test/math@0.1.0` `add`, and
+/// exports `local:test/router@0.1.0` `add-via(link: string, a: u32, b: u32)`: it sets the
+/// link name of `local:test/math` to `link` and calls `add(a, b)` (shared by [`ROUTER`]
+/// and [`ROUTER_V1`]; `{…}` parts differ between the two versions).
+macro_rules! router {
+    ($version:literal, $set_type:literal, $set_core:literal, $call_set:literal, $result:literal, $body:literal) => {
+        concat!(
+            r#"
+(component
+  (import "wasmcloud:bus/lattice@"#, $version, r#"" (instance $bus
+    (export "call-target-interface" (type $cti (sub resource)))
+    (export "[constructor]call-target-interface"
+      (func (param "namespace" string) (param "package" string) (param "interface" string)
+        (result (own $cti))))
+    (export "set-link-name" (func (param "name" string) (param "interfaces" (list (own $cti)))"#,
+            $set_type,
+            r#"))))
+  (import "local:test/math@0.1.0" (instance $math
+    (export "add" (func (param "a" u32) (param "b" u32) (result u32)))))
+"#,
+            $crate::bump_memory!(),
+            r#"  (core func $new_target
+    (canon lower (func $bus "[constructor]call-target-interface") (memory $mem)))
+  (core func $set_link_name
+    (canon lower (func $bus "set-link-name") (memory $mem) (realloc $realloc)))
+  (core func $add (canon lower (func $math "add")))
+  (core module $main
+    (import "env" "mem" (memory 1))
+    (import "bus" "new" (func $new (param i32 i32 i32 i32 i32 i32) (result i32)))
+    (import "bus" "set" (func $set "#,
+            $set_core,
+            r#"))
+    (import "math" "add" (func $add (param i32 i32) (result i32)))
+    (data (i32.const 16) "localtestmath")
+    (func (export "add-via") (param $name i32) (param $len i32) (param $a i32) (param $b i32)
+      (result i32)
+      ;; One call-target-interface, local:test/math, its handle at 128.
+      (i32.store (i32.const 128)
+        (call $new (i32.const 16) (i32.const 5) (i32.const 21) (i32.const 4)
+          (i32.const 25) (i32.const 4)))
+      "#,
+            $call_set,
+            $body,
+            r#"))
+  (core instance $i (instantiate $main
+    (with "env" (instance (export "mem" (memory $mem))))
+    (with "bus" (instance (export "new" (func $new_target)) (export "set" (func $set_link_name))))
+    (with "math" (instance (export "add" (func $add))))))
+  (func $add_via (param "link" string) (param "a" u32) (param "b" u32) (result "#,
+            $result,
+            r#")
+    (canon lift (core func $i "add-via") (memory $mem) (realloc $realloc)))
+  (instance $router (export "add-via" (func $add_via)))
+  (export "local:test/router@0.1.0" (instance $router))
+)
+"#
+        )
+    };
+}
+
+/// [`router!`] on `wasmcloud:bus/lattice@2.0.1`: `add-via` returns
+/// `result<u32, string>`, the error being `set-link-name`'s.
+pub const ROUTER: &str = router!(
+    "2.0.1",
+    " (result (result (error string)))",
+    "(param i32 i32 i32 i32 i32)",
+    r#"(call $set (local.get $name) (local.get $len) (i32.const 128) (i32.const 1) (i32.const 64))
+      (if (i32.load8_u (i32.const 64))
+        (then
+          (i32.store8 (i32.const 96) (i32.const 1))
+          (i32.store (i32.const 100) (i32.load (i32.const 68)))
+          (i32.store (i32.const 104) (i32.load (i32.const 72)))
+          (return (i32.const 96))))
+      "#,
+    "(result u32 (error string))",
+    r#"(i32.store8 (i32.const 96) (i32.const 0))
+      (i32.store (i32.const 100) (call $add (local.get $a) (local.get $b)))
+      (i32.const 96)"#
+);
+
+/// [`router!`] on `wasmcloud:bus/lattice@1.0.0`, whose `set-link-name` returns nothing:
+/// `add-via` returns the sum (a name with no link fails at the call).
+pub const ROUTER_V1: &str = router!(
+    "1.0.0",
+    "",
+    "(param i32 i32 i32 i32)",
+    r#"(call $set (local.get $name) (local.get $len) (i32.const 128) (i32.const 1))
+      "#,
+    "u32",
+    r#"(call $add (local.get $a) (local.get $b))"#
+);
+
 /// Exports `wasi:http/incoming-handler@0.2.0` whose `handle` traps (the handler of a
 /// component that fails on every request).
 pub const HTTP_TRAP: &str = r#"
@@ -60,7 +174,8 @@ pub const HTTP_TRAP: &str = r#"
 /// Exports `wasmcloud:messaging/handler@0.2.0` `handle-message` and imports
 /// `wasmcloud:messaging/consumer@0.2.0` `publish`: each message's body is published again,
 /// to its `reply-to` when it has one (request-reply), else to `echo.out`.
-pub const MESSAGING_ECHO: &str = r#"
+pub const MESSAGING_ECHO: &str = concat!(
+    r#"
 (component
   (type $bm (record (field "subject" string) (field "body" (list u8)) (field "reply-to" (option string))))
   (import "wasmcloud:messaging/types@0.2.0" (instance $types
@@ -69,18 +184,9 @@ pub const MESSAGING_ECHO: &str = r#"
   (import "wasmcloud:messaging/consumer@0.2.0" (instance $consumer
     (export "broker-message" (type $m (eq $broker-message)))
     (export "publish" (func (param "msg" $m) (result (result (error string)))))))
-  (core module $memory
-    (memory (export "mem") 1)
-    (global $heap (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $heap))
-      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
-      (local.get $p)))
-  (core instance $mi (instantiate $memory))
-  (alias core export $mi "mem" (core memory $mem))
-  (alias core export $mi "realloc" (core func $realloc))
-  (core func $publish (canon lower (func $consumer "publish") (memory $mem) (realloc $realloc)))
+"#,
+    bump_memory!(),
+    r#"  (core func $publish (canon lower (func $consumer "publish") (memory $mem) (realloc $realloc)))
   (core module $main
     (import "env" "mem" (memory 1))
     (import "env" "publish" (func $publish (param i32 i32 i32 i32 i32 i32 i32 i32)))
@@ -100,7 +206,8 @@ pub const MESSAGING_ECHO: &str = r#"
   (instance $handler (export "handle-message" (func $handle)))
   (export "wasmcloud:messaging/handler@0.2.0" (instance $handler))
 )
-"#;
+"#
+);
 
 /// A test component built by `scripts/fixtures.sh` (componentize-js or -py; see
 /// `fixtures/README.md`): `target/fixtures/{name}.wasm`, built first when it is missing
@@ -201,5 +308,14 @@ pub async fn double_21_via_calc(
             Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_routers_are_valid_components() {
+        super::component(super::ROUTER);
+        super::component(super::ROUTER_V1);
     }
 }

@@ -14,6 +14,9 @@ use crate::error::{ChannelError, ChannelErrorKind};
 use crate::router::{CallGuard, FrameReceiver};
 use crate::value::{self, DecodeError, Type, Value};
 
+/// The longest reason [`OutgoingChannel::fail`] sends, in bytes.
+const MAX_FAILURE: usize = 2048;
+
 /// Reads one channel of a call: the parameters (server side), the results (client
 /// side), or an indexed channel of a pending `future` or `stream`.
 #[derive(Debug)]
@@ -22,6 +25,8 @@ pub struct IncomingChannel {
     rx: FrameReceiver,
     buffer: BytesMut,
     ended: bool,
+    /// Why the peer closed the channel, when it said.
+    failure: Option<String>,
     timeout: Option<Duration>,
     _call: Arc<CallGuard>,
 }
@@ -39,6 +44,7 @@ impl IncomingChannel {
             rx,
             buffer: BytesMut::from(initial),
             ended: false,
+            failure: None,
             timeout,
             _call: call,
         }
@@ -69,6 +75,16 @@ impl IncomingChannel {
             self.buffer.extend_from_slice(&bytes);
         }
         Ok(self.buffer.split().freeze())
+    }
+
+    /// Waits for the closing message: an error when the peer closed it saying the call
+    /// failed. What came before is dropped.
+    pub async fn finish(&mut self) -> Result<(), ChannelError> {
+        self.read_to_end().await?;
+        match self.failure.take() {
+            Some(reason) => Err(self.error(ChannelErrorKind::Failed(reason))),
+            None => Ok(()),
+        }
     }
 
     /// Reads one value of `ty`, waiting for as many messages as it spans.
@@ -108,7 +124,13 @@ impl IncomingChannel {
             }
             match self.recv().await? {
                 Some(bytes) => self.buffer.extend_from_slice(&bytes),
-                None => return Err(self.error(ChannelErrorKind::Ended)),
+                None => {
+                    let kind = match self.failure.take() {
+                        Some(reason) => ChannelErrorKind::Failed(reason),
+                        None => ChannelErrorKind::Ended,
+                    };
+                    return Err(self.error(kind));
+                }
             }
         }
     }
@@ -125,8 +147,9 @@ impl IncomingChannel {
         };
         match frame {
             Some(frame) if !frame.payload.is_empty() => Ok(Some(frame.payload)),
-            _ => {
+            frame => {
                 self.ended = true;
+                self.failure = frame.and_then(|f| f.failure);
                 Ok(None)
             }
         }
@@ -222,6 +245,33 @@ impl OutgoingChannel {
         }
         self.closed = true;
         self.publish(Bytes::new()).await
+    }
+
+    /// Closes the channel before a whole value, saying why: clients of lattice-wrpc get
+    /// [`ChannelErrorKind::Failed`] with `reason`, others the plain close.
+    pub async fn fail(&mut self, reason: &str) -> Result<(), ChannelError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        // One line (a header cannot hold a line break), of bounded size.
+        let mut line: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if line.len() > MAX_FAILURE {
+            let cut = (0..=MAX_FAILURE)
+                .rev()
+                .find(|i| line.is_char_boundary(*i))
+                .unwrap_or(0);
+            line.truncate(cut);
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(crate::headers::FAILURE, line.as_str());
+        self.nats
+            .publish_with_headers(self.subject.clone(), headers, Bytes::new())
+            .await
+            .map_err(|e| self.error(ChannelErrorKind::Publish).with_source(e))
     }
 
     async fn publish(&self, payload: Bytes) -> Result<(), ChannelError> {

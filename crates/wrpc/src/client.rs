@@ -213,11 +213,17 @@ impl Invocation {
 
     /// Reads the synchronous results (pending async results come as
     /// [`Async::Pending`](crate::value::Async::Pending): read them from
-    /// [`result_channel`](Self::result_channel)).
+    /// [`result_channel`](Self::result_channel)). A function without results has ended
+    /// when the results channel closes: that close is waited for (and is an error when
+    /// the callee says it failed).
     pub async fn read_results(
         &mut self,
         types: &[crate::value::Type],
     ) -> Result<Vec<crate::value::Value>, crate::ChannelError> {
+        if types.is_empty() {
+            self.results.finish().await?;
+            return Ok(Vec::new());
+        }
         self.results.read_tuple(types).await
     }
 

@@ -88,6 +88,10 @@ pub enum ChannelErrorKind {
     /// The peer closed the channel (or the call ended) before a whole value arrived.
     #[error("closed before the value was complete")]
     Ended,
+    /// The peer closed the channel before a whole value, saying why (lattice's
+    /// [`FAILURE`](crate::headers::FAILURE) header): the callee failed.
+    #[error("the call failed: {0}")]
+    Failed(String),
     /// The bytes are not a value of the expected type.
     #[error(transparent)]
     Decode(DecodeError),

@@ -1,5 +1,6 @@
 //! The NATS headers a wRPC call carries: wasmCloud's `source-id` and `link-name` and the
 //! W3C trace context (`traceparent`, `tracestate`). Every other header passes through.
+//! One header travels back: lattice's [`FAILURE`].
 
 use async_nats::HeaderMap;
 
@@ -11,6 +12,10 @@ pub const LINK_NAME: &str = "link-name";
 pub const TRACEPARENT: &str = "traceparent";
 /// W3C `tracestate`.
 pub const TRACESTATE: &str = "tracestate";
+/// `lattice-error` (a lattice extension): on the empty message that closes a call's
+/// results without a value, why the call failed. Clients that do not know it (wRPC's own)
+/// see the plain close they would see from 1.9.2.
+pub const FAILURE: &str = "lattice-error";
 
 /// The headers of one call.
 ///

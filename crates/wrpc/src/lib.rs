@@ -35,6 +35,6 @@ pub use client::{Invocation, WrpcClient};
 pub use error::{
     ChannelError, ChannelErrorKind, InvokeError, InvokeErrorKind, ServeError, ServeErrorKind,
 };
-pub use headers::{InvocationHeaders, LINK_NAME, SOURCE_ID, TRACEPARENT, TRACESTATE};
+pub use headers::{FAILURE, InvocationHeaders, LINK_NAME, SOURCE_ID, TRACEPARENT, TRACESTATE};
 pub use server::{IncomingInvocation, Invocations};
 pub use subjects::{InvocationSubject, SubjectPrefix};

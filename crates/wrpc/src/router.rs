@@ -26,6 +26,8 @@ pub(crate) struct Frame {
     pub(crate) reply: Option<Subject>,
     pub(crate) status: Option<StatusCode>,
     pub(crate) description: Option<String>,
+    /// The [`FAILURE`](crate::headers::FAILURE) header of a closing message.
+    pub(crate) failure: Option<String>,
 }
 
 pub(crate) type FrameSender = mpsc::UnboundedSender<Frame>;
@@ -184,11 +186,17 @@ fn route(inbox: &Inbox, calls: &mut HashMap<String, Call>, message: async_nats::
         debug!(subject = %message.subject, "dropping a message for a finished call");
         return;
     };
+    let failure = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(crate::headers::FAILURE))
+        .map(|v| v.as_str().to_string());
     let frame = Frame {
         payload: message.payload,
         reply: message.reply,
         status: message.status,
         description: message.description,
+        failure,
     };
     match call.listeners.get_mut(&channel) {
         Some(Some(tx)) => {

@@ -20,7 +20,8 @@ async fn start_call_scale_and_stop_a_component_from_the_command_line() {
     std::fs::write(&math, wat::parse_str(MATH).unwrap()).unwrap();
     let data = dir.path().join("data");
     let mut up = Command::new(LATTICE);
-    up.args(["up", "--nats-url", &url, "--allow-file-load", "--data-dir"])
+    up.args(["up", "--nats-url", &url, "--allow-file-load"])
+        .args(["--max-execution-time-ms", "300", "--data-dir"])
         .arg(&data)
         .env_remove("LATTICE_NATS_URL");
     let (child, line) = common::spawn_until_up(up).await;
@@ -73,6 +74,15 @@ async fn start_call_scale_and_stop_a_component_from_the_command_line() {
         String::from_utf8_lossy(&bad.stderr).contains("argument `b`"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
+    );
+    // A call that fails in the host says why (`spin` never ends: the deadline stops it).
+    let spun = lattice(&["--nats-url", &url, "call", "math", "spin"]).await;
+    let spun_err = String::from_utf8_lossy(&spun.stderr);
+    assert!(
+        !spun.status.success() && spun_err.contains("the call failed"),
+        "{:?} {} {spun_err}",
+        spun.status,
+        String::from_utf8_lossy(&spun.stdout)
     );
     let missing = lattice(&["--nats-url", &url, "call", "math", "nope"]).await;
     assert!(

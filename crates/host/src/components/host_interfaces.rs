@@ -8,7 +8,8 @@
 //!   with the component ID), `critical` as error;
 //! - `wasmcloud:secrets/store` (`get`, the `secret` resource) and
 //!   `wasmcloud:secrets/reveal` (`reveal`): the secrets the component's config names
-//!   reference, fetched at scale; `get` of a name it has none for is `not-found`.
+//!   reference, fetched at scale; `get` of a name it has none for is `not-found`;
+//! - `wasmcloud:bus/lattice` (`set-link-name`): see [`super::bus`].
 
 use lattice_runtime::wasmtime;
 use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
@@ -26,6 +27,7 @@ pub(crate) fn implements(instance: &str) -> bool {
             | "wasi:logging/logging"
             | "wasmcloud:secrets/store"
             | "wasmcloud:secrets/reveal"
+            | super::bus::LATTICE
     )
 }
 
@@ -33,8 +35,10 @@ pub(crate) fn implements(instance: &str) -> bool {
 pub(crate) fn link(
     linker: &mut Linker<StoreState<InvocationState>>,
     signatures: &ComponentSignatures,
-    component_id: &str,
+    router: &super::imports::Router,
 ) -> wasmtime::Result<()> {
+    let component_id = router.component_id.as_str();
+    let mut bus_linked = false;
     for import in signatures.import_funcs() {
         let Some(instance) = import.instance.as_deref() else {
             continue;
@@ -128,6 +132,10 @@ pub(crate) fn link(
                     results[0] = Val::Result(result);
                     Box::new(async { Ok(()) })
                 })?;
+            }
+            (super::bus::LATTICE, _) if !bus_linked => {
+                super::bus::link(linker, instance, router)?;
+                bus_linked = true;
             }
             ("wasmcloud:secrets/reveal", "reveal") => {
                 linker.instance(instance)?.func_new_async(

@@ -1,7 +1,7 @@
 //! A component's imports that the host does not implement itself become wRPC calls,
 //! routed by the component's links: the import `ns:pkg/iface@ver` `func` goes to the
 //! target of the component's link for `ns:pkg` interface `iface` under the invocation's
-//! link name (`default`), on `{lattice}.{target}.wrpc.0.0.1.ns:pkg/iface@ver.func`, with
+//! link name for it (`default`, or what `wasmcloud:bus/lattice` `set-link-name` chose), on `{lattice}.{target}.wrpc.0.0.1.ns:pkg/iface@ver.func`, with
 //! the headers `source-id` and `link-name`. A call without a link fails with "link not
 //! found" naming the interface (a trap in the guest).
 
@@ -79,7 +79,10 @@ pub(crate) fn polyfill(
             &func_name.clone(),
             move |store, ty, params, results| {
                 let router = router.clone();
-                let trace = store.data().data().trace.clone();
+                let state = store.data().data();
+                let trace = state.trace.clone();
+                let link_name =
+                    state.link_name(&format!("{namespace}:{package}/{interface}")).to_string();
                 let (namespace, package, interface) =
                     (namespace.clone(), package.clone(), interface.clone());
                 let instance = instance.clone();
@@ -92,12 +95,12 @@ pub(crate) fn polyfill(
                             &namespace,
                             &package,
                             &interface,
-                            DEFAULT_LINK,
+                            &link_name,
                         )
                         .await
                         .ok_or_else(|| {
                             wasmtime::format_err!(
-                                "link not found: {} has no `{DEFAULT_LINK}` link for {namespace}:{package}/{interface}",
+                                "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
                                 router.component_id
                             )
                         })?;
@@ -126,7 +129,7 @@ pub(crate) fn polyfill(
                     );
                     let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
                         .with_source_id(&router.component_id)
-                        .with_link_name(DEFAULT_LINK)
+                        .with_link_name(&link_name)
                         .into();
                     // The call continues the trace of the invocation that made it.
                     lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);

@@ -16,6 +16,7 @@
 //!   `component_scale_failed` naming the reason. Its claims name it in inventory
 //!   (`name`, `revision`) and in `component_scaled` (`public_key`, `claims`).
 
+mod bus;
 mod glue;
 mod host_interfaces;
 mod imports;
@@ -59,6 +60,12 @@ pub(crate) struct InvocationState {
     secret_handles: Vec<String>,
     /// Where `wasi:http/outgoing-handler` requests go.
     outgoing: outgoing_http::OutgoingHttp,
+    /// The link names `wasmcloud:bus/lattice` `set-link-name` chose in this invocation,
+    /// by interface (`ns:pkg/iface`); the rest follow `default`.
+    link_names: HashMap<String, String>,
+    /// The interfaces of the `call-target-interface` handles made in this invocation (a
+    /// handle's rep is its index).
+    call_targets: Vec<String>,
     /// The W3C trace context the invocation came with (`traceparent`, `tracestate`):
     /// passed on with the calls it makes when the host has no trace of its own (it
     /// exports no telemetry), so a trace runs through the host either way.
@@ -93,6 +100,8 @@ impl InvocationState {
     ) -> Self {
         InvocationState {
             outgoing,
+            link_names: HashMap::new(),
+            call_targets: Vec::new(),
             trace: Vec::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
@@ -109,6 +118,21 @@ impl InvocationState {
     pub(crate) fn set_trace(&mut self, trace: TraceContext) {
         self.outgoing.trace = trace.clone();
         self.trace = trace;
+    }
+
+    /// The link name calls to `interface` (`ns:pkg/iface`) follow.
+    pub(crate) fn link_name(&self, interface: &str) -> &str {
+        self.link_names
+            .get(interface)
+            .map_or(imports::DEFAULT_LINK, String::as_str)
+    }
+
+    /// Calls to `interface` follow the link named `name` from now on.
+    fn set_link_name(&mut self, interface: String, name: &str) {
+        if interface == outgoing_http::INTERFACE {
+            self.outgoing.link_name = name.to_string();
+        }
+        self.link_names.insert(interface, name.to_string());
     }
 }
 

@@ -1,5 +1,6 @@
 //! A component's `wasi:http/outgoing-handler.handle`: the request follows the
-//! component's `default` link for `wasi:http/outgoing-handler` (see
+//! component's link for `wasi:http/outgoing-handler` (`default`, or the name
+//! `wasmcloud:bus/lattice` `set-link-name` chose; see
 //! [`crate::http_client`]): in-process to a builtin http-client on this host, over wRPC
 //! to any other target, and `internal-error("link not found …")` without a link.
 
@@ -9,7 +10,7 @@ use http_body_util::BodyExt as _;
 use lattice_runtime::http::{BodyError, ErrorCode, RequestOptions, WasiBody, WasiHttpHooks};
 use lattice_wrpc::InvocationHeaders;
 
-use super::imports::{DEFAULT_LINK, Router};
+use super::imports::Router;
 use crate::http_client::{LocalHttpClients, head_wait};
 use crate::wrpc_http::client::{self as wrpc_http, CallError, Handler, Waits};
 use crate::wrpc_http::wire::{HANDLE, OUTGOING_HANDLER};
@@ -22,7 +23,12 @@ pub(crate) struct OutgoingHttp {
     pub(crate) clients: LocalHttpClients,
     /// The trace context of the invocation (see [`super::pass_on_trace`]).
     pub(crate) trace: super::TraceContext,
+    /// The name of the link requests follow.
+    pub(crate) link_name: String,
 }
+
+/// The interface whose link requests follow.
+pub(crate) const INTERFACE: &str = "wasi:http/outgoing-handler";
 
 type IoFuture = Box<dyn Future<Output = Result<(), BodyError>> + Send>;
 
@@ -40,13 +46,13 @@ impl OutgoingHttp {
                 "wasi",
                 "http",
                 "outgoing-handler",
-                DEFAULT_LINK,
+                &self.link_name,
             )
             .await
             .ok_or_else(|| {
                 ErrorCode::InternalError(Some(format!(
-                    "link not found: {} has no `{DEFAULT_LINK}` link for wasi:http/outgoing-handler",
-                    router.component_id
+                    "link not found: {} has no `{}` link for {INTERFACE}",
+                    router.component_id, self.link_name
                 )))
             })?;
         if let Some(client) = self.clients.get(&target) {
@@ -55,7 +61,7 @@ impl OutgoingHttp {
         }
         let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
             .with_source_id(&router.component_id)
-            .with_link_name(DEFAULT_LINK)
+            .with_link_name(&self.link_name)
             .into();
         lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
         super::pass_on_trace(&self.trace, &mut headers);

@@ -129,7 +129,7 @@ pub(crate) async fn prepare(
         lattice: env.lattice.clone(),
         wrpc: env.wrpc.clone(),
     };
-    super::host_interfaces::link(&mut linker, &signatures, &spec.id)
+    super::host_interfaces::link(&mut linker, &signatures, &router)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
     imports::polyfill(&mut linker, &signatures, &router)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
@@ -151,6 +151,7 @@ pub(crate) async fn prepare(
             router,
             clients: env.http_clients.clone(),
             trace: Vec::new(),
+            link_name: super::imports::DEFAULT_LINK.to_string(),
         },
         secrets: Arc::new(secrets),
         policy: env.policy.clone(),
@@ -366,7 +367,7 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
     if let Err(denied) = permitted {
         tracing::info!(%denied, "invocation refused");
         // Closing the results channel without a value tells the caller it failed.
-        let _ = invocation.results().close().await;
+        let _ = invocation.results().fail(&denied.to_string()).await;
         return;
     }
     let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
@@ -386,6 +387,8 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         Ok(vals) => vals,
         Err(error) => {
             tracing::warn!(%error, "parameters do not fit the export");
+            let reason = format!("parameters do not fit {}: {error}", export.func);
+            let _ = invocation.results().fail(&reason).await;
             return;
         }
     };
@@ -401,8 +404,9 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         Ok(returned) => returned,
         Err(error) => {
             tracing::warn!(%error, "invocation failed");
-            // Closing the results channel without a value tells the caller it failed.
-            let _ = invocation.results().close().await;
+            // Closing the results channel without a value tells the caller it failed
+            // (and lattice's clients why).
+            let _ = invocation.results().fail(&format!("{error:#}")).await;
             return;
         }
     };
@@ -420,7 +424,8 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         }
         Err(error) => {
             tracing::warn!(%error, "results do not fit the export's type");
-            let _ = invocation.results().close().await;
+            let reason = format!("results do not fit {}: {error}", export.func);
+            let _ = invocation.results().fail(&reason).await;
         }
     }
 }

@@ -33,24 +33,16 @@ const HOG: &str = r#"
 
 /// Imports `wasi:config/store@0.2.0-draft` and exports `local:test/cfg@0.1.0`
 /// `lookup(key) -> string`: the config value, or `""` when there is none.
-const CONFIG: &str = r#"
+const CONFIG: &str = concat!(
+    r#"
 (component
   (import "wasi:config/store@0.2.0-draft" (instance $store
     (type $e (variant (case "upstream" string) (case "io" string)))
     (export "error" (type $err (eq $e)))
     (export "get" (func (param "key" string) (result (result (option string) (error $err)))))))
-  (core module $memory
-    (memory (export "mem") 1)
-    (global $heap (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $heap))
-      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
-      (local.get $p)))
-  (core instance $mi (instantiate $memory))
-  (alias core export $mi "mem" (core memory $mem))
-  (alias core export $mi "realloc" (core func $realloc))
-  (core func $get (canon lower (func $store "get") (memory $mem) (realloc $realloc)))
+"#,
+    lattice_test_support::bump_memory!(),
+    r#"  (core func $get (canon lower (func $store "get") (memory $mem) (realloc $realloc)))
   (core module $main
     (import "env" "mem" (memory 1))
     (import "env" "get" (func $get (param i32 i32 i32)))
@@ -72,7 +64,8 @@ const CONFIG: &str = r#"
   (instance $cfg (export "lookup" (func $lookup)))
   (export "local:test/cfg@0.1.0" (instance $cfg))
 )
-"#;
+"#
+);
 
 fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
     move |c: &mut HostConfig| {
@@ -85,7 +78,7 @@ fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
 
 /// A server, a client following its events, a directory for components and a host
 /// that runs them (with the compile cache in that directory).
-async fn lattice_with_components() -> (
+pub(crate) async fn lattice_with_components() -> (
     TestNats,
     async_nats::Client,
     EventWatcher,
@@ -100,15 +93,46 @@ async fn lattice_with_components() -> (
     (nats, client, events, dir, host)
 }
 
-fn subjects() -> CtlSubjects {
+pub(crate) fn subjects() -> CtlSubjects {
     CtlSubjects::new("wasmbus.ctl", "default")
 }
 
-async fn scale(client: &async_nats::Client, host: &str, id: &str, path: &Path, count: u32) -> Json {
+pub(crate) async fn scale(
+    client: &async_nats::Client,
+    host: &str,
+    id: &str,
+    path: &Path,
+    count: u32,
+) -> Json {
     let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": count, "host_id": host});
     let reply = ctl_request(client, subjects().component_scale(host), body).await;
     assert!(reply.success, "{}", reply.message);
     json!(reply.message)
+}
+
+/// Starts lattice's test provider (it serves `local:test/math` `add` as a + b + 1000) as
+/// `provider_id` on `host` and waits until it is healthy.
+pub(crate) async fn start_test_provider(
+    client: &async_nats::Client,
+    events: &EventWatcher,
+    host: &str,
+    provider_id: &str,
+) {
+    let provider =
+        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
+            .unwrap();
+    let body = json!({"provider_id": provider_id, "provider_ref": format!("file://{}", provider.display())});
+    assert!(
+        ctl_request(client, subjects().provider_start(host), body)
+            .await
+            .success
+    );
+    events
+        .next_matching("health_check_passed", |e| {
+            e.data["provider_id"] == provider_id
+        })
+        .await
+        .unwrap();
 }
 
 pub(crate) async fn call_u32s(
@@ -361,21 +385,7 @@ async fn a_component_calls_a_provider_built_with_the_lattice_sdk_through_a_link(
     let (_nats, client, events, dir, host) = lattice_with_components().await;
     let calc = write_component(dir.path(), "calc.wasm", CALC);
     let id = host.id().to_string();
-    let provider =
-        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
-            .unwrap();
-    let body = json!({"provider_id": "mathprov", "provider_ref": format!("file://{}", provider.display())});
-    assert!(
-        ctl_request(&client, subjects().provider_start(&id), body)
-            .await
-            .success
-    );
-    events
-        .next_matching("health_check_passed", |e| {
-            e.data["provider_id"] == "mathprov"
-        })
-        .await
-        .unwrap();
+    start_test_provider(&client, &events, &id, "mathprov").await;
     scale(&client, &id, "calc", &calc, 1).await;
     events.next_named("component_scaled").await.unwrap();
     let link = json!({"source_id": "calc", "target": "mathprov", "wit_namespace": "local",

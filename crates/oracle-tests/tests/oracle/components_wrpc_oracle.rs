@@ -39,11 +39,26 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
         .await?;
     assert_eq!(sum, 42);
 
-    // The official server answers `calc`'s import through a link to `official-math`.
-    let mut headers_rx = serve_official_math(&client, nats.url(), 1000).await?;
     let caller =
         wrpc_transport_nats::Client::new(nats039::connect(nats.url()).await?, "default.calc", None)
             .await?;
+    // A call that fails in the host (`calc` has no link yet) is an error to the official
+    // client at once: lattice's close that says why (`lattice-error`) is a plain close to it.
+    let unlinked = tokio::time::timeout(
+        Duration::from_secs(5),
+        caller.invoke_values_blocking::<_, (u32,), (u32,)>(
+            None,
+            "local:test/calc@0.1.0",
+            "double",
+            (21u32,),
+            Vec::<Vec<Option<usize>>>::new(),
+        ),
+    )
+    .await?;
+    anyhow::ensure!(unlinked.is_err(), "no link, no sum: {unlinked:?}");
+
+    // The official server answers `calc`'s import through a link to `official-math`.
+    let mut headers_rx = serve_official_math(&client, nats.url(), 1000).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let doubled = loop {
         match caller

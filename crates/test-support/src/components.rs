@@ -15,8 +15,11 @@ macro_rules! bump_memory {
     (global $heap (mut i32) (i32.const 1024))
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
-      (local.set $p (global.get $heap))
-      (global.set $heap (i32.add (global.get $heap) (local.get 3)))
+      ;; The heap's top, rounded up to the alignment asked for.
+      (local.set $p (i32.and
+        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
       (local.get $p)))
   (core instance $mi (instantiate $memory))
   (alias core export $mi "mem" (core memory $mem))
@@ -152,6 +155,125 @@ pub const ROUTER_V1: &str = router!(
     r#"(call $add (local.get $a) (local.get $b))"#
 );
 
+/// Imports `wasi:keyvalue/store@0.2.0-draft` (`open`, `bucket.get`, `bucket.set`),
+/// `wasi:keyvalue/atomics@0.2.0-draft` (`increment`) and `wasi:keyvalue/batch@0.2.0-draft`
+/// (`get-many`, `set-many`), and exports `local:test/kv@0.1.0`: `get(bucket, key)`,
+/// `put(bucket, key, value)`, `count(bucket, key)` (increment by one), `get-many(bucket,
+/// keys)` and `put-many(bucket, entries)`, each opening the bucket and returning the
+/// operation's own result (with `wasi:keyvalue`'s `error`).
+pub const KEYVALUE: &str = concat!(
+    r#"
+(component
+  (import "wasi:keyvalue/store@0.2.0-draft" (instance $store
+    (type $e (variant (case "no-such-store") (case "access-denied") (case "other" string)))
+    (export "error" (type $err (eq $e)))
+    (export "bucket" (type $b (sub resource)))
+    (export "open" (func (param "identifier" string) (result (result (own $b) (error $err)))))
+    (export "[method]bucket.get" (func (param "self" (borrow $b)) (param "key" string)
+      (result (result (option (list u8)) (error $err)))))
+    (export "[method]bucket.set" (func (param "self" (borrow $b)) (param "key" string)
+      (param "value" (list u8)) (result (result (error $err)))))))
+  (alias export $store "error" (type $error))
+  (alias export $store "bucket" (type $bucket))
+  (import "wasi:keyvalue/atomics@0.2.0-draft" (instance $atomics
+    (export "bucket" (type $ab (eq $bucket)))
+    (export "error" (type $ae (eq $error)))
+    (export "increment" (func (param "bucket" (borrow $ab)) (param "key" string)
+      (param "delta" u64) (result (result u64 (error $ae)))))))
+  (import "wasi:keyvalue/batch@0.2.0-draft" (instance $batch
+    (export "bucket" (type $bb (eq $bucket)))
+    (export "error" (type $be (eq $error)))
+    (export "get-many" (func (param "bucket" (borrow $bb)) (param "keys" (list string))
+      (result (result (list (option (tuple string (list u8)))) (error $be)))))
+    (export "set-many" (func (param "bucket" (borrow $bb))
+      (param "key-values" (list (tuple string (list u8)))) (result (result (error $be)))))))
+"#,
+    bump_memory!(),
+    r#"
+  (core func $open (canon lower (func $store "open") (memory $mem) (realloc $realloc)))
+  (core func $get (canon lower (func $store "[method]bucket.get") (memory $mem) (realloc $realloc)))
+  (core func $set (canon lower (func $store "[method]bucket.set") (memory $mem) (realloc $realloc)))
+  (core func $inc (canon lower (func $atomics "increment") (memory $mem) (realloc $realloc)))
+  (core func $get_many (canon lower (func $batch "get-many") (memory $mem) (realloc $realloc)))
+  (core func $set_many (canon lower (func $batch "set-many") (memory $mem) (realloc $realloc)))
+  (core module $main
+    (import "env" "mem" (memory 1))
+    (import "kv" "open" (func $open (param i32 i32 i32)))
+    (import "kv" "get" (func $get (param i32 i32 i32 i32)))
+    (import "kv" "set" (func $set (param i32 i32 i32 i32 i32 i32)))
+    (import "kv" "increment" (func $inc (param i32 i32 i32 i64 i32)))
+    (import "kv" "get-many" (func $get_many (param i32 i32 i32 i32)))
+    (import "kv" "set-many" (func $set_many (param i32 i32 i32 i32)))
+    ;; Opens the bucket named at $name: its handle, or -1 once open's error is written as
+    ;; the error of the result at 320 (whose payload is at 320 + $at).
+    (func $bucket (param $name i32) (param $len i32) (param $at i32) (result i32)
+      (call $open (local.get $name) (local.get $len) (i32.const 256))
+      (if (i32.load8_u (i32.const 256))
+        (then
+          (i32.store8 (i32.const 320) (i32.const 1))
+          (i32.store8 (i32.add (i32.const 320) (local.get $at)) (i32.load8_u (i32.const 260)))
+          (i32.store (i32.add (i32.const 324) (local.get $at)) (i32.load (i32.const 264)))
+          (i32.store (i32.add (i32.const 328) (local.get $at)) (i32.load (i32.const 268)))
+          (return (i32.const -1))))
+      (i32.load (i32.const 260)))
+    (func (export "get") (param i32 i32 i32 i32) (result i32)
+      (local $h i32)
+      (local.set $h (call $bucket (local.get 0) (local.get 1) (i32.const 4)))
+      (if (i32.ge_s (local.get $h) (i32.const 0))
+        (then (call $get (local.get $h) (local.get 2) (local.get 3) (i32.const 320))))
+      (i32.const 320))
+    (func (export "put") (param i32 i32 i32 i32 i32 i32) (result i32)
+      (local $h i32)
+      (local.set $h (call $bucket (local.get 0) (local.get 1) (i32.const 4)))
+      (if (i32.ge_s (local.get $h) (i32.const 0))
+        (then (call $set (local.get $h) (local.get 2) (local.get 3) (local.get 4) (local.get 5)
+          (i32.const 320))))
+      (i32.const 320))
+    (func (export "count") (param i32 i32 i32 i32) (result i32)
+      (local $h i32)
+      (local.set $h (call $bucket (local.get 0) (local.get 1) (i32.const 8)))
+      (if (i32.ge_s (local.get $h) (i32.const 0))
+        (then (call $inc (local.get $h) (local.get 2) (local.get 3) (i64.const 1) (i32.const 320))))
+      (i32.const 320))
+    (func (export "get-many") (param i32 i32 i32 i32) (result i32)
+      (local $h i32)
+      (local.set $h (call $bucket (local.get 0) (local.get 1) (i32.const 4)))
+      (if (i32.ge_s (local.get $h) (i32.const 0))
+        (then (call $get_many (local.get $h) (local.get 2) (local.get 3) (i32.const 320))))
+      (i32.const 320))
+    (func (export "put-many") (param i32 i32 i32 i32) (result i32)
+      (local $h i32)
+      (local.set $h (call $bucket (local.get 0) (local.get 1) (i32.const 4)))
+      (if (i32.ge_s (local.get $h) (i32.const 0))
+        (then (call $set_many (local.get $h) (local.get 2) (local.get 3) (i32.const 320))))
+      (i32.const 320)))
+  (core instance $i (instantiate $main
+    (with "env" (instance (export "mem" (memory $mem))))
+    (with "kv" (instance (export "open" (func $open)) (export "get" (func $get))
+      (export "set" (func $set)) (export "increment" (func $inc))
+      (export "get-many" (func $get_many)) (export "set-many" (func $set_many))))))
+  (func $get_ (param "bucket" string) (param "key" string)
+    (result (result (option (list u8)) (error $error)))
+    (canon lift (core func $i "get") (memory $mem) (realloc $realloc)))
+  (func $put_ (param "bucket" string) (param "key" string) (param "value" (list u8))
+    (result (result (error $error)))
+    (canon lift (core func $i "put") (memory $mem) (realloc $realloc)))
+  (func $count_ (param "bucket" string) (param "key" string) (result (result u64 (error $error)))
+    (canon lift (core func $i "count") (memory $mem) (realloc $realloc)))
+  (func $get_many_ (param "bucket" string) (param "keys" (list string))
+    (result (result (list (option (tuple string (list u8)))) (error $error)))
+    (canon lift (core func $i "get-many") (memory $mem) (realloc $realloc)))
+  (func $put_many_ (param "bucket" string) (param "entries" (list (tuple string (list u8))))
+    (result (result (error $error)))
+    (canon lift (core func $i "put-many") (memory $mem) (realloc $realloc)))
+  (instance $kv (export "get" (func $get_)) (export "put" (func $put_))
+    (export "count" (func $count_)) (export "get-many" (func $get_many_))
+    (export "put-many" (func $put_many_)))
+  (export "local:test/kv@0.1.0" (instance $kv))
+)
+"#
+);
+
 /// Exports `wasi:http/incoming-handler@0.2.0` whose `handle` traps (the handler of a
 /// component that fails on every request).
 pub const HTTP_TRAP: &str = r#"
@@ -254,6 +376,32 @@ pub fn write_component(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Calls `instance.func(params…)` of `target` over wRPC with `headers`: its one result,
+/// or the call's error (no such target yet, a failure the callee reports) as text.
+pub async fn call_one(
+    wrpc: &lattice_wrpc::WrpcClient,
+    headers: &lattice_wrpc::InvocationHeaders,
+    target: &str,
+    (instance, func): (&str, &str),
+    params: &[lattice_wrpc::value::Value],
+    types: &[lattice_wrpc::value::Type],
+    result: lattice_wrpc::value::Type,
+) -> Result<lattice_wrpc::value::Value, String> {
+    use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+    let mut body = bytes::BytesMut::new();
+    lattice_wrpc::value::encode_tuple(params, types, &mut body).map_err(|e| e.to_string())?;
+    let subject = InvocationSubject::new(SubjectPrefix::target("default", target), instance, func);
+    let mut invocation = wrpc
+        .invoke(&subject, headers, body.freeze())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut results = invocation
+        .read_results(&[result])
+        .await
+        .map_err(|e| e.to_string())?;
+    results.pop().ok_or_else(|| "no result".to_string())
+}
+
 /// Calls `instance.func(args…)` of `target` (all `u32`, one `u32` result) over wRPC with
 /// `headers`; an error (no such target yet, a trap) as text.
 pub async fn call_u32s(
@@ -264,25 +412,13 @@ pub async fn call_u32s(
     func: &str,
     args: &[u32],
 ) -> Result<u32, String> {
-    use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-    use lattice_wrpc::value::{Type, Value, encode_tuple};
+    use lattice_wrpc::value::{Type, Value};
     let types: Vec<Type> = args.iter().map(|_| Type::U32).collect();
     let values: Vec<Value> = args.iter().map(|a| Value::U32(*a)).collect();
-    let mut body = bytes::BytesMut::new();
-    encode_tuple(&values, &types, &mut body).map_err(|e| e.to_string())?;
-    let subject = InvocationSubject::new(SubjectPrefix::target("default", target), instance, func);
-    let mut invocation = wrpc
-        .invoke(&subject, headers, body.freeze())
-        .await
-        .map_err(|e| e.to_string())?;
-    match invocation
-        .read_results(&[Type::U32])
-        .await
-        .map_err(|e| e.to_string())?
-        .as_slice()
-    {
-        [Value::U32(n)] => Ok(*n),
-        other => Err(format!("unexpected results {other:?}")),
+    let one = (instance, func);
+    match call_one(wrpc, headers, target, one, &values, &types, Type::U32).await? {
+        Value::U32(n) => Ok(n),
+        other => Err(format!("unexpected result {other:?}")),
     }
 }
 

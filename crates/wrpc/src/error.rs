@@ -90,7 +90,7 @@ pub enum ChannelErrorKind {
     Ended,
     /// The peer closed the channel before a whole value, saying why (lattice's
     /// [`FAILURE`](crate::headers::FAILURE) header): the callee failed.
-    #[error("the call failed: {0}")]
+    #[error("the callee failed: {0}")]
     Failed(String),
     /// The bytes are not a value of the expected type.
     #[error(transparent)]

@@ -79,7 +79,7 @@ async fn start_call_scale_and_stop_a_component_from_the_command_line() {
     let spun = lattice(&["--nats-url", &url, "call", "math", "spin"]).await;
     let spun_err = String::from_utf8_lossy(&spun.stderr);
     assert!(
-        !spun.status.success() && spun_err.contains("the call failed"),
+        !spun.status.success() && spun_err.contains("the callee failed"),
         "{:?} {} {spun_err}",
         spun.status,
         String::from_utf8_lossy(&spun.stdout)

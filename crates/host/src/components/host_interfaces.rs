@@ -9,7 +9,8 @@
 //! - `wasmcloud:secrets/store` (`get`, the `secret` resource) and
 //!   `wasmcloud:secrets/reveal` (`reveal`): the secrets the component's config names
 //!   reference, fetched at scale; `get` of a name it has none for is `not-found`;
-//! - `wasmcloud:bus/lattice` (`set-link-name`): see [`super::bus`].
+//! - `wasmcloud:bus/lattice` (`set-link-name`): see [`super::bus`];
+//! - `wasi:keyvalue/{store,atomics,batch}`: see [`super::keyvalue`].
 
 use lattice_runtime::wasmtime;
 use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
@@ -19,6 +20,9 @@ use super::InvocationState;
 
 /// Whether the host implements this import itself.
 pub(crate) fn implements(instance: &str) -> bool {
+    if super::keyvalue::implements(instance) {
+        return true;
+    }
     let name = instance.split('@').next().unwrap_or(instance);
     matches!(
         name,
@@ -38,11 +42,15 @@ pub(crate) fn link(
     router: &super::imports::Router,
 ) -> wasmtime::Result<()> {
     let component_id = router.component_id.as_str();
-    let mut bus_linked = false;
+    let (mut bus_linked, mut bucket_defined) = (false, false);
     for import in signatures.import_funcs() {
         let Some(instance) = import.instance.as_deref() else {
             continue;
         };
+        if super::keyvalue::implements(instance) {
+            super::keyvalue::link(linker, import, router, &mut bucket_defined)?;
+            continue;
+        }
         let name = instance.split('@').next().unwrap_or(instance);
         match (name, import.name.as_str()) {
             ("wasi:config/store" | "wasi:config/runtime", "get") => {

@@ -8,9 +8,10 @@
 use bytes::BytesMut;
 use lattice_runtime::wasmtime;
 use lattice_runtime::wasmtime::component::Linker;
+use lattice_runtime::wasmtime::component::Val;
 use lattice_runtime::{ComponentSignatures, StoreState};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-use lattice_wrpc::value::encode_tuple;
+use lattice_wrpc::value::{Type, Value, encode_tuple};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 
 use super::InvocationState;
@@ -27,6 +28,73 @@ pub(crate) struct Router {
     pub(crate) lattice_name: String,
     pub(crate) lattice: LatticeState,
     pub(crate) wrpc: WrpcClient,
+}
+
+/// One call an import makes over wRPC.
+pub(crate) struct Call<'a> {
+    /// The interface whose link it follows (`ns`, `pkg`, `iface`).
+    pub(crate) link: (&'a str, &'a str, &'a str),
+    /// The name of that link.
+    pub(crate) link_name: &'a str,
+    /// The invocation's trace context (see [`super::pass_on_trace`]).
+    pub(crate) trace: &'a super::TraceContext,
+    /// The instance and function called on the link's target.
+    pub(crate) instance: &'a str,
+    pub(crate) func: &'a str,
+}
+
+impl Router {
+    /// Makes `call` with `params` and returns its results: "link not found" naming the
+    /// interface and link name when the component has no such link.
+    pub(crate) async fn call(
+        &self,
+        call: Call<'_>,
+        params: &[Value],
+        param_types: &[Type],
+        result_types: &[Type],
+    ) -> wasmtime::Result<Vec<Value>> {
+        let (namespace, package, interface) = call.link;
+        let link_name = call.link_name;
+        let target = self
+            .lattice
+            .link_target(&self.component_id, namespace, package, interface, link_name)
+            .await
+            .ok_or_else(|| {
+                wasmtime::format_err!(
+                    "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
+                    self.component_id
+                )
+            })?;
+        let mut body = BytesMut::new();
+        encode_tuple(params, param_types, &mut body)?;
+        let subject = InvocationSubject::new(
+            SubjectPrefix::target(&self.lattice_name, &target),
+            call.instance,
+            call.func,
+        );
+        let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
+            .with_source_id(&self.component_id)
+            .with_link_name(link_name)
+            .into();
+        // The call continues the trace of the invocation that made it.
+        lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+        super::pass_on_trace(call.trace, &mut headers);
+        let headers = InvocationHeaders::from(headers);
+        let mut invocation = self.wrpc.invoke(&subject, &headers, body.freeze()).await?;
+        Ok(invocation.read_results(result_types).await?)
+    }
+}
+
+/// Puts what a call returned into an import's result slots, typed `types`.
+pub(crate) fn write_results(
+    slots: &mut [Val],
+    returned: Vec<Value>,
+    types: &[wasmtime::component::types::Type],
+) -> wasmtime::Result<()> {
+    for ((slot, value), ty) in slots.iter_mut().zip(returned).zip(types) {
+        *slot = to_val(value, ty)?;
+    }
+    Ok(())
 }
 
 /// `ns:pkg/iface@ver` → (`ns`, `pkg`, `iface`).
@@ -81,31 +149,15 @@ pub(crate) fn polyfill(
                 let router = router.clone();
                 let state = store.data().data();
                 let trace = state.trace.clone();
-                let link_name =
-                    state.link_name(&format!("{namespace}:{package}/{interface}")).to_string();
+                let link_name = state
+                    .link_name(&format!("{namespace}:{package}/{interface}"))
+                    .to_string();
                 let (namespace, package, interface) =
                     (namespace.clone(), package.clone(), interface.clone());
                 let instance = instance.clone();
                 let func_name = func_name.clone();
                 Box::new(async move {
-                    let target = router
-                        .lattice
-                        .link_target(
-                            &router.component_id,
-                            &namespace,
-                            &package,
-                            &interface,
-                            &link_name,
-                        )
-                        .await
-                        .ok_or_else(|| {
-                            wasmtime::format_err!(
-                                "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
-                                router.component_id
-                            )
-                        })?;
-                    let param_types: Vec<_> =
-                        ty.params().map(|(_, t)| t).collect();
+                    let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
                     let result_types: Vec<_> = ty.results().collect();
                     let wrpc_params = param_types
                         .iter()
@@ -120,30 +172,17 @@ pub(crate) fn polyfill(
                         .zip(&param_types)
                         .map(|(v, t)| to_value(v, t))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let mut body = BytesMut::new();
-                    encode_tuple(&values, &wrpc_params, &mut body)?;
-                    let subject = InvocationSubject::new(
-                        SubjectPrefix::target(&router.lattice_name, &target),
-                        instance.as_str(),
-                        func_name.as_str(),
-                    );
-                    let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
-                        .with_source_id(&router.component_id)
-                        .with_link_name(&link_name)
-                        .into();
-                    // The call continues the trace of the invocation that made it.
-                    lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
-                    super::pass_on_trace(&trace, &mut headers);
-                    let headers = InvocationHeaders::from(headers);
-                    let mut invocation = router
-                        .wrpc
-                        .invoke(&subject, &headers, body.freeze())
+                    let call = Call {
+                        link: (&namespace, &package, &interface),
+                        link_name: &link_name,
+                        trace: &trace,
+                        instance: &instance,
+                        func: &func_name,
+                    };
+                    let returned = router
+                        .call(call, &values, &wrpc_params, &wrpc_results)
                         .await?;
-                    let returned = invocation.read_results(&wrpc_results).await?;
-                    for ((slot, value), ty) in results.iter_mut().zip(returned).zip(&result_types) {
-                        *slot = to_val(value, ty)?;
-                    }
-                    Ok(())
+                    write_results(results, returned, &result_types)
                 }) as Box<dyn Future<Output = wasmtime::Result<()>> + Send>
             },
         )?;

@@ -20,6 +20,7 @@ mod bus;
 mod glue;
 mod host_interfaces;
 mod imports;
+mod keyvalue;
 mod outgoing_http;
 mod runner;
 mod serve_http;
@@ -66,6 +67,9 @@ pub(crate) struct InvocationState {
     /// The interfaces of the `call-target-interface` handles made in this invocation (a
     /// handle's rep is its index).
     call_targets: Vec<String>,
+    /// The names of the `wasi:keyvalue` buckets opened in this invocation (a handle's
+    /// rep is its index).
+    buckets: Vec<String>,
     /// The W3C trace context the invocation came with (`traceparent`, `tracestate`):
     /// passed on with the calls it makes when the host has no trace of its own (it
     /// exports no telemetry), so a trace runs through the host either way.
@@ -102,6 +106,7 @@ impl InvocationState {
             outgoing,
             link_names: HashMap::new(),
             call_targets: Vec::new(),
+            buckets: Vec::new(),
             trace: Vec::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),

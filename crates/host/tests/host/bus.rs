@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-use lattice_test_support::components::{MATH, ROUTER, ROUTER_V1, write_component};
+use lattice_test_support::components::{MATH, ROUTER, ROUTER_V1, call_one, write_component};
 use lattice_test_support::ctl_request;
-use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-use lattice_wrpc::value::{Type, Value, encode_tuple};
+use lattice_wrpc::value::{Type, Value};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::json;
 
@@ -108,25 +106,9 @@ async fn add_via(
         "router1" => Type::U32,
         _ => Type::result(Some(Type::U32), Some(Type::String)),
     };
-    let mut body = BytesMut::new();
-    encode_tuple(
-        &[Value::String(link.into()), Value::U32(a), Value::U32(b)],
-        &[Type::String, Type::U32, Type::U32],
-        &mut body,
-    )
-    .map_err(|e| e.to_string())?;
-    let subject = InvocationSubject::new(
-        SubjectPrefix::target("default", target),
-        "local:test/router@0.1.0",
-        "add-via",
-    );
-    let mut invocation = wrpc
-        .invoke(&subject, &InvocationHeaders::new(), body.freeze())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut results = invocation
-        .read_results(&[result])
-        .await
-        .map_err(|e| e.to_string())?;
-    results.pop().ok_or_else(|| "no result".to_string())
+    let params = [Value::String(link.into()), Value::U32(a), Value::U32(b)];
+    let types = [Type::String, Type::U32, Type::U32];
+    let func = ("local:test/router@0.1.0", "add-via");
+    let headers = InvocationHeaders::new();
+    call_one(wrpc, &headers, target, func, &params, &types, result).await
 }

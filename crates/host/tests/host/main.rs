@@ -12,6 +12,7 @@ mod ctl_property;
 mod drop_in;
 mod http_client;
 mod http_server;
+mod keyvalue;
 mod lattice_state;
 mod link_delivery;
 mod messaging;

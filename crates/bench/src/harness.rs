@@ -232,6 +232,12 @@ impl HostUnderTest {
         rss_of(self.pid)
     }
 
+    /// Resident anonymous memory of the host process (`RssAnon`: what it allocated, not
+    /// the pages of its binary and libraries), in bytes.
+    pub(crate) fn rss_anon(&self) -> anyhow::Result<u64> {
+        status_kib(self.pid, "RssAnon:").map(|kib| kib * 1024)
+    }
+
     /// User + system CPU time of the host process, in clock ticks.
     pub(crate) fn cpu_ticks(&self) -> anyhow::Result<u64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
@@ -272,16 +278,21 @@ impl HostUnderTest {
 }
 
 pub(crate) fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
+}
+
+/// A `… kB` line of `/proc/{pid}/status`, in KiB.
+fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: u64 = status
+    let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("VmRSS in status")?
+        .find_map(|l| l.strip_prefix(key))
+        .with_context(|| format!("{key} in status"))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()?;
-    Ok(kb * 1024)
+    Ok(kib)
 }
 
 fn children_of(pid: u32) -> Vec<u32> {

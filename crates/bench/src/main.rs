@@ -398,8 +398,10 @@ async fn measure(command: &str, par: &Path, distinct: &[PathBuf], sizes: &Sizes)
         match scenarios::archives(command, par, distinct).await {
             Ok(r) => json!({
                 "n": r.n, "archive_bytes": r.archive_bytes,
-                "one_archive_per_provider_bytes": r.one_archive_per_provider,
-                "distinct_archives_per_provider_bytes": r.distinct_archives_per_provider,
+                "one_archive_per_provider_bytes": r.one_archive.rss,
+                "distinct_archives_per_provider_bytes": r.distinct_archives.rss,
+                "one_archive_per_provider_anon_bytes": r.one_archive.anon,
+                "distinct_archives_per_provider_anon_bytes": r.distinct_archives.anon,
             }),
             Err(e) => fail(e),
         },

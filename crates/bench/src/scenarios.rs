@@ -146,15 +146,25 @@ pub(crate) async fn propagation(
 pub(crate) struct ArchivesResult {
     pub(crate) n: usize,
     pub(crate) archive_bytes: u64,
-    pub(crate) one_archive_per_provider: f64,
-    pub(crate) distinct_archives_per_provider: f64,
+    pub(crate) one_archive: PerProvider,
+    pub(crate) distinct_archives: PerProvider,
 }
 
-/// Host RSS growth per provider while `pars.len()` providers run (each from its own
+/// A host's memory growth per provider, in bytes.
+pub(crate) struct PerProvider {
+    /// Resident memory (RSS): with the pages of the host's binary that the first starts
+    /// touch, paid once per host and shared with every process of that binary.
+    pub(crate) rss: f64,
+    /// Resident anonymous memory (`RssAnon`): what the host allocated for them (held
+    /// archives, buffers, state).
+    pub(crate) anon: f64,
+}
+
+/// Host memory growth per provider while `pars.len()` providers run (each from its own
 /// entry of `pars`), on a fresh host, once all are healthy.
-async fn rss_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<f64> {
+async fn memory_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<PerProvider> {
     let mut host = HostUnderTest::start(command).await?;
-    let idle = host.rss()?;
+    let (idle, idle_anon) = (host.rss()?, host.rss_anon()?);
     for (i, par) in pars.iter().enumerate() {
         host.start_provider(&format!("a{i}"), par, &[]).await?;
     }
@@ -175,9 +185,13 @@ async fn rss_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<f64> 
             _ => {}
         }
     }
-    let loaded = host.rss()?;
+    let (loaded, loaded_anon) = (host.rss()?, host.rss_anon()?);
     host.stop().await;
-    Ok(loaded.saturating_sub(idle) as f64 / pars.len() as f64)
+    let n = pars.len() as f64;
+    Ok(PerProvider {
+        rss: loaded.saturating_sub(idle) as f64 / n,
+        anon: loaded_anon.saturating_sub(idle_anon) as f64 / n,
+    })
 }
 
 /// Host memory growth per provider: as many providers as `distinct` has archives, first
@@ -189,14 +203,14 @@ pub(crate) async fn archives(
     distinct: &[std::path::PathBuf],
 ) -> anyhow::Result<ArchivesResult> {
     let n = distinct.len();
-    let one = rss_per_provider(command, &vec![par; n]).await?;
+    let one_archive = memory_per_provider(command, &vec![par; n]).await?;
     let each: Vec<&Path> = distinct.iter().map(|p| p.as_path()).collect();
-    let many = rss_per_provider(command, &each).await?;
+    let distinct_archives = memory_per_provider(command, &each).await?;
     Ok(ArchivesResult {
         n,
         archive_bytes: std::fs::metadata(&distinct[0])?.len(),
-        one_archive_per_provider: one,
-        distinct_archives_per_provider: many,
+        one_archive,
+        distinct_archives,
     })
 }
 

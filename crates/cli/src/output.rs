@@ -135,7 +135,12 @@ pub(crate) fn event_line(event: &CloudEvent) -> String {
     let name = event.event_name();
     let detail = match event.decode() {
         Ok(Event::HostStarted(d)) => {
-            format!("{} ({}) {}", d.id, d.friendly_name, labels_text(&d.labels))
+            format!(
+                "{} ({}) {}",
+                event.source,
+                d.friendly_name,
+                labels_text(&d.labels)
+            )
         }
         Ok(Event::HostHeartbeat(d)) => format!(
             "{} ({}) up {}, {} providers",

@@ -352,7 +352,6 @@ impl Host {
         ));
         ctx.events
             .publish(Event::HostStarted(HostStarted {
-                id: ctx.identity.id.clone(),
                 friendly_name: ctx.identity.friendly_name.clone(),
                 labels,
                 uptime_seconds: 0,

@@ -211,11 +211,9 @@ impl Event {
     }
 }
 
-/// Data of `host_started`.
+/// Data of `host_started` (no host ID, as in 1.9.2: it is the envelope's `source`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostStarted {
-    /// Host ID.
-    pub id: String,
     /// Human-friendly name.
     pub friendly_name: String,
     /// Host labels.

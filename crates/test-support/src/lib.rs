@@ -304,8 +304,13 @@ impl ProviderReports {
 
     /// The next report (within [`WAIT`]).
     pub async fn next(&self) -> anyhow::Result<serde_json::Value> {
+        self.next_within(WAIT).await
+    }
+
+    /// The next report, within `wait`.
+    pub async fn next_within(&self, wait: Duration) -> anyhow::Result<serde_json::Value> {
         let mut subscriber = self.subscriber.lock().await;
-        let message = tokio::time::timeout(WAIT, subscriber.next())
+        let message = tokio::time::timeout(wait, subscriber.next())
             .await
             .context("no report from the provider")?
             .context("the subscription ended")?;

@@ -233,6 +233,33 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(std::fs::read(&checked.executable).unwrap(), other);
+        // An archive replaced by one of the same size with its modification time set back
+        // (`cp -p`, `rsync -t`) is still a new version.
+        let before = std::fs::metadata(&par_path).unwrap();
+        let (third, bytes) = (2..200)
+            .map(|code| format!("#!/bin/sh\nexit {code}\n").into_bytes())
+            .map(|script| {
+                let bytes = archive(&script, Some(sha(&script)), true);
+                (script, bytes)
+            })
+            .find(|(_, bytes)| bytes.len() as u64 == before.len())
+            .expect("an archive of the same size");
+        std::fs::write(&par_path, bytes).unwrap();
+        let replaced = std::fs::File::options()
+            .write(true)
+            .open(&par_path)
+            .unwrap();
+        replaced.set_modified(before.modified().unwrap()).unwrap();
+        let after = std::fs::metadata(&par_path).unwrap();
+        assert_eq!(
+            (after.len(), after.modified().unwrap()),
+            (before.len(), before.modified().unwrap()),
+            "same size and modification time"
+        );
+        let reloaded = load(&reference, &settings(&d.join("cache"), true))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&reloaded.executable).unwrap(), third);
 
         let exe = d.join("native.sh");
         std::fs::write(&exe, script).unwrap();

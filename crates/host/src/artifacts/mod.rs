@@ -16,6 +16,7 @@ mod file;
 mod oci;
 mod par;
 mod unpacked;
+mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -29,9 +29,9 @@ pub(super) async fn unpack_archive(
         .unwrap_or("provider");
     let tmp = dir.join(format!(".{}.{name}", uuid::Uuid::new_v4()));
     let (from, to) = (source.to_path_buf(), tmp.clone());
-    let unpacked = tokio::task::spawn_blocking(move || par::unpack(&from, &to))
+    let unpacked = super::worker::run(move || par::unpack(&from, &to))
         .await
-        .map_err(|e| fail(Kind::Io, e.to_string()))
+        .ok_or_else(|| fail(Kind::Io, "the archive thread is gone".to_string()))
         .and_then(|r| r.map_err(|e| fail(Kind::BadArchive, e)));
     let installed = match unpacked {
         Ok(unpacked) => {
@@ -65,10 +65,21 @@ pub(super) async fn unpack_archive(
     })
 }
 
-/// What identifies one version of an archive file.
+/// What identifies one version of an archive file: inode, size, modification time and
+/// status-change time. Tools can set a modification time back (`cp -p`, `touch -d`,
+/// `rsync -t`), never the status-change time, so a replaced archive of the same size
+/// and modification time is still told apart.
 pub(super) fn stamp_of(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt as _;
-    format!("{} {} {}", meta.len(), meta.mtime(), meta.mtime_nsec())
+    format!(
+        "{} {} {} {} {} {}",
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
 }
 
 pub(super) fn stamp_path(executable: &Path) -> PathBuf {
@@ -85,10 +96,10 @@ pub(super) async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvi
         return None;
     }
     let claims = ProviderClaims::decode(jwt).ok()?;
-    // The size and modification time say which version of the archive it came from;
-    // the hash says the cached binary is still what the archive's claims name. A binary
-    // this process has hashed is not hashed again while its own identity (inode, size,
-    // modification time) stays what it was: a start from a cached archive stays cheap.
+    // The stamp says which version of the archive it came from; the hash says the
+    // cached binary is still what the archive's claims name. A binary this process has
+    // hashed is not hashed again while its own identity (the same stamp) stays what it
+    // was: a start from a cached archive stays cheap.
     let identity = file_identity(executable).await?;
     if verified().lock().ok()?.get(executable) == Some(&identity) {
         return Some(LoadedProvider {
@@ -99,9 +110,7 @@ pub(super) async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvi
     }
     let path = executable.to_path_buf();
     let checked = claims.clone();
-    let intact = tokio::task::spawn_blocking(move || par::file_matches_claims(&path, &checked))
-        .await
-        .ok()?;
+    let intact = super::worker::run(move || par::file_matches_claims(&path, &checked)).await?;
     if intact {
         verified()
             .lock()
@@ -118,13 +127,12 @@ pub(super) async fn cached(executable: &Path, stamp: &str) -> Option<LoadedProvi
     })
 }
 
-/// What identifies one version of a file: inode, size, modification time.
-type FileIdentity = (u64, u64, i64, i64);
+/// What identifies one version of a file (see [`stamp_of`]).
+type FileIdentity = String;
 
 async fn file_identity(path: &Path) -> Option<FileIdentity> {
-    use std::os::unix::fs::MetadataExt as _;
     let meta = tokio::fs::metadata(path).await.ok()?;
-    Some((meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()))
+    Some(stamp_of(&meta))
 }
 
 /// Cached binaries this process has hashed, with the identity they had then.

@@ -35,7 +35,9 @@ impl LogBuffer {
     fn with_max_bytes(capacity: usize, max_bytes: usize) -> Self {
         LogBuffer {
             ring: Mutex::new(Ring {
-                lines: VecDeque::with_capacity(capacity.min(1024)),
+                // Grown as lines come: most providers print a few lines, and a ring
+                // allocated whole (80 bytes a line) would cost every provider as much.
+                lines: VecDeque::new(),
                 capacity,
                 bytes: 0,
                 max_bytes,

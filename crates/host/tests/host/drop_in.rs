@@ -79,15 +79,31 @@ async fn reads_through_any_host_reflect_every_acknowledged_write() {
 /// Every bid that arrives for `provider_ref` within a short window (auctions collect
 /// replies for a while; a host that does not bid stays silent).
 async fn bidders(client: &async_nats::Client, provider_ref: &str, expected: usize) -> Vec<String> {
+    let body = json!({"provider_ref": provider_ref, "provider_id": "bid", "constraints": {}});
+    auction(client, subjects().provider_auction(), body, expected).await
+}
+
+/// The hosts that bid in a component auction for `component_ref`.
+async fn component_bidders(
+    client: &async_nats::Client,
+    component_ref: &str,
+    expected: usize,
+) -> Vec<String> {
+    let body = json!({"component_ref": component_ref, "component_id": "bid", "constraints": {}});
+    auction(client, subjects().component_auction(), body, expected).await
+}
+
+/// The hosts that answer the auction `body` on `subject`, sorted.
+async fn auction(
+    client: &async_nats::Client,
+    subject: String,
+    body: Value,
+    expected: usize,
+) -> Vec<String> {
     let inbox = client.new_inbox();
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
-    let body = json!({"provider_ref": provider_ref, "provider_id": "bid", "constraints": {}});
     client
-        .publish_with_reply(
-            subjects().provider_auction(),
-            inbox,
-            serde_json::to_vec(&body).unwrap().into(),
-        )
+        .publish_with_reply(subject, inbox, serde_json::to_vec(&body).unwrap().into())
         .await
         .unwrap();
     let mut hosts = Vec::new();
@@ -104,7 +120,10 @@ async fn bidders(client: &async_nats::Client, provider_ref: &str, expected: usiz
                 let reply: Value = serde_json::from_slice(&msg.payload).unwrap();
                 hosts.push(reply["response"]["host_id"].as_str().unwrap().to_string());
             }
-            _ => return hosts,
+            _ => {
+                hosts.sort();
+                return hosts;
+            }
         }
     }
 }
@@ -119,6 +138,7 @@ async fn hosts_bid_only_for_references_they_can_load_and_when_auctions_are_on() 
         .start_host(|c| {
             c.allow_file_load = true;
             c.provider_auction = false;
+            c.component_auction = false;
         })
         .await
         .unwrap();
@@ -128,12 +148,11 @@ async fn hosts_bid_only_for_references_they_can_load_and_when_auctions_are_on() 
         [files.id().to_string()],
         "only the host that may load files and holds auctions bids"
     );
-    let mut registry_bidders = bidders(&client, "ghcr.io/wasmcloud/http-server:0.23.0", 2).await;
-    registry_bidders.sort();
     let mut expected = vec![files.id().to_string(), no_files.id().to_string()];
     expected.sort();
     assert_eq!(
-        registry_bidders, expected,
+        bidders(&client, "ghcr.io/wasmcloud/http-server:0.23.0", 2).await,
+        expected,
         "every host with auctions on may pull a pinned registry reference"
     );
     assert_eq!(
@@ -141,18 +160,28 @@ async fn hosts_bid_only_for_references_they_can_load_and_when_auctions_are_on() 
         Vec::<String>::new(),
         "`:latest` is refused without --allow-latest, so no host bids"
     );
-    // Component auctions: lattice hosts do not run components, so none bids.
-    let reply = client
-        .request(
-            subjects().component_auction(),
-            serde_json::to_vec(
-                &json!({"component_ref": "x", "component_id": "c", "constraints": {}}),
-            )
-            .unwrap()
-            .into(),
-        )
-        .await;
-    assert!(reply.is_err(), "no bid for a component");
+    // Component auctions follow the same rules, under --enable-component-auction.
+    let dir = tempfile::tempdir().unwrap();
+    let math = lattice_test_support::components::write_component(
+        dir.path(),
+        "math.wasm",
+        lattice_test_support::components::MATH,
+    );
+    assert_eq!(
+        component_bidders(&client, &format!("file://{}", math.display()), 1).await,
+        [files.id().to_string()],
+        "only the host that may load files and holds component auctions bids"
+    );
+    assert_eq!(
+        component_bidders(&client, "ghcr.io/wasmcloud/components/http-hello:0.1.0", 2).await,
+        expected,
+        "every host with component auctions on may pull a pinned registry reference"
+    );
+    assert_eq!(
+        component_bidders(&client, "ghcr.io/wasmcloud/components/http-hello:latest", 0).await,
+        Vec::<String>::new(),
+        "`:latest` is refused without --allow-latest"
+    );
     for host in [files, no_files, no_auctions] {
         host.shutdown(Duration::from_secs(5)).await;
     }

@@ -59,6 +59,7 @@ async fn the_official_client_drives_a_lattice_host() -> anyhow::Result<()> {
     let host = nats
         .start_host(|c| {
             c.heartbeat_interval = Duration::from_millis(300);
+            c.allow_file_load = true;
             c.friendly_name = Some("oracle-host".into());
             c.labels.insert("zone".into(), "eu".into());
         })
@@ -66,13 +67,12 @@ async fn the_official_client_drives_a_lattice_host() -> anyhow::Result<()> {
     let id = host.id().to_string();
     let client = official_client(&nats).await?;
 
-    // host_started and the first heartbeat, decoded by the official types.
-    let started: wasmcloud_control_interface::Host =
-        serde_json::from_value(next_official(&events, "host_started").await?)?;
-    assert_eq!(
-        (started.id(), started.friendly_name()),
-        (id.as_str(), "oracle-host")
-    );
+    // host_started and the first heartbeat, decoded by the official types. 1.9.2's
+    // host_started has no `id` (the host is the envelope's `source`).
+    let data = next_official(&events, "host_started").await?;
+    assert!(data.get("id").is_none(), "{data}");
+    let started: wasmcloud_control_interface::Host = serde_json::from_value(data)?;
+    assert_eq!(started.friendly_name(), "oracle-host");
     assert_eq!(started.labels().get("zone").map(String::as_str), Some("eu"));
     let beat: wasmcloud_control_interface::HostInventory =
         serde_json::from_value(next_official(&events, "host_heartbeat").await?)?;
@@ -129,6 +129,49 @@ async fn the_official_client_drives_a_lattice_host() -> anyhow::Result<()> {
         .into_data()
         .unwrap();
     assert!(!inventory.labels().contains_key("rack"));
+
+    // A provider started and stopped as wash does it: the official client with wash's
+    // 2 s timeout, then `provider_started` with the reference as given but without its
+    // scheme, and `provider_stopped` within wash's 2 s.
+    let wash =
+        wasmcloud_control_interface::ClientBuilder::new(async_nats_039::connect(nats.url()).await?)
+            .lattice("default")
+            .timeout(Duration::from_secs(2))
+            .build();
+    let provider =
+        lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")?;
+    let reference = format!("file://{}", provider.display());
+    let started = oracle(
+        wash.start_provider(&id, &reference, "washed", None, vec![])
+            .await,
+    )?;
+    assert!(started.succeeded(), "{}", started.message());
+    let event = next_official(&events, "provider_started").await?;
+    assert_eq!(
+        (event["provider_id"].as_str(), event["image_ref"].as_str()),
+        (Some("washed"), reference.strip_prefix("file://"))
+    );
+    let inventory = oracle(wash.get_host_inventory(&id).await)?
+        .into_data()
+        .context("inventory")?;
+    let listed = inventory
+        .providers()
+        .first()
+        .context("the provider is listed")?;
+    assert_eq!(
+        (listed.id(), listed.image_ref()),
+        ("washed", reference.strip_prefix("file://"))
+    );
+    let asked = std::time::Instant::now();
+    let stopped = oracle(wash.stop_provider(&id, "washed").await)?;
+    assert!(stopped.succeeded(), "{}", stopped.message());
+    let event = next_official(&events, "provider_stopped").await?;
+    assert_eq!(event["provider_id"], "washed");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "provider_stopped after {took:?}"
+    );
 
     // Stop: acknowledged, then one graceful shutdown ending in host_stopped.
     let stop = oracle(client.stop_host(&id, Some(2_000)).await)?;

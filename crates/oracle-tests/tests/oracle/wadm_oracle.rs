@@ -289,8 +289,12 @@ fn assert_managed(provider: &Value, spread: Option<&str>) {
     }
 }
 
-async fn start_host(nats: &TestNats) -> anyhow::Result<Host> {
-    nats.start_host(|c| {
+/// A labelled host, with the identity of `seed` when given (a restart of that host).
+/// Crash loops back off to at most 400 ms, so a healed dependency is noticed quickly.
+async fn start_host_seeded(nats: &TestNats, seed: Option<String>) -> anyhow::Result<Host> {
+    nats.start_host(move |c| {
+        c.host_seed = seed;
+        c.providers.restart.max_backoff = Duration::from_millis(400);
         c.allow_file_load = true;
         c.heartbeat_interval = Duration::from_secs(1);
         c.labels.insert(LABEL.0.into(), LABEL.1.into());
@@ -306,8 +310,25 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let probe_path = workspace_bin("lattice-test-provider", "lattice-test-provider")?;
-    let probe_path = probe_path.to_str().context("a UTF-8 path")?;
+    // The probe runs only while its dependency (the file `ready`) is there.
+    let dir = tempfile::tempdir()?;
+    let ready = dir.path().join("ready");
+    std::fs::write(&ready, "")?;
+    let probe = workspace_bin("lattice-test-provider", "lattice-test-provider")?;
+    let needs_ready = dir.path().join("needs-ready.sh");
+    std::fs::write(
+        &needs_ready,
+        format!(
+            "#!/bin/sh\n[ -f '{}' ] || {{ echo 'dependency missing' >&2; exit 3; }}\nexec '{}'\n",
+            ready.display(),
+            probe.display()
+        ),
+    )?;
+    std::fs::set_permissions(
+        &needs_ready,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let probe_path = needs_ready.to_str().context("a UTF-8 path")?;
     let nats = TestNats::start().await?;
 
     // 1. wadm first (it learns of a lattice from its hosts' events), then two hosts.
@@ -318,7 +339,13 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
     })
     .await?;
     let wadm_task = tokio::spawn(wadm_tasks.join_all());
-    let mut hosts = vec![start_host(&nats).await?, start_host(&nats).await?];
+    let seeds: Vec<String> = (0..2)
+        .map(|_| nkeys::KeyPair::new_server().seed())
+        .collect::<Result<_, _>>()?;
+    let mut hosts = vec![
+        start_host_seeded(&nats, Some(seeds[0].clone())).await?,
+        start_host_seeded(&nats, Some(seeds[1].clone())).await?,
+    ];
     let host_ids = |hosts: &[Host]| hosts.iter().map(|h| h.id().to_string()).collect::<Vec<_>>();
     let lattice = Lattice {
         client: nats.client().await?,
@@ -419,8 +446,44 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
     .await?;
     assert_eq!(settled.kv.len(), 1);
 
-    // 6. The host running it stops: wadm places it on the other host. A new host
-    // then gets the daemon.
+    // 5b. A probe crash-loops while its dependency is gone (its host restarts it with
+    // backoff, reporting `crash_loop`; wadm leaves it in place), and heals when the
+    // dependency returns: the application settles again, with no instance added.
+    let events = EventWatcher::new(&lattice.client, LATTICE).await?;
+    std::fs::remove_file(&ready)?;
+    let (probe_host, probe) = settled.probe.iter().next().context("a probe")?;
+    let probe_pid = probe["pid"].as_u64().context("a pid")? as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(probe_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    for n in 1..=4u64 {
+        let restarted = events
+            .next_matching("provider_restarted", |e| {
+                e.data["provider_id"] == PROBE && e.source == *probe_host
+            })
+            .await?;
+        assert_eq!(restarted.data["restarts"], n, "{:?}", restarted.data);
+    }
+    let looping = lattice.placements(&host_ids(&hosts), PROBE).await?;
+    assert_eq!(looping.len(), hosts.len(), "{looping:?}");
+    std::fs::write(&ready, "")?;
+    let (ids, probe_host_ref) = (&host_ids(&hosts), probe_host);
+    eventually(
+        "the crash loop ends and the application settles",
+        || async move {
+            let settled = lattice.settled(ids, 1).await?;
+            Ok(match settled.probe.get(probe_host_ref) {
+                Some(p) if p["pid"] != probe_pid => Ok(()),
+                other => Err(format!("{PROBE} on its host: {other:?}")),
+            })
+        },
+    )
+    .await?;
+    drop(events);
+
+    // 6. The host running the spread provider stops: wadm places it on the other host.
+    // The stopped host then restarts (the same identity) and gets the daemon again.
     let index = hosts
         .iter()
         .position(|h| h.id() == kv_host)
@@ -432,9 +495,17 @@ async fn wadm_deploys_scales_heals_and_undeploys_an_application_on_lattice_hosts
          which no longer answers, its scalers wait 60 s before they try elsewhere)",
     )?;
     assert!(!settled.kv.contains_key(&kv_host));
-    hosts.push(start_host(&nats).await?);
+    let seed = seeds
+        .iter()
+        .find(|seed| nkeys::KeyPair::from_seed(seed).is_ok_and(|k| k.public_key() == kv_host))
+        .cloned()
+        .context("the stopped host's seed")?;
+    let restarted = start_host_seeded(&nats, Some(seed)).await?;
+    assert_eq!(restarted.id(), kv_host, "the same host again");
+    hosts.push(restarted);
     let settled = lattice.settled(&host_ids(&hosts), 1).await?;
     assert_eq!(settled.probe.len(), 2);
+    assert!(settled.probe.contains_key(&kv_host));
 
     // 7. Undeploy: every provider stops, the link and configs go; then delete.
     let events = EventWatcher::new(&lattice.client, LATTICE).await?;

@@ -120,3 +120,75 @@ async fn raise_replicas(
     tracing::info!(bucket, from, to = replicas, "bucket replicas raised");
     Ok(())
 }
+
+/// The live entry of `key`, read from the bucket stream's leader (`STREAM.MSG.GET`),
+/// never by a direct get, which any replica may answer: with `--kv-replicas` above 1 a
+/// follower may still lack an acknowledged write, and a read that follows a write must
+/// see it, whichever host answers (read your writes).
+pub(crate) async fn leader_entry(
+    store: &kv::Store,
+    key: &str,
+) -> Result<Option<kv::Entry>, String> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let subject = format!("{}{key}", store.prefix);
+    match store.stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => Ok(live_entry(store, key, message)),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(format!("cannot read {key} from {}: {e}", store.name)),
+    }
+}
+
+/// Every live entry whose key starts with `prefix`, in key order, read from the
+/// leader: the keys from the stream's subjects (`STREAM.INFO`), then each entry as
+/// [`leader_entry`] reads it.
+pub(crate) async fn leader_entries(
+    store: &kv::Store,
+    prefix: &str,
+) -> Result<Vec<kv::Entry>, String> {
+    use futures::StreamExt as _;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot list the keys of {}: {e}", store.name);
+    let mut subjects = store
+        .stream
+        .info_with_subjects(format!("{}>", store.prefix))
+        .await
+        .map_err(|e| fail(&e))?;
+    let mut keys = Vec::new();
+    while let Some(subject) = subjects.next().await {
+        let (subject, _) = subject.map_err(|e| fail(&e))?;
+        if let Some(key) = subject.strip_prefix(store.prefix.as_str())
+            && key.starts_with(prefix)
+        {
+            keys.push(key.to_string());
+        }
+    }
+    keys.sort();
+    let mut entries = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(entry) = leader_entry(store, &key).await? {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
+/// A stored message as a KV entry; `None` for a delete or purge marker.
+fn live_entry(
+    store: &kv::Store,
+    key: &str,
+    message: async_nats::jetstream::message::StreamMessage,
+) -> Option<kv::Entry> {
+    let operation = message.headers.get("KV-Operation").map(|v| v.as_str());
+    if matches!(operation, Some("DEL" | "PURGE")) {
+        return None;
+    }
+    Some(kv::Entry {
+        bucket: store.name.clone(),
+        key: key.to_string(),
+        value: message.payload,
+        revision: message.sequence,
+        delta: 0,
+        created: message.time,
+        operation: kv::Operation::Put,
+        seen_current: false,
+    })
+}

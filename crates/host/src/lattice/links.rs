@@ -46,12 +46,9 @@ impl LatticeState {
     pub(crate) async fn put_link(&self, link: &Link) -> Result<(), LinkError> {
         validate(link)?;
         for name in link.source_config.iter().chain(&link.target_config) {
-            let exists = self
-                .buckets
-                .config
-                .get(name.as_str())
+            let exists = super::kv::leader_entry(&self.buckets.config, name)
                 .await
-                .map_err(|e| LinkError::Store(e.to_string()))?
+                .map_err(LinkError::Store)?
                 .is_some();
             if !exists {
                 return Err(match name.starts_with(SECRET_PREFIX) {
@@ -139,10 +136,9 @@ impl LatticeState {
         let store = &self.buckets.data;
         let _guard = self.write_lock(&key).lock().await;
         for _ in 0..MAX_ATTEMPTS {
-            let entry = store
-                .entry(key.as_str())
+            let entry = super::kv::leader_entry(store, &key)
                 .await
-                .map_err(|e| LinkError::Store(e.to_string()))?;
+                .map_err(LinkError::Store)?;
             let (mut spec, revision) = match entry {
                 Some(entry) if entry.operation == Operation::Put => {
                     let spec = serde_json::from_slice(&entry.value).map_err(|e| {

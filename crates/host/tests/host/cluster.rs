@@ -123,3 +123,20 @@ async fn with_replicated_buckets_the_lattice_survives_losing_a_node() {
         "node killed: host A answered after {answered:?}; a config write succeeded after {written:?}, a link write after {linked:?}; host A ran a component with the new config after {seen:?}"
     );
 }
+
+/// Read your writes on replicated buckets: hosts on all three nodes answer reads (reads
+/// go to the bucket stream's leader, not to a replica that may lag an acknowledged write).
+#[tokio::test(flavor = "multi_thread")]
+async fn with_replicated_buckets_reads_through_any_host_reflect_every_write() {
+    let cluster = TestCluster::start(3).await.unwrap();
+    let replicated = |c: &mut lattice_host::HostConfig| c.kv_replicas = 3;
+    let mut hosts = Vec::new();
+    for node in 0..3 {
+        hosts.push(cluster.start_host(node, replicated).await.unwrap());
+    }
+    let client = async_nats::connect(cluster.url(1)).await.unwrap();
+    crate::drop_in::reads_follow_writes(&client, 30).await;
+    for host in hosts {
+        host.shutdown(Duration::from_secs(5)).await;
+    }
+}

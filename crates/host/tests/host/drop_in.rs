@@ -51,28 +51,34 @@ async fn reads_through_any_host_reflect_every_acknowledged_write() {
     for _ in 0..3 {
         hosts.push(nats.start_host(|_| {}).await.unwrap());
     }
+    reads_follow_writes(&client, 30).await;
+    for host in hosts {
+        host.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// `rounds` times: a link put, deleted, a config put, deleted, each followed at once by
+/// a read (answered by whichever host the queue group picks) that must reflect it.
+pub(crate) async fn reads_follow_writes(client: &async_nats::Client, rounds: usize) {
     let del = json!({"source_id": "src", "wit_namespace": "wasi", "wit_package": "keyvalue"});
-    for n in 0..30 {
+    for n in 0..rounds {
         let link = json!({"source_id": "src", "target": format!("t{n}"), "wit_namespace": "wasi",
             "wit_package": "keyvalue", "interfaces": ["store"]});
-        ok(&client, subjects().link_put(), link).await;
-        let links = ok(&client, subjects().link_get(), Value::Null).await;
+        ok(client, subjects().link_put(), link).await;
+        let links = ok(client, subjects().link_get(), Value::Null).await;
         assert_eq!(links.as_array().unwrap().len(), 1, "round {n}: {links}");
         assert_eq!(links[0]["target"], format!("t{n}"), "round {n}");
-        ok(&client, subjects().link_del(), del.clone()).await;
-        let links = ok(&client, subjects().link_get(), Value::Null).await;
+        ok(client, subjects().link_del(), del.clone()).await;
+        let links = ok(client, subjects().link_get(), Value::Null).await;
         assert_eq!(links, json!([]), "round {n}: a deleted link is not listed");
 
         let value = format!("v{n}");
-        ok(&client, subjects().config_put("cfg"), json!({"k": value})).await;
-        let got = ok(&client, subjects().config_get("cfg"), Value::Null).await;
+        ok(client, subjects().config_put("cfg"), json!({"k": value})).await;
+        let got = ok(client, subjects().config_get("cfg"), Value::Null).await;
         assert_eq!(got, json!({"k": value}), "round {n}");
-        ok(&client, subjects().config_del("cfg"), Value::Null).await;
-        let reply = ctl_request(&client, subjects().config_get("cfg"), Value::Null).await;
+        ok(client, subjects().config_del("cfg"), Value::Null).await;
+        let reply = ctl_request(client, subjects().config_get("cfg"), Value::Null).await;
         assert_eq!(reply.message, "Configuration not found", "round {n}");
-    }
-    for host in hosts {
-        host.shutdown(Duration::from_secs(5)).await;
     }
 }
 

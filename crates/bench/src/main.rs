@@ -402,6 +402,8 @@ async fn measure(command: &str, par: &Path, distinct: &[PathBuf], sizes: &Sizes)
                 "distinct_archives_per_provider_bytes": r.distinct_archives.rss,
                 "one_archive_per_provider_anon_bytes": r.one_archive.anon,
                 "distinct_archives_per_provider_anon_bytes": r.distinct_archives.anon,
+                "one_archive_per_further_provider_bytes": r.one_archive.rss_further,
+                "distinct_archives_per_further_provider_bytes": r.distinct_archives.rss_further,
             }),
             Err(e) => fail(e),
         },

@@ -352,6 +352,16 @@ fn providers(columns: &[Value], compare: bool, out: &mut String) {
             "≤ 100 KB",
         ),
         (
+            "one_archive_per_further_provider_bytes",
+            "host RSS per provider after the first, one archive",
+            "≤ 100 KB",
+        ),
+        (
+            "distinct_archives_per_further_provider_bytes",
+            "host RSS per provider after the first, 10 distinct archives",
+            "≤ 100 KB",
+        ),
+        (
             "one_archive_per_provider_bytes",
             "host RSS per provider (with the host's code paged in by the first starts), one archive",
             "—",

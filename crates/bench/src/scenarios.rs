@@ -158,6 +158,9 @@ pub(crate) struct PerProvider {
     /// Resident anonymous memory (`RssAnon`): what the host allocated for them (held
     /// archives, buffers, state).
     pub(crate) anon: f64,
+    /// Resident memory per provider after the first: what each further one costs, once
+    /// the first start has paged in the host's code for starts.
+    pub(crate) rss_further: f64,
 }
 
 /// Host memory growth per provider while `pars.len()` providers run (each from its own
@@ -165,33 +168,52 @@ pub(crate) struct PerProvider {
 async fn memory_per_provider(command: &str, pars: &[&Path]) -> anyhow::Result<PerProvider> {
     let mut host = HostUnderTest::start(command).await?;
     let (idle, idle_anon) = (host.rss()?, host.rss_anon()?);
-    for (i, par) in pars.iter().enumerate() {
-        host.start_provider(&format!("a{i}"), par, &[]).await?;
+    // The first alone (it pages in the host's code for starts), then the rest.
+    let (first, rest) = anyhow::Context::context(pars.split_first(), "at least one archive")?;
+    host.start_provider("a0", first, &[]).await?;
+    all_healthy(&mut host, 1).await?;
+    let first_rss = host.rss()?;
+    for (i, par) in rest.iter().enumerate() {
+        host.start_provider(&format!("a{}", i + 1), par, &[])
+            .await?;
     }
-    // Every provider's first health_check_passed, in whatever order they come.
-    let mut waiting: std::collections::HashSet<String> =
-        (0..pars.len()).map(|i| format!("a{i}")).collect();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !waiting.is_empty() {
-        let Ok(event) = tokio::time::timeout_at(deadline, host.events.next_event()).await else {
-            anyhow::bail!("not healthy within {WAIT:?}: {waiting:?}");
-        };
-        let event = event?;
-        match event.event_name() {
-            "health_check_passed" => {
-                waiting.remove(event.data["provider_id"].as_str().unwrap_or_default());
-            }
-            "provider_start_failed" => anyhow::bail!("a provider failed to start: {}", event.data),
-            _ => {}
-        }
-    }
+    all_healthy(&mut host, rest.len()).await?;
     let (loaded, loaded_anon) = (host.rss()?, host.rss_anon()?);
     host.stop().await;
     let n = pars.len() as f64;
     Ok(PerProvider {
         rss: loaded.saturating_sub(idle) as f64 / n,
         anon: loaded_anon.saturating_sub(idle_anon) as f64 / n,
+        rss_further: loaded.saturating_sub(first_rss) as f64 / (n - 1.0).max(1.0),
     })
+}
+
+/// Waits for `count` first `health_check_passed` events, in whatever order they come.
+async fn all_healthy(host: &mut HostUnderTest, count: usize) -> anyhow::Result<()> {
+    let mut healthy = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while healthy.len() < count {
+        let Ok(event) = tokio::time::timeout_at(deadline, host.events.next_event()).await else {
+            anyhow::bail!(
+                "not all healthy within {WAIT:?}: {} of {count}",
+                healthy.len()
+            );
+        };
+        let event = event?;
+        match event.event_name() {
+            "health_check_passed" => {
+                healthy.insert(
+                    event.data["provider_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+            "provider_start_failed" => anyhow::bail!("a provider failed to start: {}", event.data),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Host memory growth per provider: as many providers as `distinct` has archives, first

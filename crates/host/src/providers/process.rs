@@ -46,6 +46,11 @@ pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Most lines waiting to be published for followers, per provider entry.
 pub(crate) const LIVE_QUEUE: usize = 128;
 
+/// Bytes read from a provider's stdout or stderr at a time. Providers print little, and
+/// the default 8 KiB, twice per running provider, is memory every provider costs the
+/// host (a longer line is still read whole, up to [`MAX_LINE_BYTES`]).
+const OUTPUT_READ_BUFFER: usize = 1024;
+
 /// How long one line may wait for the host's terminal before the passthrough stops
 /// waiting for it (see the module docs).
 pub(crate) const PASSTHROUGH_WAIT: Duration = Duration::from_secs(1);
@@ -298,7 +303,7 @@ async fn capture(
     name: &'static str,
     sink: Arc<OutputSink>,
 ) {
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::with_capacity(OUTPUT_READ_BUFFER, stream);
     let mut buf = Vec::new();
     while let Ok(Some(dropped)) = read_line_capped(&mut reader, &mut buf, MAX_LINE_BYTES).await {
         let mut line = String::from_utf8_lossy(&buf)

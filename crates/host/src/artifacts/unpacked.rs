@@ -31,7 +31,12 @@ pub(super) async fn unpack_archive(
     let (from, to) = (source.to_path_buf(), tmp.clone());
     let unpacked = super::worker::run(move || par::unpack(&from, &to))
         .await
-        .ok_or_else(|| fail(Kind::Io, "the archive thread is gone".to_string()))
+        .ok_or_else(|| {
+            fail(
+                Kind::Io,
+                "unpacking failed unexpectedly (see the host log)".to_string(),
+            )
+        })
         .and_then(|r| r.map_err(|e| fail(Kind::BadArchive, e)));
     let installed = match unpacked {
         Ok(unpacked) => {

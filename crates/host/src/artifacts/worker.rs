@@ -11,12 +11,15 @@ use std::sync::mpsc;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs `work` on the archive thread and waits for its result. `None` if the thread is
-/// gone (it panicked on an earlier job).
+/// Runs `work` on the archive thread and waits for its result. `None` if `work`
+/// panicked (the thread goes on with the next job) or the thread could not be started.
 pub(crate) async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = done.send(work());
+        // A panic drops `done`: the caller gets `None`, and the thread stays.
+        if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let _ = done.send(value);
+        }
     });
     sender().lock().ok()?.send(job).ok()?;
     result.await.ok()
@@ -42,6 +45,15 @@ fn sender() -> &'static std::sync::Mutex<mpsc::Sender<Job>> {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_job_that_panics_leaves_the_thread_for_the_next() {
+        assert_eq!(
+            super::run(|| -> u32 { panic!("a bad archive") }).await,
+            None
+        );
+        assert_eq!(super::run(|| 7).await, Some(7));
+    }
+
     #[tokio::test]
     async fn jobs_run_in_order_on_one_named_thread() {
         let first = super::run(|| std::thread::current().name().map(str::to_string)).await;

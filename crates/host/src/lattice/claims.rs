@@ -20,10 +20,13 @@ impl LatticeState {
             reason,
         };
         let body = serde_json::to_vec(claims).expect("claims encode");
-        let current = super::kv::leader_entry(&self.buckets.data, &key)
+        let current = self
+            .buckets
+            .data
+            .get(key.as_str())
             .await
-            .map_err(fail)?;
-        if current.as_ref().map(|e| e.value.as_ref()) == Some(body.as_slice()) {
+            .map_err(|e| fail(format!("cannot read {key}: {e}")))?;
+        if current.as_deref() == Some(body.as_slice()) {
             return Ok(());
         }
         self.buckets

@@ -46,9 +46,12 @@ impl LatticeState {
     pub(crate) async fn put_link(&self, link: &Link) -> Result<(), LinkError> {
         validate(link)?;
         for name in link.source_config.iter().chain(&link.target_config) {
-            let exists = super::kv::leader_entry(&self.buckets.config, name)
+            let exists = self
+                .buckets
+                .config
+                .get(name.as_str())
                 .await
-                .map_err(LinkError::Store)?
+                .map_err(|e| LinkError::Store(e.to_string()))?
                 .is_some();
             if !exists {
                 return Err(match name.starts_with(SECRET_PREFIX) {
@@ -136,9 +139,10 @@ impl LatticeState {
         let store = &self.buckets.data;
         let _guard = self.write_lock(&key).lock().await;
         for _ in 0..MAX_ATTEMPTS {
-            let entry = super::kv::leader_entry(store, &key)
+            let entry = store
+                .entry(key.as_str())
                 .await
-                .map_err(LinkError::Store)?;
+                .map_err(|e| LinkError::Store(e.to_string()))?;
             let (mut spec, revision) = match entry {
                 Some(entry) if entry.operation == Operation::Put => {
                     let spec = serde_json::from_slice(&entry.value).map_err(|e| {

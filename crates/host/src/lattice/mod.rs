@@ -34,6 +34,7 @@ mod owner;
 pub(crate) mod resolve;
 
 use async_nats::jetstream::kv::{Entry, Store};
+use futures::StreamExt as _;
 use lattice_proto::subjects::ProviderSubjects;
 use lattice_proto::{InterfaceLinkDefinition, Link};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -270,14 +271,12 @@ impl LatticeState {
         // it lacks may have been written meanwhile, so it is read from the bucket itself.
         let mut known = missing.known;
         for name in &missing.missing {
-            let read = kv::leader_entry(&self.buckets.config, name)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(config = %name, %error, "cannot read a named config");
-                    BootstrapError::MissingConfig(name.clone())
-                })?;
+            let read = self.buckets.config.get(name).await.map_err(|e| {
+                tracing::warn!(config = %name, error = %e, "cannot read a named config");
+                BootstrapError::MissingConfig(name.clone())
+            })?;
             let map = read
-                .and_then(|entry| serde_json::from_slice::<ConfigMap>(&entry.value).ok())
+                .and_then(|bytes| serde_json::from_slice::<ConfigMap>(&bytes).ok())
                 .ok_or_else(|| BootstrapError::MissingConfig(name.clone()))?;
             known.insert(name.clone(), map);
         }
@@ -336,10 +335,20 @@ impl LatticeState {
 /// Every entry of `store` whose key starts with `prefix`, read from the stream (so a
 /// write acknowledged before the call is seen).
 pub(crate) async fn read_all(store: &Store, prefix: &str) -> Result<Vec<Entry>, HostError> {
-    kv::leader_entries(store, prefix)
-        .await
-        .map_err(|reason| HostError::Bucket {
-            bucket: store.name.clone(),
-            reason,
-        })
+    let fail = |e: &dyn std::fmt::Display| HostError::Bucket {
+        bucket: store.name.clone(),
+        reason: format!("cannot read: {e}"),
+    };
+    let mut keys = store.keys().await.map_err(|e| fail(&e))?;
+    let mut entries = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| fail(&e))?;
+        if !key.starts_with(prefix) {
+            continue;
+        }
+        if let Some(entry) = store.entry(key).await.map_err(|e| fail(&e))? {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
 }

@@ -67,10 +67,8 @@ impl LatticeState {
 
     /// The stored bytes of config `name`, if any.
     async fn stored(&self, name: &str) -> Result<Option<bytes::Bytes>, NamedConfigError> {
-        let stored = super::kv::leader_entry(&self.buckets.config, name).await;
-        stored
-            .map(|entry| entry.map(|e| e.value))
-            .map_err(NamedConfigError::Store)
+        let stored = self.buckets.config.get(name).await;
+        stored.map_err(|e| NamedConfigError::Store(e.to_string()))
     }
 }
 

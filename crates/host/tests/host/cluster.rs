@@ -124,8 +124,8 @@ async fn with_replicated_buckets_the_lattice_survives_losing_a_node() {
     );
 }
 
-/// Read your writes on replicated buckets: hosts on all three nodes answer reads (reads
-/// go to the bucket stream's leader, not to a replica that may lag an acknowledged write).
+/// Read your writes on replicated buckets: hosts on all three nodes answer the reads that
+/// follow each acknowledged write (see docs/reliability.md on direct gets).
 #[tokio::test(flavor = "multi_thread")]
 async fn with_replicated_buckets_reads_through_any_host_reflect_every_write() {
     let cluster = TestCluster::start(3).await.unwrap();

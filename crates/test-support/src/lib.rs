@@ -38,6 +38,12 @@ use tokio::sync::Mutex;
 /// How long a test waits for any one reply or event before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// How long [`EventWatcher::next_matching`] waits for an event a test expects. Generous:
+/// in CI two cores run the tests of one binary side by side, each with its own
+/// nats-server, hosts and providers (three-node clusters among them), and a provider
+/// start can take seconds there. A passing test never waits it out.
+pub const EVENT_WAIT: Duration = Duration::from_secs(30);
+
 /// How long a test waits for a component to be compiled and scaled: a large one takes
 /// long on a cold, busy machine, and a small one can queue behind another test's large
 /// one (wasmtime compiles on the process-wide rayon pool, shared by the tests of a binary).
@@ -172,7 +178,7 @@ impl EventWatcher {
         name: &str,
         pred: impl Fn(&CloudEvent) -> bool,
     ) -> anyhow::Result<CloudEvent> {
-        self.next_matching_within(name, WAIT, pred).await
+        self.next_matching_within(name, EVENT_WAIT, pred).await
     }
 
     /// As [`EventWatcher::next_matching`], waiting up to `within` (for work that is

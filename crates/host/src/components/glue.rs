@@ -21,6 +21,22 @@ pub(crate) enum GlueError {
 }
 
 /// The wRPC type of a component type.
+/// The wRPC types of `tys`.
+pub(crate) fn wrpc_types(tys: &[types::Type]) -> Result<Vec<Type>, GlueError> {
+    tys.iter().map(wrpc_type).collect()
+}
+
+/// `vals` (typed `tys`) as wRPC values, with their wRPC types.
+pub(crate) fn wrpc_values(
+    vals: &[Val],
+    tys: &[types::Type],
+) -> Result<(Vec<Value>, Vec<Type>), GlueError> {
+    vals.iter()
+        .zip(tys)
+        .map(|(val, ty)| Ok((to_value(val, ty)?, wrpc_type(ty)?)))
+        .collect()
+}
+
 pub(crate) fn wrpc_type(ty: &types::Type) -> Result<Type, GlueError> {
     use types::Type as T;
     Ok(match ty {

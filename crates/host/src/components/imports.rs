@@ -15,7 +15,7 @@ use lattice_wrpc::value::{Type, Value, encode_tuple};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 
 use super::InvocationState;
-use super::glue::{to_val, to_value, wrpc_type};
+use super::glue::{to_val, wrpc_types, wrpc_values};
 use crate::lattice::LatticeState;
 
 /// The default link name.
@@ -44,8 +44,41 @@ pub(crate) struct Call<'a> {
 }
 
 impl Router {
-    /// Makes `call` with `params` and returns its results: "link not found" naming the
-    /// interface and link name when the component has no such link.
+    /// The target of the component's link `link_name` for `ns:pkg/iface`, else "link not
+    /// found" naming the interface and the link name.
+    pub(crate) async fn target(
+        &self,
+        (namespace, package, interface): (&str, &str, &str),
+        link_name: &str,
+    ) -> Result<String, String> {
+        self.lattice
+            .link_target(&self.component_id, namespace, package, interface, link_name)
+            .await
+            .ok_or_else(|| {
+                format!(
+                    "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
+                    self.component_id
+                )
+            })
+    }
+
+    /// The headers of a call over link `link_name`: `source-id`, `link-name`, and the
+    /// trace the call continues (the current span's, else the invocation's `trace`).
+    pub(crate) fn headers(
+        &self,
+        link_name: &str,
+        trace: &super::TraceContext,
+    ) -> InvocationHeaders {
+        let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
+            .with_source_id(&self.component_id)
+            .with_link_name(link_name)
+            .into();
+        lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+        super::pass_on_trace(trace, &mut headers);
+        InvocationHeaders::from(headers)
+    }
+
+    /// Makes `call` with `params` and returns its results.
     pub(crate) async fn call(
         &self,
         call: Call<'_>,
@@ -53,18 +86,10 @@ impl Router {
         param_types: &[Type],
         result_types: &[Type],
     ) -> wasmtime::Result<Vec<Value>> {
-        let (namespace, package, interface) = call.link;
-        let link_name = call.link_name;
         let target = self
-            .lattice
-            .link_target(&self.component_id, namespace, package, interface, link_name)
+            .target(call.link, call.link_name)
             .await
-            .ok_or_else(|| {
-                wasmtime::format_err!(
-                    "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
-                    self.component_id
-                )
-            })?;
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
         let mut body = BytesMut::new();
         encode_tuple(params, param_types, &mut body)?;
         let subject = InvocationSubject::new(
@@ -72,14 +97,7 @@ impl Router {
             call.instance,
             call.func,
         );
-        let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
-            .with_source_id(&self.component_id)
-            .with_link_name(link_name)
-            .into();
-        // The call continues the trace of the invocation that made it.
-        lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
-        super::pass_on_trace(call.trace, &mut headers);
-        let headers = InvocationHeaders::from(headers);
+        let headers = self.headers(call.link_name, call.trace);
         let mut invocation = self.wrpc.invoke(&subject, &headers, body.freeze()).await?;
         Ok(invocation.read_results(result_types).await?)
     }
@@ -159,19 +177,8 @@ pub(crate) fn polyfill(
                 Box::new(async move {
                     let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
                     let result_types: Vec<_> = ty.results().collect();
-                    let wrpc_params = param_types
-                        .iter()
-                        .map(wrpc_type)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let wrpc_results = result_types
-                        .iter()
-                        .map(wrpc_type)
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let values = params
-                        .iter()
-                        .zip(&param_types)
-                        .map(|(v, t)| to_value(v, t))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let (values, wrpc_params) = wrpc_values(params, &param_types)?;
+                    let wrpc_results = wrpc_types(&result_types)?;
                     let call = Call {
                         link: (&namespace, &package, &interface),
                         link_name: &link_name,

@@ -12,7 +12,7 @@ use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
 use lattice_wrpc::value::{Type, Value};
 
 use super::InvocationState;
-use super::glue::{to_value, wrpc_type};
+use super::glue::{wrpc_types, wrpc_values};
 use super::imports::{Call, Router, write_results};
 
 /// The interfaces, without their version.
@@ -103,16 +103,13 @@ pub(crate) fn link(
         let trace = state.trace.clone();
         let (router, target, func) = (router.clone(), target.clone(), func.clone());
         Box::new(async move {
-            let mut values = vec![Value::String(bucket?)];
-            let mut wrpc_params = vec![Type::String];
-            for (val, ty) in params.iter().zip(&param_types).skip(1) {
-                values.push(to_value(val, ty)?);
-                wrpc_params.push(wrpc_type(ty)?);
-            }
-            let wrpc_results = result_types
-                .iter()
-                .map(wrpc_type)
-                .collect::<Result<Vec<_>, _>>()?;
+            let (rest, rest_types) = wrpc_values(
+                params.get(1..).unwrap_or_default(),
+                param_types.get(1..).unwrap_or_default(),
+            )?;
+            let values = [vec![Value::String(bucket?)], rest].concat();
+            let wrpc_params = [vec![Type::String], rest_types].concat();
+            let wrpc_results = wrpc_types(&result_types)?;
             let call = Call {
                 link: ("wasi", "keyvalue", interface),
                 link_name: &link_name,

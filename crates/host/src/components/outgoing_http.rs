@@ -8,7 +8,6 @@ use std::future::Future;
 
 use http_body_util::BodyExt as _;
 use lattice_runtime::http::{BodyError, ErrorCode, RequestOptions, WasiBody, WasiHttpHooks};
-use lattice_wrpc::InvocationHeaders;
 
 use super::imports::Router;
 use crate::http_client::{LocalHttpClients, head_wait};
@@ -40,31 +39,14 @@ impl OutgoingHttp {
     ) -> Result<http::Response<WasiBody>, ErrorCode> {
         let router = &self.router;
         let target = router
-            .lattice
-            .link_target(
-                &router.component_id,
-                "wasi",
-                "http",
-                "outgoing-handler",
-                &self.link_name,
-            )
+            .target(("wasi", "http", "outgoing-handler"), &self.link_name)
             .await
-            .ok_or_else(|| {
-                ErrorCode::InternalError(Some(format!(
-                    "link not found: {} has no `{}` link for {INTERFACE}",
-                    router.component_id, self.link_name
-                )))
-            })?;
+            .map_err(|e| ErrorCode::InternalError(Some(e)))?;
         if let Some(client) = self.clients.get(&target) {
             let response = client.send(request, options).await?;
             return Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync()));
         }
-        let mut headers: async_nats::HeaderMap = InvocationHeaders::new()
-            .with_source_id(&router.component_id)
-            .with_link_name(&self.link_name)
-            .into();
-        lattice_telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
-        super::pass_on_trace(&self.trace, &mut headers);
+        let headers = router.headers(&self.link_name, &self.trace);
         let subject = InvocationSubject::new(
             SubjectPrefix::target(&router.lattice_name, &target),
             OUTGOING_HANDLER,
@@ -75,7 +57,6 @@ impl OutgoingHttp {
             head: head_wait(&opts),
             between_bytes: opts.between_bytes_timeout,
         };
-        let headers = InvocationHeaders::from(headers);
         let called = wrpc_http::call(
             &router.wrpc,
             &subject,

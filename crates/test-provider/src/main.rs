@@ -19,13 +19,16 @@
 //! each call's headers as a JSON object on `lattice.test.{provider_id}.invoked`;
 //!
 //! and it serves `wrpc:keyvalue/{store,atomics,batch}@0.2.0-draft` from memory (see
-//! `keyvalue.rs`), so components' `wasi:keyvalue` can be linked to it;
+//! `keyvalue.rs`), so components' `wasi:keyvalue` can be linked to it, and
+//! `wrpc:blobstore/blobstore@0.2.0` from memory (see `blobstore.rs`) for their
+//! `wasi:blobstore`;
 //!
 //! and it reports every link put, link delete and config update it receives as JSON on
 //! `lattice.test.{provider_id}.seen` (`{"kind": "link_put" | "link_del" | "config", …}`).
 //!
 //! Every hook prints a line, so tests can read the captured output.
 
+mod blobstore;
 mod keyvalue;
 
 use std::collections::BTreeMap;
@@ -60,6 +63,7 @@ impl Provider for TestProvider {
         );
         serve_math(ctx).await?;
         keyvalue::serve(ctx).await?;
+        blobstore::serve(ctx).await?;
         let prefix = format!("lattice.test.{}", ctx.provider_id());
         let _ = self.seen.set((ctx.nats.clone(), format!("{prefix}.seen")));
         let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;

@@ -10,7 +10,8 @@
 //!   `wasmcloud:secrets/reveal` (`reveal`): the secrets the component's config names
 //!   reference, fetched at scale; `get` of a name it has none for is `not-found`;
 //! - `wasmcloud:bus/lattice` (`set-link-name`): see [`super::bus`];
-//! - `wasi:keyvalue/{store,atomics,batch}`: see [`super::keyvalue`].
+//! - `wasi:keyvalue/{store,atomics,batch}`: see [`super::keyvalue`];
+//! - `wasi:blobstore/{blobstore,container,types}`: see [`super::blobstore`].
 
 use lattice_runtime::wasmtime;
 use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
@@ -20,7 +21,7 @@ use super::InvocationState;
 
 /// Whether the host implements this import itself.
 pub(crate) fn implements(instance: &str) -> bool {
-    if super::keyvalue::implements(instance) {
+    if super::keyvalue::implements(instance) || super::blobstore::implements(instance) {
         return true;
     }
     let name = instance.split('@').next().unwrap_or(instance);
@@ -43,12 +44,17 @@ pub(crate) fn link(
 ) -> wasmtime::Result<()> {
     let component_id = router.component_id.as_str();
     let (mut bus_linked, mut bucket_defined) = (false, false);
+    let mut blobstore_defined = Vec::new();
     for import in signatures.import_funcs() {
         let Some(instance) = import.instance.as_deref() else {
             continue;
         };
         if super::keyvalue::implements(instance) {
             super::keyvalue::link(linker, import, router, &mut bucket_defined)?;
+            continue;
+        }
+        if super::blobstore::implements(instance) {
+            super::blobstore::link(linker, import, router, &mut blobstore_defined)?;
             continue;
         }
         let name = instance.split('@').next().unwrap_or(instance);

@@ -16,6 +16,7 @@
 //!   `component_scale_failed` naming the reason. Its claims name it in inventory
 //!   (`name`, `revision`) and in `component_scaled` (`public_key`, `claims`).
 
+mod blobstore;
 mod bus;
 mod glue;
 mod host_interfaces;

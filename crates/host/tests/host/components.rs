@@ -110,6 +110,51 @@ pub(crate) async fn scale(
     json!(reply.message)
 }
 
+/// Scales each of `ids` from `path` on `host` and waits for its `component_scaled`.
+pub(crate) async fn scale_each(
+    client: &async_nats::Client,
+    events: &EventWatcher,
+    host: &str,
+    ids: &[&str],
+    path: &Path,
+) {
+    for &id in ids {
+        scale(client, host, id, path, 4).await;
+        events
+            .next_matching("component_scaled", |e| e.data["component_id"] == id)
+            .await
+            .unwrap();
+    }
+}
+
+/// Puts `link`; the host's acknowledgement is asserted.
+pub(crate) async fn put_link(client: &async_nats::Client, link: Json) {
+    let reply = ctl_request(client, subjects().link_put(), link).await;
+    assert!(reply.success, "{}", reply.message);
+}
+
+/// Repeats `attempt` until it gives `wanted`: a link reaches the host a moment after
+/// `link.put` is acknowledged, and no event announces it.
+pub(crate) async fn until_linked<T, F, Fut>(mut attempt: F, wanted: T)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + lattice_test_support::WAIT;
+    loop {
+        let got = attempt().await;
+        if got == wanted {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the link never arrived: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Starts lattice's test provider (it serves `local:test/math` `add` as a + b + 1000) as
 /// `provider_id` on `host` and waits until it is healthy.
 pub(crate) async fn start_test_provider(

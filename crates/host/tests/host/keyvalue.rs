@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use lattice_test_support::components::{KEYVALUE, call_one, write_component};
-use lattice_test_support::ctl_request;
 use lattice_wrpc::value::{Type, Value};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::json;
 
-use crate::components::{lattice_with_components, scale, start_test_provider, subjects};
+use crate::components::{
+    lattice_with_components, put_link, scale_each, start_test_provider, until_linked,
+};
 
 #[tokio::test]
 async fn a_component_uses_wasi_keyvalue_through_a_provider_of_the_lattice_sdk() {
@@ -19,29 +20,14 @@ async fn a_component_uses_wasi_keyvalue_through_a_provider_of_the_lattice_sdk() 
     let id = host.id().to_string();
     start_test_provider(&client, &events, &id, "kvprov").await;
     let path = write_component(dir.path(), "kv.wasm", KEYVALUE);
-    for component in ["kv", "unlinked"] {
-        scale(&client, &id, component, &path, 4).await;
-        events
-            .next_matching("component_scaled", |e| e.data["component_id"] == component)
-            .await
-            .unwrap();
-    }
+    scale_each(&client, &events, &id, &["kv", "unlinked"], &path).await;
     let link = json!({"source_id": "kv", "target": "kvprov", "wit_namespace": "wasi",
         "wit_package": "keyvalue", "interfaces": ["store", "atomics", "batch"]});
-    assert!(
-        ctl_request(&client, subjects().link_put(), link)
-            .await
-            .success
-    );
+    put_link(&client, link).await;
     let wrpc = WrpcClient::new(client.clone()).await.unwrap();
     let kv = Kv { wrpc: &wrpc };
     let ok = |value: Option<Value>| Ok(Value::Result(Ok(value.map(Box::new))));
-    // The link reaches the host a moment after `link.put` is acknowledged.
-    let deadline = tokio::time::Instant::now() + lattice_test_support::WAIT;
-    while kv.put("kv", "b1", "greeting", b"hello").await != ok(None) {
-        assert!(tokio::time::Instant::now() < deadline, "the link arrives");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_linked(|| kv.put("kv", "b1", "greeting", b"hello"), ok(None)).await;
     let some = |bytes: &[u8]| Value::Option(Some(Box::new(Value::Bytes(bytes.to_vec().into()))));
     assert_eq!(
         kv.get("kv", "b1", "greeting").await,

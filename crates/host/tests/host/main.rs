@@ -2,6 +2,7 @@
 //! processes and components (linked once, not once per file).
 
 mod admin;
+mod blobstore;
 mod bus;
 mod cluster;
 mod component_claims;

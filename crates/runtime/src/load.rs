@@ -43,8 +43,8 @@ pub struct LoadedComponent {
     pub kind: WasmKind,
     /// Whether the compile cache was used.
     pub outcome: CacheOutcome,
-    /// SHA-256 of the bytes (hex), the cache key with the engine's hash.
-    pub sha256: String,
+    /// BLAKE3 of the bytes (hex), the cache key with the engine's hash.
+    pub digest: String,
     /// How long the load took.
     pub elapsed: Duration,
 }
@@ -54,7 +54,7 @@ impl fmt::Debug for LoadedComponent {
         f.debug_struct("LoadedComponent")
             .field("kind", &self.kind)
             .field("outcome", &self.outcome)
-            .field("sha256", &self.sha256)
+            .field("digest", &self.digest)
             .field("elapsed", &self.elapsed)
             .finish_non_exhaustive()
     }

@@ -124,12 +124,12 @@ impl Runtime {
         };
         drop(slot);
         drop(guard);
-        tracing::debug!(sha256 = key.sha256(), ?outcome, elapsed = ?started.elapsed(), "component loaded");
+        tracing::debug!(digest = key.digest(), ?outcome, elapsed = ?started.elapsed(), "component loaded");
         Ok(LoadedComponent {
             component,
             kind,
             outcome,
-            sha256: key.sha256().to_owned(),
+            digest: key.digest().to_owned(),
             elapsed: started.elapsed(),
         })
     }

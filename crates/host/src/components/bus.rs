@@ -81,7 +81,7 @@ pub(crate) fn link(
         let router = router.clone();
         Box::new(async move {
             let interfaces = interfaces?;
-            if checked && let Some(missing) = unlinked(&router, &interfaces, &name).await {
+            if checked && let Some(missing) = unlinked(&router, &interfaces, &name) {
                 results[0] = Val::Result(Err(Some(Box::new(Val::String(format!(
                     "interface `{missing}` does not have an existing link with name `{name}`"
                 ))))));
@@ -101,13 +101,12 @@ pub(crate) fn link(
 }
 
 /// The first of `interfaces` for which the component has no link named `name`.
-async fn unlinked<'a>(router: &Router, interfaces: &'a [String], name: &str) -> Option<&'a str> {
+fn unlinked<'a>(router: &Router, interfaces: &'a [String], name: &str) -> Option<&'a str> {
     for interface in interfaces {
         let linked = match split_interface(interface) {
             Some((namespace, package, iface)) => router
                 .lattice
-                .link_target(&router.component_id, namespace, package, iface, name)
-                .await
+                .link_target(&router.component_id, (namespace, package, iface), name)
                 .is_some(),
             None => false,
         };

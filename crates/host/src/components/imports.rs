@@ -46,14 +46,13 @@ pub(crate) struct Call<'a> {
 impl Router {
     /// The target of the component's link `link_name` for `ns:pkg/iface`, else "link not
     /// found" naming the interface and the link name.
-    pub(crate) async fn target(
+    pub(crate) fn target(
         &self,
         (namespace, package, interface): (&str, &str, &str),
         link_name: &str,
     ) -> Result<String, String> {
         self.lattice
-            .link_target(&self.component_id, namespace, package, interface, link_name)
-            .await
+            .link_target(&self.component_id, (namespace, package, interface), link_name)
             .ok_or_else(|| {
                 format!(
                     "link not found: {} has no `{link_name}` link for {namespace}:{package}/{interface}",
@@ -88,7 +87,6 @@ impl Router {
     ) -> wasmtime::Result<Vec<Value>> {
         let target = self
             .target(call.link, call.link_name)
-            .await
             .map_err(|e| wasmtime::format_err!("{e}"))?;
         let mut body = BytesMut::new();
         encode_tuple(params, param_types, &mut body)?;

@@ -18,7 +18,8 @@ use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 /// What a component's outgoing requests need. Cheap to clone (one per invocation).
 #[derive(Clone)]
 pub(crate) struct OutgoingHttp {
-    pub(crate) router: Router,
+    /// Shared: every invocation clones this.
+    pub(crate) router: std::sync::Arc<Router>,
     pub(crate) clients: LocalHttpClients,
     /// The trace context of the invocation (see [`super::pass_on_trace`]).
     pub(crate) trace: super::TraceContext,
@@ -40,7 +41,6 @@ impl OutgoingHttp {
         let router = &self.router;
         let target = router
             .target(("wasi", "http", "outgoing-handler"), &self.link_name)
-            .await
             .map_err(|e| ErrorCode::InternalError(Some(e)))?;
         if let Some(client) = self.clients.get(&target) {
             let response = client.send(request, options).await?;

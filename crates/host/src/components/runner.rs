@@ -148,7 +148,7 @@ pub(crate) async fn prepare(
     }
     Ok(Serving {
         outgoing: super::outgoing_http::OutgoingHttp {
-            router,
+            router: Arc::new(router),
             clients: env.http_clients.clone(),
             trace: Vec::new(),
             link_name: super::imports::DEFAULT_LINK.to_string(),
@@ -166,11 +166,15 @@ pub(crate) async fn prepare(
 impl Serving {
     /// The store data of one invocation: the merged named config as it is now.
     pub(crate) async fn invocation_state(&self) -> InvocationState {
-        let config = self
-            .lattice
-            .merged_config(&self.spec.config)
-            .await
-            .unwrap_or_default();
+        // Without named config nothing is asked of the lattice state.
+        let config = match self.spec.config.is_empty() {
+            true => Default::default(),
+            false => self
+                .lattice
+                .merged_config(&self.spec.config)
+                .await
+                .unwrap_or_default(),
+        };
         InvocationState::new(
             Arc::new(config),
             self.secrets.clone(),

@@ -32,6 +32,7 @@ pub(crate) mod named_config;
 mod outbox;
 mod owner;
 pub(crate) mod resolve;
+mod routes;
 
 use async_nats::jetstream::kv::{Entry, Store};
 use futures::StreamExt as _;
@@ -46,6 +47,7 @@ pub(crate) use kv::Buckets;
 pub(crate) use outbox::{LinkSealing, link_failed};
 use owner::{Bucket, Owner};
 pub(crate) use resolve::ConfigMap;
+use routes::Routes;
 
 use crate::error::HostError;
 
@@ -95,15 +97,6 @@ enum Command {
         entity_jwt: Option<String>,
         reply: oneshot::Sender<Result<Bootstrap, BootstrapError>>,
     },
-    /// Where a link of `source` for `namespace:package/interface` under `name` points.
-    LinkTarget {
-        source: String,
-        namespace: String,
-        package: String,
-        interface: String,
-        name: String,
-        reply: oneshot::Sender<Option<String>>,
-    },
     /// The merged named configs `names`, or what is missing.
     MergedConfig {
         names: Vec<String>,
@@ -147,6 +140,8 @@ pub(crate) struct LatticeState {
     /// The rpc connection, for the link deletes the handling host sends.
     rpc: async_nats::Client,
     subjects: ProviderSubjects,
+    /// Every source's links, kept by the owner task.
+    routes: Routes,
 }
 
 impl LatticeState {
@@ -164,11 +159,13 @@ impl LatticeState {
         // Watch first, then read: nothing written in between is missed.
         let data_watch = buckets.watch(Bucket::Data).await?;
         let config_watch = buckets.watch(Bucket::Config).await?;
+        let routes = Routes::default();
         let mut owner = Owner::new(
             ProviderSubjects::new(lattice),
             rpc.clone(),
             buckets.clone(),
             sealing,
+            routes.clone(),
         );
         owner.reload(Bucket::Config).await?;
         owner.reload(Bucket::Data).await?;
@@ -187,6 +184,7 @@ impl LatticeState {
             write_locks: std::sync::Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             rpc,
             subjects: ProviderSubjects::new(lattice),
+            routes,
         })
     }
 
@@ -224,25 +222,15 @@ impl LatticeState {
         self.ask(request).await?
     }
 
-    /// The target of `source`'s link for `namespace:package/interface` named `name`
-    /// (components' outgoing calls are routed by it), if there is one.
-    pub(crate) async fn link_target(
+    /// The target of `source`'s link `name` for `namespace:package/interface`, read
+    /// without asking the owner task (an invocation's outgoing call asks this).
+    pub(crate) fn link_target(
         &self,
         source: &str,
-        namespace: &str,
-        package: &str,
-        interface: &str,
+        interface: (&str, &str, &str),
         name: &str,
     ) -> Option<String> {
-        let request = |reply| Command::LinkTarget {
-            source: source.to_string(),
-            namespace: namespace.to_string(),
-            package: package.to_string(),
-            interface: interface.to_string(),
-            name: name.to_string(),
-            reply,
-        };
-        self.ask(request).await.ok().flatten()
+        self.routes.target(source, interface, name)
     }
 
     /// The named configs `names` merged in order (later wins; secret references

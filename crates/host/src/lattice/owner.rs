@@ -17,6 +17,7 @@ use super::MissingConfigs;
 use super::kv::{Buckets, COMPONENT_PREFIX, ComponentSpecification};
 use super::outbox::{LinkSealing, Outgoing, Recipient, outbox};
 use super::resolve::{self, ConfigMap};
+use super::routes::Routes;
 use super::{
     Bootstrap, BootstrapError, Command, REOPEN_AFTER_ERROR, REWATCH_RETRY, links, read_all,
 };
@@ -51,6 +52,8 @@ pub(super) struct Owner {
     rpc: async_nats::Client,
     buckets: Buckets,
     links: HashMap<String, Vec<Link>>,
+    /// `links`, for invocations to read.
+    routes: Routes,
     /// The revision each spec was last seen at (from the watch, a read, or a write).
     spec_revisions: HashMap<String, u64>,
     configs: HashMap<String, ConfigMap>,
@@ -82,12 +85,14 @@ impl Owner {
         rpc: async_nats::Client,
         buckets: Buckets,
         sealing: LinkSealing,
+        routes: Routes,
     ) -> Self {
         Owner {
             provider_subjects,
             rpc,
             buckets,
             links: HashMap::new(),
+            routes,
             spec_revisions: HashMap::new(),
             configs: HashMap::new(),
             config_stale: false,
@@ -226,6 +231,7 @@ impl Owner {
                     .collect();
                 self.links
                     .retain(|source, _| present.contains(source.as_str()));
+                self.routes.retain(|source| present.contains(source));
                 for entry in &entries {
                     self.apply_data(entry).await;
                 }
@@ -320,24 +326,6 @@ impl Owner {
             }
             Command::MergedConfig { names, reply } => {
                 let _ = reply.send(self.merged(&names));
-            }
-            Command::LinkTarget {
-                source,
-                namespace,
-                package,
-                interface,
-                name,
-                reply,
-            } => {
-                let target = self.links.get(&source).and_then(|links| {
-                    links.iter().find(|l| {
-                        l.name == name
-                            && l.wit_namespace == namespace
-                            && l.wit_package == package
-                            && l.interfaces.contains(&interface)
-                    })
-                });
-                let _ = reply.send(target.map(|l| l.target.clone()));
             }
             Command::Forget {
                 provider_id,
@@ -464,6 +452,7 @@ impl Owner {
             .insert(source.to_string(), entry.revision);
         if entry.operation != Operation::Put {
             self.links.remove(source);
+            self.routes.remove(source);
             return;
         }
         let spec: ComponentSpecification = match serde_json::from_slice(&entry.value) {
@@ -478,6 +467,7 @@ impl Owner {
 
     /// `source`'s links are `links` now: the new ones go to local providers.
     async fn apply_links(&mut self, source: &str, links: Vec<Link>) {
+        self.routes.set(source, links.clone());
         let old = self
             .links
             .insert(source.to_string(), links.clone())

@@ -29,7 +29,7 @@ fn entry(runtime: &Runtime) -> (PathBuf, PathBuf) {
         .collect();
     assert_eq!(artifacts.len(), 1, "{artifacts:?}");
     let artifact = artifacts.pop().unwrap();
-    let sidecar = PathBuf::from(format!("{}.sha256", artifact.display()));
+    let sidecar = PathBuf::from(format!("{}.blake3", artifact.display()));
     (artifact, sidecar)
 }
 
@@ -67,7 +67,7 @@ async fn a_second_load_hits_the_cache_in_this_and_a_later_process() {
             .unwrap()
             .to_str()
             .unwrap()
-            .starts_with(&first.sha256)
+            .starts_with(&first.digest)
     );
     assert!(sidecar.exists());
     assert_eq!(
@@ -112,7 +112,7 @@ async fn a_corrupted_entry_is_detected_and_recompiled() {
             reason,
             stored: true,
         } => {
-            assert!(reason.contains("SHA-256"), "{reason}")
+            assert!(reason.contains("BLAKE3 digest"), "{reason}")
         }
         other => panic!("expected a rejected entry, got {other:?}"),
     }
@@ -135,7 +135,7 @@ async fn a_corrupted_entry_is_detected_and_recompiled() {
         matches!(&outcome, CacheOutcome::Rejected { reason, .. } if reason.contains("bytes, its sidecar says")),
         "{outcome:?}"
     );
-    fs::write(&sidecar, "lattice-cwasm-v1 sha256=zz len=1\n").unwrap();
+    fs::write(&sidecar, "lattice-cwasm-v2 blake3=zz len=1\n").unwrap();
     let outcome = runtime.load(wasm(ARITH)).await.unwrap().outcome;
     assert!(
         matches!(&outcome, CacheOutcome::Rejected { reason, .. } if reason.contains("malformed sidecar")),
@@ -156,13 +156,10 @@ async fn a_corrupted_entry_is_detected_and_recompiled() {
     // detection refuses it before anything is mapped.
     let junk = b"\x7fELF and then nothing a loader would accept";
     fs::write(&artifact, junk).unwrap();
-    let hash = {
-        use sha2::{Digest, Sha256};
-        format!("{:x}", Sha256::digest(junk))
-    };
+    let hash = blake3::hash(junk).to_hex();
     fs::write(
         &sidecar,
-        format!("lattice-cwasm-v1 sha256={hash} len={}\n", junk.len()),
+        format!("lattice-cwasm-v2 blake3={hash} len={}\n", junk.len()),
     )
     .unwrap();
     let outcome = runtime.load(wasm(ARITH)).await.unwrap().outcome;

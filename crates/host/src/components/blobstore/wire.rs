@@ -84,7 +84,6 @@ impl Remote<'_> {
         let target = self
             .router
             .target(LINK, &self.link_name)
-            .await
             .map_err(|e| wasmtime::format_err!("{e}"))?;
         let mut body = BytesMut::new();
         encode_tuple(params, param_types, &mut body)?;

@@ -12,6 +12,7 @@ use tracing::debug;
 
 use crate::error::{ChannelError, ChannelErrorKind};
 use crate::router::{CallGuard, FrameReceiver};
+use crate::server::Accept;
 use crate::value::{self, DecodeError, Type, Value};
 
 /// The longest reason [`OutgoingChannel::fail`] sends, in bytes.
@@ -28,6 +29,8 @@ pub struct IncomingChannel {
     /// Why the peer closed the channel, when it said.
     failure: Option<String>,
     timeout: Option<Duration>,
+    /// A server's channel: the call's accept, sent before waiting for a message.
+    accept: Option<Arc<Accept>>,
     _call: Arc<CallGuard>,
 }
 
@@ -46,7 +49,27 @@ impl IncomingChannel {
             ended: false,
             failure: None,
             timeout,
+            accept: None,
             _call: call,
+        }
+    }
+
+    /// A server's channel: `accept` goes out before the first wait for a message.
+    pub(crate) fn accepting(mut self, accept: Arc<Accept>) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
+    /// Decodes the members of a tuple from what has arrived, without waiting: `None`
+    /// when more is needed.
+    pub(crate) fn try_read_tuple(
+        &mut self,
+        types: &[Type],
+    ) -> Option<Result<Vec<Value>, ChannelError>> {
+        match value::decode_tuple(types, &mut self.buffer) {
+            Ok(values) => Some(Ok(values)),
+            Err(DecodeError::Incomplete) => None,
+            Err(e) => Some(Err(self.error(ChannelErrorKind::Decode(e)))),
         }
     }
 
@@ -139,6 +162,9 @@ impl IncomingChannel {
         if self.ended {
             return Ok(None);
         }
+        if let Some(accept) = &self.accept {
+            accept.send().await?;
+        }
         let frame = match self.timeout {
             Some(timeout) => tokio::time::timeout(timeout, self.rx.recv())
                 .await
@@ -170,6 +196,8 @@ pub struct OutgoingChannel {
     nats: async_nats::Client,
     subject: Subject,
     closed: bool,
+    /// A server's channel: the call's accept, sent before anything else.
+    accept: Option<Arc<Accept>>,
 }
 
 impl OutgoingChannel {
@@ -178,6 +206,20 @@ impl OutgoingChannel {
             nats,
             subject: Subject::from(subject),
             closed: false,
+            accept: None,
+        }
+    }
+
+    /// A server's channel: `accept` goes out before its first message.
+    pub(crate) fn accepting(mut self, accept: Arc<Accept>) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
+    async fn accepted(&self) -> Result<(), ChannelError> {
+        match &self.accept {
+            Some(accept) => accept.send().await,
+            None => Ok(()),
         }
     }
 
@@ -268,6 +310,7 @@ impl OutgoingChannel {
         }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(crate::headers::FAILURE, line.as_str());
+        self.accepted().await?;
         self.nats
             .publish_with_headers(self.subject.clone(), headers, Bytes::new())
             .await
@@ -275,6 +318,7 @@ impl OutgoingChannel {
     }
 
     async fn publish(&self, payload: Bytes) -> Result<(), ChannelError> {
+        self.accepted().await?;
         self.nats
             .publish(self.subject.clone(), payload)
             .await
@@ -297,7 +341,14 @@ impl Drop for OutgoingChannel {
         };
         let nats = self.nats.clone();
         let subject = self.subject.clone();
+        let accept = self.accept.take();
         runtime.spawn(async move {
+            if let Some(accept) = accept
+                && let Err(e) = accept.send().await
+            {
+                debug!(%subject, error = %e, "cannot accept before closing a dropped channel");
+                return;
+            }
             if let Err(e) = nats.publish(subject.clone(), Bytes::new()).await {
                 debug!(%subject, error = %e, "cannot close a dropped channel");
             }

@@ -36,5 +36,5 @@ pub use error::{
     ChannelError, ChannelErrorKind, InvokeError, InvokeErrorKind, ServeError, ServeErrorKind,
 };
 pub use headers::{FAILURE, InvocationHeaders, LINK_NAME, SOURCE_ID, TRACEPARENT, TRACESTATE};
-pub use server::{IncomingInvocation, Invocations};
+pub use server::{Acceptor, IncomingInvocation, Invocations};
 pub use subjects::{InvocationSubject, SubjectPrefix};

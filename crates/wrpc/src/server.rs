@@ -7,16 +7,24 @@
 //! parameters from the call's payload and then `R_s.params` (async ones from
 //! `R_s.params.{path}`), and writes results to `R_c.results` (async ones to
 //! `R_c.results.{path}`).
+//!
+//! The accept goes out once, before anything else the server sends and before it waits
+//! for a parameter message. [`IncomingInvocation::read_params`] sends it at once;
+//! [`IncomingInvocation::read_params_deferred`] leaves it for later when the payload
+//! held every parameter, so a quick call's accept, results and close leave together
+//! (the server then sends it with [`IncomingInvocation::accept`] if the call takes
+//! long, as the caller waits for it a limited time).
 
 use std::sync::Arc;
 
+use async_nats::Subject;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tracing::instrument;
 
 use crate::channel::{IncomingChannel, OutgoingChannel};
 use crate::client::WrpcClient;
-use crate::error::{ChannelError, ServeError, ServeErrorKind};
+use crate::error::{ChannelError, ChannelErrorKind, ServeError, ServeErrorKind};
 use crate::headers::InvocationHeaders;
 use crate::router::CallGuard;
 use crate::subjects::{Channel, InvocationSubject};
@@ -100,15 +108,16 @@ impl Invocations {
         &self.subject
     }
 
-    /// Accepts the next call; `None` when the subscription has ended. An `Err` concerns
-    /// one call only: keep calling `next`.
+    /// Takes the next call (its accept goes out when the call is read or answered, see
+    /// the module's documentation); `None` when the subscription has ended. An `Err`
+    /// concerns one call only: keep calling `next`.
     pub async fn next(&mut self) -> Option<Result<IncomingInvocation, ServeError>> {
         let message = self.subscription.next().await?;
-        Some(self.accept(message).await)
+        Some(self.take(message).await)
     }
 
     #[instrument(level = "debug", skip_all, fields(subject = %self.subject))]
-    async fn accept(&self, message: async_nats::Message) -> Result<IncomingInvocation, ServeError> {
+    async fn take(&self, message: async_nats::Message) -> Result<IncomingInvocation, ServeError> {
         let wrpc = &self.wrpc;
         let client_reply = message
             .reply
@@ -130,23 +139,25 @@ impl Invocations {
             token,
             router: wrpc.router.clone(),
         });
-        wrpc.nats
-            .publish_with_reply(client_reply.clone(), server_reply.clone(), Bytes::new())
-            .await
-            .map_err(|e| {
-                ServeError::new(ServeErrorKind::Publish, client_reply.clone()).with_source(e)
-            })?;
+        let accept = Arc::new(Accept {
+            nats: wrpc.nats.clone(),
+            client_reply: Subject::from(client_reply.as_str()),
+            server_reply: Subject::from(server_reply.as_str()),
+            sent: tokio::sync::OnceCell::new(),
+        });
         let params = IncomingChannel::new(
             Channel::Params(vec![]).subject(&server_reply),
             params_rx,
             message.payload,
             Some(wrpc.timeout),
             call.clone(),
-        );
+        )
+        .accepting(accept.clone());
         let results = OutgoingChannel::new(
             wrpc.nats.clone(),
             Channel::Results(vec![]).subject(&client_reply),
-        );
+        )
+        .accepting(accept.clone());
         Ok(IncomingInvocation {
             headers: message
                 .headers
@@ -157,12 +168,56 @@ impl Invocations {
             server_reply,
             params,
             results,
+            accept,
             call,
         })
     }
 }
 
-/// A call this server has accepted.
+/// The accept of one call: sent once, before anything else the server sends the caller
+/// and before the server waits for a parameter message.
+#[derive(Debug)]
+pub(crate) struct Accept {
+    nats: async_nats::Client,
+    client_reply: Subject,
+    server_reply: Subject,
+    sent: tokio::sync::OnceCell<()>,
+}
+
+impl Accept {
+    /// Publishes the accept unless it went out already.
+    pub(crate) async fn send(&self) -> Result<(), ChannelError> {
+        self.sent
+            .get_or_try_init(|| async {
+                self.nats
+                    .publish_with_reply(
+                        self.client_reply.clone(),
+                        self.server_reply.clone(),
+                        Bytes::new(),
+                    )
+                    .await
+                    .map_err(|e| {
+                        ChannelError::new(ChannelErrorKind::Publish, self.client_reply.as_str())
+                            .with_source(e)
+                    })
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Sends the accept of one call (see [`IncomingInvocation::acceptor`]).
+#[derive(Clone, Debug)]
+pub struct Acceptor(Arc<Accept>);
+
+impl Acceptor {
+    /// Sends the accept, unless it went out already.
+    pub async fn accept(&self) -> Result<(), ChannelError> {
+        self.0.send().await
+    }
+}
+
+/// A call this server has taken.
 #[derive(Debug)]
 pub struct IncomingInvocation {
     headers: InvocationHeaders,
@@ -171,6 +226,7 @@ pub struct IncomingInvocation {
     server_reply: String,
     params: IncomingChannel,
     results: OutgoingChannel,
+    accept: Arc<Accept>,
     call: Arc<CallGuard>,
 }
 
@@ -185,9 +241,36 @@ impl IncomingInvocation {
         &mut self.params
     }
 
-    /// Reads the synchronous parameters.
+    /// Sends the accept, unless it went out already.
+    pub async fn accept(&self) -> Result<(), ChannelError> {
+        self.accept.send().await
+    }
+
+    /// A handle that sends this call's accept (as [`accept`](Self::accept)) while the
+    /// call is borrowed elsewhere.
+    pub fn acceptor(&self) -> Acceptor {
+        Acceptor(self.accept.clone())
+    }
+
+    /// Accepts the call and reads the synchronous parameters.
     pub async fn read_params(&mut self, types: &[Type]) -> Result<Vec<Value>, ChannelError> {
+        self.accept.send().await?;
         self.params.read_tuple(types).await
+    }
+
+    /// Reads the synchronous parameters, accepting the call only if they did not all
+    /// come with it (the accept then goes out with the first thing sent back, or when
+    /// a pending async parameter is read). Whoever defers must still
+    /// [`accept`](Self::accept) a call that takes long: its caller waits for the accept
+    /// a limited time.
+    pub async fn read_params_deferred(
+        &mut self,
+        types: &[Type],
+    ) -> Result<Vec<Value>, ChannelError> {
+        match self.params.try_read_tuple(types) {
+            Some(read) => read,
+            None => self.read_params(types).await,
+        }
     }
 
     /// The results channel `R_c.results`.
@@ -218,6 +301,7 @@ impl IncomingInvocation {
             Some(self.wrpc.timeout),
             self.call.clone(),
         )
+        .accepting(self.accept.clone())
     }
 
     /// The indexed result channel `R_c.results.{path}` of a pending async result.
@@ -226,5 +310,6 @@ impl IncomingInvocation {
             self.wrpc.nats.clone(),
             Channel::Results(path.to_vec()).subject(&self.client_reply),
         )
+        .accepting(self.accept.clone())
     }
 }

@@ -277,3 +277,73 @@ async fn pending_streams_use_indexed_channels() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A server that reads its parameters with `read_params_deferred` sends no accept while
+/// it works on a call whose parameters came whole: the accept leaves right before the
+/// results (one write, one wake-up for the caller). `read_params` accepts at once.
+#[tokio::test]
+async fn a_deferred_accept_leaves_with_the_results() -> anyhow::Result<()> {
+    let nats = TestNats::start().await?;
+    let server = WrpcClient::new(nats.client().await?).await?;
+    let caller = nats.client().await?;
+    let echo = subject("echoer", "echo");
+    let mut calls = server.serve(&echo).await?;
+    let text = [Type::String];
+    let hi = params(&[Value::String("hi".into())], &text);
+    for deferred in [true, false] {
+        // The call, by hand: `R_c` is `{prefix}.call`, so `{prefix}.>` sees it all.
+        let prefix = caller.new_inbox();
+        let mut seen = caller.subscribe(format!("{prefix}.>")).await?;
+        round_trip(&caller).await?;
+        let reply = format!("{prefix}.call");
+        caller
+            .publish_with_reply(echo.to_string(), reply.clone(), hi.clone())
+            .await?;
+        let mut call = tokio::time::timeout(WAIT, calls.next())
+            .await?
+            .expect("a call")?;
+        // The server reads the call, flushes what it sent, says so, and answers when told.
+        let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<()>();
+        let server_nats = server.nats().clone();
+        let served = tokio::spawn(async move {
+            let params = match deferred {
+                true => call.read_params_deferred(&[Type::String]).await?,
+                false => call.read_params(&[Type::String]).await?,
+            };
+            server_nats.flush().await?;
+            let _ = read_tx.send(());
+            let _ = answer_rx.await;
+            call.write_results(&params, &[Type::String]).await?;
+            anyhow::Ok(())
+        });
+        tokio::time::timeout(WAIT, read_rx).await??;
+        // Whatever the server sent before it flushed reached the server before this.
+        round_trip(&caller).await?;
+        let early = futures::FutureExt::now_or_never(seen.next()).flatten();
+        match deferred {
+            true => assert!(early.is_none(), "no accept while the call runs: {early:?}"),
+            false => {
+                let accept = early.expect("the accept, at once");
+                assert_eq!(accept.subject.as_str(), reply);
+                assert!(accept.reply.is_some() && accept.payload.is_empty());
+            }
+        }
+        let _ = answer_tx.send(());
+        served.await??;
+        let mut next = Vec::new();
+        for _ in 0..(2 + usize::from(deferred)) {
+            let message = tokio::time::timeout(WAIT, seen.next()).await?;
+            next.push(message.expect("a message"));
+        }
+        if deferred {
+            let accept = next.remove(0);
+            assert_eq!(accept.subject.as_str(), reply, "the accept comes first");
+            assert!(accept.reply.is_some());
+        }
+        assert_eq!(next[0].subject.as_str(), format!("{reply}.results"));
+        assert_eq!(next[0].payload, hi);
+        assert!(next[1].payload.is_empty(), "then the close");
+    }
+    Ok(())
+}

@@ -18,7 +18,7 @@ use lattice_runtime::wasmtime::component::types;
 use lattice_runtime::{PrepareOptions, Prepared};
 use lattice_wrpc::IncomingInvocation;
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-use lattice_wrpc::value::Type;
+use lattice_wrpc::value::{Type, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -352,9 +352,54 @@ pub(super) fn policy_component(
     }
 }
 
+/// How long an invocation may take before its accept goes out on its own. A quicker
+/// one sends its accept with its results and close (one write, one wake-up for the
+/// caller); callers wait seconds for an accept.
+const ACCEPT_WITHIN: Duration = Duration::from_millis(2);
+
+/// How an invocation ended.
+enum Answer {
+    /// Its results.
+    Results(Vec<Value>),
+    /// It failed: the results channel closes saying why.
+    Failed(String),
+    /// Nothing to send (the parameters never came whole).
+    Nothing,
+}
+
 /// Runs one invocation: the policy asked (with a policy topic), decode, a fresh
-/// instance, call, encode.
+/// instance, call, encode; the accept goes out with the answer unless that takes
+/// longer than [`ACCEPT_WITHIN`].
 async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingInvocation) {
+    let acceptor = invocation.acceptor();
+    let answer = {
+        let answer = answer(&serving, &export, &mut invocation);
+        tokio::pin!(answer);
+        tokio::select! {
+            biased;
+            answer = &mut answer => answer,
+            _ = tokio::time::sleep(ACCEPT_WITHIN) => {
+                if let Err(error) = acceptor.accept().await {
+                    tracing::debug!(%error, "cannot accept an invocation");
+                }
+                answer.await
+            }
+        }
+    };
+    let result_types: Vec<Type> = export.results.iter().map(|(w, _)| w.clone()).collect();
+    let sent = match answer {
+        Answer::Results(values) => invocation.write_results(&values, &result_types).await,
+        // Closing the results channel without a value tells the caller it failed (and
+        // lattice's clients why).
+        Answer::Failed(reason) => invocation.results().fail(&reason).await,
+        Answer::Nothing => Ok(()),
+    };
+    if let Err(error) = sent {
+        tracing::warn!(%error, "cannot send the results");
+    }
+}
+
+async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInvocation) -> Answer {
     let permitted = match serving.policy.enabled() {
         false => Ok(()),
         true => {
@@ -370,16 +415,14 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
     };
     if let Err(denied) = permitted {
         tracing::info!(%denied, "invocation refused");
-        // Closing the results channel without a value tells the caller it failed.
-        let _ = invocation.results().fail(&denied.to_string()).await;
-        return;
+        return Answer::Failed(denied.to_string());
     }
     let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
-    let params = match invocation.read_params(&param_types).await {
+    let params = match invocation.read_params_deferred(&param_types).await {
         Ok(params) => params,
         Err(error) => {
             tracing::warn!(%error, "cannot read the invocation's parameters");
-            return;
+            return Answer::Nothing;
         }
     };
     let vals = match params
@@ -391,9 +434,7 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         Ok(vals) => vals,
         Err(error) => {
             tracing::warn!(%error, "parameters do not fit the export");
-            let reason = format!("parameters do not fit {}: {error}", export.func);
-            let _ = invocation.results().fail(&reason).await;
-            return;
+            return Answer::Failed(format!("parameters do not fit {}: {error}", export.func));
         }
     };
     let mut state = serving.invocation_state().await;
@@ -408,10 +449,7 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         Ok(returned) => returned,
         Err(error) => {
             tracing::warn!(%error, "invocation failed");
-            // Closing the results channel without a value tells the caller it failed
-            // (and lattice's clients why).
-            let _ = invocation.results().fail(&format!("{error:#}")).await;
-            return;
+            return Answer::Failed(format!("{error:#}"));
         }
     };
     let values = returned
@@ -419,17 +457,11 @@ async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingI
         .zip(&export.results)
         .map(|(v, (_, t))| to_value(v, t))
         .collect::<Result<Vec<_>, _>>();
-    let result_types: Vec<Type> = export.results.iter().map(|(w, _)| w.clone()).collect();
     match values {
-        Ok(values) => {
-            if let Err(error) = invocation.write_results(&values, &result_types).await {
-                tracing::warn!(%error, "cannot send the results");
-            }
-        }
+        Ok(values) => Answer::Results(values),
         Err(error) => {
             tracing::warn!(%error, "results do not fit the export's type");
-            let reason = format!("results do not fit {}: {error}", export.func);
-            let _ = invocation.results().fail(&reason).await;
+            Answer::Failed(format!("results do not fit {}: {error}", export.func))
         }
     }
 }

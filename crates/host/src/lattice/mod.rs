@@ -298,6 +298,8 @@ impl LatticeState {
     /// This host wrote `source`'s spec at `revision`: its local providers get the new
     /// links at once.
     pub(crate) async fn spec_written(&self, source: &str, revision: u64, links: Vec<Link>) {
+        // Before the write is acknowledged: invocations here follow the new links at once.
+        self.routes.set(source, revision, links.clone());
         let _ = self
             .tx
             .send(Command::SpecWritten {

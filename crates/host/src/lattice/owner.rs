@@ -452,7 +452,7 @@ impl Owner {
             .insert(source.to_string(), entry.revision);
         if entry.operation != Operation::Put {
             self.links.remove(source);
-            self.routes.remove(source);
+            self.routes.set(source, entry.revision, Vec::new());
             return;
         }
         let spec: ComponentSpecification = match serde_json::from_slice(&entry.value) {
@@ -462,12 +462,12 @@ impl Owner {
                 return;
             }
         };
+        self.routes.set(source, entry.revision, spec.links.clone());
         self.apply_links(source, spec.links).await;
     }
 
     /// `source`'s links are `links` now: the new ones go to local providers.
     async fn apply_links(&mut self, source: &str, links: Vec<Link>) {
-        self.routes.set(source, links.clone());
         let old = self
             .links
             .insert(source.to_string(), links.clone())

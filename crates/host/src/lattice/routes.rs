@@ -1,25 +1,33 @@
 //! Where components' outgoing calls go: every source's links, readable without asking
-//! the owner task. The owner task is the only writer (it mirrors each change to its
-//! own links here); invocations only read, under a lock held for one lookup.
+//! the owner task. Written with the spec's revision, so only a newer one replaces what
+//! is held: by the owner task as the watch brings changes, and by this host right after
+//! it wrote a spec itself (so a link put through this host reaches its invocations
+//! before the reply goes out). Invocations only read, under a lock held for one lookup.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use lattice_proto::Link;
 
-/// The links of every source, as the owner task last saw them. Cheap to clone.
+/// The links of every source at the newest revision seen of its spec (a deleted
+/// spec: none, at its revision). Cheap to clone.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Routes(Arc<RwLock<HashMap<String, Vec<Link>>>>);
+pub(crate) struct Routes(Arc<RwLock<BySource>>);
+
+/// Each source's spec revision and links.
+type BySource = HashMap<String, (u64, Vec<Link>)>;
 
 impl Routes {
-    /// `source`'s links are `links` now.
-    pub(super) fn set(&self, source: &str, links: Vec<Link>) {
-        self.write().insert(source.to_string(), links);
-    }
-
-    /// `source` has no links now.
-    pub(super) fn remove(&self, source: &str) {
-        self.write().remove(source);
+    /// `source`'s links are `links` at `revision`, unless a newer revision is held.
+    pub(super) fn set(&self, source: &str, revision: u64, links: Vec<Link>) {
+        let mut routes = self.write();
+        match routes.get_mut(source) {
+            Some((held, _)) if *held > revision => {}
+            Some(entry) => *entry = (revision, links),
+            None => {
+                routes.insert(source.to_string(), (revision, links));
+            }
+        }
     }
 
     /// Only the sources `keep` accepts remain.
@@ -38,7 +46,7 @@ impl Routes {
             .0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        links.get(source)?.iter().find_map(|l| {
+        links.get(source)?.1.iter().find_map(|l| {
             (l.name == name
                 && l.wit_namespace == namespace
                 && l.wit_package == package
@@ -47,7 +55,7 @@ impl Routes {
         })
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Vec<Link>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BySource> {
         self.0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -67,30 +75,28 @@ mod tests {
     }
 
     #[test]
-    fn a_target_follows_name_package_and_interface() {
+    fn a_target_follows_name_package_interface_and_the_newest_revision() {
         let routes = Routes::default();
-        routes.set(
-            "calc",
-            vec![
-                link("default", "math", &["math"]),
-                link("fast", "math2", &["math"]),
-            ],
-        );
+        let both = vec![
+            link("default", "math", &["math"]),
+            link("fast", "math2", &["math"]),
+        ];
+        routes.set("calc", 2, both);
         let math = ("local", "test", "math");
-        assert_eq!(
-            routes.target("calc", math, "default").as_deref(),
-            Some("math")
-        );
-        assert_eq!(
-            routes.target("calc", math, "fast").as_deref(),
-            Some("math2")
-        );
-        assert_eq!(
-            routes.target("calc", ("local", "test", "other"), "default"),
-            None
-        );
+        let target = |name| routes.target("calc", math, name);
+        assert_eq!(target("default").as_deref(), Some("math"));
+        assert_eq!(target("fast").as_deref(), Some("math2"));
+        let other = ("local", "test", "other");
+        assert_eq!(routes.target("calc", other, "default"), None);
         assert_eq!(routes.target("other", math, "default"), None);
+        // An older revision (a watch behind this host's own write) changes nothing.
+        routes.set("calc", 1, Vec::new());
+        assert_eq!(target("default").as_deref(), Some("math"));
+        routes.set("calc", 3, Vec::new());
+        assert_eq!(target("default"), None);
+        routes.set("calc", 4, vec![link("default", "math", &["math"])]);
+        assert_eq!(target("default").as_deref(), Some("math"));
         routes.retain(|source| source != "calc");
-        assert_eq!(routes.target("calc", math, "default"), None);
+        assert_eq!(target("default"), None);
     }
 }

@@ -120,6 +120,14 @@ enum Command {
         revision: u64,
         links: Vec<Link>,
     },
+    /// This host wrote config `name` (revision `revision`): apply it now, and reply once
+    /// applied, so what this host runs next sees it.
+    ConfigWritten {
+        name: String,
+        revision: u64,
+        config: ConfigMap,
+        reply: oneshot::Sender<()>,
+    },
     /// The provider instance with this xkey stopped (a successor under the same ID has
     /// another xkey and stays registered).
     Forget {
@@ -306,6 +314,20 @@ impl LatticeState {
                 source: source.to_string(),
                 revision,
                 links,
+            })
+            .await;
+    }
+
+    /// This host wrote config `name` at `revision`: returns once the state holds it (or
+    /// a newer revision), so invocations and providers here see it before the write is
+    /// acknowledged.
+    pub(crate) async fn config_written(&self, name: &str, revision: u64, config: ConfigMap) {
+        let _ = self
+            .ask(|reply| Command::ConfigWritten {
+                name: name.to_string(),
+                revision,
+                config,
+                reply,
             })
             .await;
     }

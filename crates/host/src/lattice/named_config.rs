@@ -29,13 +29,16 @@ impl LatticeState {
         payload: &[u8],
     ) -> Result<(), NamedConfigError> {
         check_name(name)?;
-        let _: BTreeMap<String, String> =
+        let config: super::ConfigMap =
             serde_json::from_slice(payload).map_err(NamedConfigError::NotAStringMap)?;
-        self.buckets
+        let revision = self
+            .buckets
             .config
             .put(name, payload.to_vec().into())
             .await
             .map_err(|e| NamedConfigError::Store(e.to_string()))?;
+        // Components and providers here see it before the write is acknowledged.
+        self.config_written(name, revision, config).await;
         Ok(())
     }
 

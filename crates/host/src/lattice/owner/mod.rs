@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use async_nats::jetstream::kv::{Entry, Operation, Store};
+use async_nats::jetstream::kv::{Entry, Store};
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt as _};
 use lattice_proto::subjects::ProviderSubjects;
@@ -13,8 +13,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+mod apply;
+
 use super::MissingConfigs;
-use super::kv::{Buckets, COMPONENT_PREFIX, ComponentSpecification};
+use super::kv::Buckets;
 use super::outbox::{LinkSealing, Outgoing, Recipient, outbox};
 use super::resolve::{self, ConfigMap};
 use super::routes::Routes;
@@ -56,6 +58,9 @@ pub(super) struct Owner {
     routes: Routes,
     /// The revision each spec was last seen at (from the watch, a read, or a write).
     spec_revisions: HashMap<String, u64>,
+    /// The revision each named config was last seen at (from the watch, a read, or a
+    /// write here).
+    config_revisions: HashMap<String, u64>,
     configs: HashMap<String, ConfigMap>,
     /// Whether the config bucket is being re-read (its watch is being opened again).
     config_stale: bool,
@@ -94,6 +99,7 @@ impl Owner {
             links: HashMap::new(),
             routes,
             spec_revisions: HashMap::new(),
+            config_revisions: HashMap::new(),
             configs: HashMap::new(),
             config_stale: false,
             local: HashMap::new(),
@@ -221,40 +227,6 @@ impl Owner {
         })
     }
 
-    /// Applies a full read of `bucket`: every entry, and keys that are gone as deletes.
-    async fn apply_all(&mut self, bucket: Bucket, entries: Vec<Entry>) {
-        match bucket {
-            Bucket::Data => {
-                let present: std::collections::HashSet<&str> = entries
-                    .iter()
-                    .filter_map(|e| e.key.strip_prefix(COMPONENT_PREFIX))
-                    .collect();
-                self.links
-                    .retain(|source, _| present.contains(source.as_str()));
-                self.routes.retain(|source| present.contains(source));
-                for entry in &entries {
-                    self.apply_data(entry).await;
-                }
-            }
-            Bucket::Config => {
-                let present: std::collections::HashSet<&str> =
-                    entries.iter().map(|e| e.key.as_str()).collect();
-                let gone: Vec<String> = self
-                    .configs
-                    .keys()
-                    .filter(|name| !present.contains(name.as_str()))
-                    .cloned()
-                    .collect();
-                for name in gone {
-                    self.config_changed(name, None).await;
-                }
-                for entry in &entries {
-                    self.apply_config(entry).await;
-                }
-            }
-        }
-    }
-
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Bootstrap {
@@ -323,6 +295,17 @@ impl Owner {
                 }
                 self.spec_revisions.insert(source.clone(), revision);
                 self.apply_links(&source, links).await;
+            }
+            Command::ConfigWritten {
+                name,
+                revision,
+                config,
+                reply,
+            } => {
+                if self.config_is_newer(&name, revision) {
+                    self.config_changed(name, Some(config)).await;
+                }
+                let _ = reply.send(());
             }
             Command::MergedConfig { names, reply } => {
                 let _ = reply.send(self.merged(&names));
@@ -440,96 +423,6 @@ impl Owner {
                 link: Box::new(link),
                 refs,
             });
-        }
-    }
-
-    /// A LATTICEDATA change: links of the spec not held before go to local providers.
-    async fn apply_data(&mut self, entry: &Entry) {
-        let Some(source) = entry.key.strip_prefix(COMPONENT_PREFIX) else {
-            return; // CLAIMS_*, legacy keys: read from the bucket when asked
-        };
-        self.spec_revisions
-            .insert(source.to_string(), entry.revision);
-        if entry.operation != Operation::Put {
-            self.links.remove(source);
-            self.routes.set(source, entry.revision, Vec::new());
-            return;
-        }
-        let spec: ComponentSpecification = match serde_json::from_slice(&entry.value) {
-            Ok(spec) => spec,
-            Err(error) => {
-                tracing::warn!(key = %entry.key, %error, "ignoring an undecodable component spec");
-                return;
-            }
-        };
-        self.routes.set(source, entry.revision, spec.links.clone());
-        self.apply_links(source, spec.links).await;
-    }
-
-    /// `source`'s links are `links` now: the new ones go to local providers.
-    async fn apply_links(&mut self, source: &str, links: Vec<Link>) {
-        let old = self
-            .links
-            .insert(source.to_string(), links.clone())
-            .unwrap_or_default();
-        for link in links.iter().filter(|l| !old.contains(l)) {
-            self.deliver(link).await;
-        }
-    }
-
-    /// A CONFIGDATA change.
-    async fn apply_config(&mut self, entry: &Entry) {
-        let new = match entry.operation {
-            Operation::Put => match serde_json::from_slice::<ConfigMap>(&entry.value) {
-                Ok(map) => Some(map),
-                Err(error) => {
-                    tracing::warn!(config = %entry.key, %error, "ignoring a config that is not a string map");
-                    return;
-                }
-            },
-            Operation::Delete | Operation::Purge => None,
-        };
-        self.config_changed(entry.key.clone(), new).await;
-    }
-
-    /// Config `name` is now `new` (`None`: deleted): push merged configs and re-resolved
-    /// links that changed.
-    async fn config_changed(&mut self, name: String, new: Option<ConfigMap>) {
-        let changed = match &new {
-            Some(map) => self.configs.insert(name.clone(), map.clone()).as_ref() != Some(map),
-            None => self.configs.remove(&name).is_some(),
-        };
-        if !changed {
-            return;
-        }
-        let updates: Vec<(String, ConfigMap)> = self
-            .local
-            .iter()
-            .filter(|(_, local)| local.config_names.contains(&name))
-            .map(|(id, local)| {
-                (
-                    id.clone(),
-                    resolve::merge(&self.configs, &local.config_names),
-                )
-            })
-            .filter(|(id, merged)| &self.local[id].config != merged)
-            .collect();
-        for (id, merged) in updates {
-            let subject = self.provider_subjects.config_update(&id);
-            self.publish(&id, subject, &merged);
-            if let Some(local) = self.local.get_mut(&id) {
-                local.config = merged;
-            }
-        }
-        let affected: Vec<Link> = self
-            .links
-            .values()
-            .flatten()
-            .filter(|l| resolve::uses_config(l, &name))
-            .cloned()
-            .collect();
-        for link in &affected {
-            self.deliver(link).await;
         }
     }
 

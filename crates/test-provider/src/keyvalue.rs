@@ -204,9 +204,15 @@ fn operations() -> Vec<Operation> {
 pub(crate) async fn serve(ctx: &ProviderContext) -> Result<(), BoxError> {
     let buckets = Buckets::default();
     let wrpc = ctx.wrpc().await?;
-    for op in operations() {
+    // All subscriptions at once (see `blobstore::serve`).
+    let operations = operations();
+    let served = futures::future::try_join_all(operations.iter().map(|op| {
         let subject = InvocationSubject::new(ctx.wrpc_prefix(), op.instance, op.func);
-        let mut calls = wrpc.serve(&subject).await?;
+        let wrpc = wrpc.clone();
+        async move { wrpc.serve(&subject).await }
+    }))
+    .await?;
+    for (op, mut calls) in operations.into_iter().zip(served) {
         let (buckets, wrpc) = (buckets.clone(), wrpc.clone());
         tokio::spawn(async move {
             let _wrpc = wrpc;

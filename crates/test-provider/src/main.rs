@@ -61,9 +61,7 @@ impl Provider for TestProvider {
             ctx.provider_id(),
             ctx.host_data.instance_id
         );
-        serve_math(ctx).await?;
-        keyvalue::serve(ctx).await?;
-        blobstore::serve(ctx).await?;
+        futures::try_join!(serve_math(ctx), keyvalue::serve(ctx), blobstore::serve(ctx))?;
         let prefix = format!("lattice.test.{}", ctx.provider_id());
         let _ = self.seen.set((ctx.nats.clone(), format!("{prefix}.seen")));
         let mut dump = ctx.nats.subscribe(format!("{prefix}.dump")).await?;

@@ -157,15 +157,11 @@ fn functions() -> Vec<(&'static str, Vec<Type>, Vec<Type>)> {
 pub(crate) async fn serve(ctx: &ProviderContext) -> Result<(), BoxError> {
     let containers = Containers::default();
     let wrpc = ctx.wrpc().await?;
-    // All subscriptions at once: one round trip to the server, not one per function (a
-    // provider that takes long to start is restarted as unhealthy).
     let functions = functions();
-    let served = futures::future::try_join_all(functions.iter().map(|(func, ..)| {
-        let subject = InvocationSubject::new(ctx.wrpc_prefix(), INSTANCE, *func);
-        let wrpc = wrpc.clone();
-        async move { wrpc.serve(&subject).await }
-    }))
-    .await?;
+    let subjects = functions
+        .iter()
+        .map(|(func, ..)| InvocationSubject::new(ctx.wrpc_prefix(), INSTANCE, *func));
+    let served = crate::serve_all(&wrpc, subjects).await?;
     for ((func, params, results), mut calls) in functions.into_iter().zip(served) {
         let (containers, wrpc) = (containers.clone(), wrpc.clone());
         tokio::spawn(async move {

@@ -204,14 +204,11 @@ fn operations() -> Vec<Operation> {
 pub(crate) async fn serve(ctx: &ProviderContext) -> Result<(), BoxError> {
     let buckets = Buckets::default();
     let wrpc = ctx.wrpc().await?;
-    // All subscriptions at once (see `blobstore::serve`).
     let operations = operations();
-    let served = futures::future::try_join_all(operations.iter().map(|op| {
-        let subject = InvocationSubject::new(ctx.wrpc_prefix(), op.instance, op.func);
-        let wrpc = wrpc.clone();
-        async move { wrpc.serve(&subject).await }
-    }))
-    .await?;
+    let subjects = operations
+        .iter()
+        .map(|op| InvocationSubject::new(ctx.wrpc_prefix(), op.instance, op.func));
+    let served = crate::serve_all(&wrpc, subjects).await?;
     for (op, mut calls) in operations.into_iter().zip(served) {
         let (buckets, wrpc) = (buckets.clone(), wrpc.clone());
         tokio::spawn(async move {

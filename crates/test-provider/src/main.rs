@@ -214,6 +214,19 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Serves every subject at once: one round trip to the NATS server, not one per
+/// subject (a provider that takes long to start is restarted as unhealthy).
+async fn serve_all(
+    wrpc: &lattice_provider_sdk::wrpc::WrpcClient,
+    subjects: impl Iterator<Item = lattice_provider_sdk::wrpc::InvocationSubject>,
+) -> Result<Vec<lattice_provider_sdk::wrpc::Invocations>, BoxError> {
+    let served = futures::future::try_join_all(
+        subjects.map(|subject| async move { wrpc.serve(&subject).await }),
+    )
+    .await?;
+    Ok(served)
+}
+
 /// Serves `local:test/math@0.1.0` `add` over wRPC: `a + b + 1000`; reports the headers.
 async fn serve_math(ctx: &ProviderContext) -> Result<(), BoxError> {
     use lattice_provider_sdk::wrpc::InvocationSubject;

@@ -66,8 +66,16 @@ impl IncomingChannel {
         &mut self,
         types: &[Type],
     ) -> Option<Result<Vec<Value>, ChannelError>> {
-        match value::decode_tuple(types, &mut self.buffer) {
-            Ok(values) => Some(Ok(values)),
+        self.try_decode(|buf| value::decode_tuple(types, buf))
+    }
+
+    /// `decode` on what has arrived: `None` when it needs more.
+    fn try_decode<T>(
+        &mut self,
+        decode: impl FnOnce(&mut BytesMut) -> Result<T, DecodeError>,
+    ) -> Option<Result<T, ChannelError>> {
+        match decode(&mut self.buffer) {
+            Ok(value) => Some(Ok(value)),
             Err(DecodeError::Incomplete) => None,
             Err(e) => Some(Err(self.error(ChannelErrorKind::Decode(e)))),
         }
@@ -140,10 +148,8 @@ impl IncomingChannel {
         mut decode: impl FnMut(&mut BytesMut) -> Result<T, DecodeError>,
     ) -> Result<T, ChannelError> {
         loop {
-            match decode(&mut self.buffer) {
-                Ok(value) => return Ok(value),
-                Err(DecodeError::Incomplete) => {}
-                Err(e) => return Err(self.error(ChannelErrorKind::Decode(e))),
+            if let Some(read) = self.try_decode(&mut decode) {
+                return read;
             }
             match self.recv().await? {
                 Some(bytes) => self.buffer.extend_from_slice(&bytes),

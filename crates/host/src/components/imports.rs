@@ -5,14 +5,14 @@
 //! the headers `source-id` and `link-name`. A call without a link fails with "link not
 //! found" naming the interface (a trap in the guest).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use lattice_runtime::wasmtime;
 use lattice_runtime::wasmtime::component::Linker;
 use lattice_runtime::wasmtime::component::Val;
 use lattice_runtime::{ComponentSignatures, StoreState};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 use lattice_wrpc::value::{Type, Value, encode_tuple};
-use lattice_wrpc::{InvocationHeaders, WrpcClient};
+use lattice_wrpc::{Invocation, InvocationHeaders, InvokeError, WrpcClient};
 
 use super::InvocationState;
 use super::glue::{to_val, wrpc_types, wrpc_values};
@@ -88,17 +88,34 @@ impl Router {
         let target = self
             .target(call.link, call.link_name)
             .map_err(|e| wasmtime::format_err!("{e}"))?;
-        let mut body = BytesMut::new();
-        encode_tuple(params, param_types, &mut body)?;
+        let body = encode_params(params, param_types)?;
+        let mut invocation = self.invoke(&target, &call, body).await?;
+        Ok(invocation.read_results(result_types).await?)
+    }
+
+    /// Sends `call` with the encoded `params` to `target`, with the call's headers;
+    /// returns once a server accepted it.
+    pub(crate) async fn invoke(
+        &self,
+        target: &str,
+        call: &Call<'_>,
+        params: Bytes,
+    ) -> Result<Invocation, InvokeError> {
         let subject = InvocationSubject::new(
-            SubjectPrefix::target(&self.lattice_name, &target),
+            SubjectPrefix::target(&self.lattice_name, target),
             call.instance,
             call.func,
         );
         let headers = self.headers(call.link_name, call.trace);
-        let mut invocation = self.wrpc.invoke(&subject, &headers, body.freeze()).await?;
-        Ok(invocation.read_results(result_types).await?)
+        self.wrpc.invoke(&subject, &headers, params).await
     }
+}
+
+/// `params` (typed `types`) encoded as a call's parameters.
+pub(crate) fn encode_params(params: &[Value], types: &[Type]) -> wasmtime::Result<Bytes> {
+    let mut body = BytesMut::new();
+    encode_tuple(params, types, &mut body)?;
+    Ok(body.freeze())
 }
 
 /// Puts what a call returned into an import's result slots, typed `types`.

@@ -2,14 +2,12 @@
 //! wire types at `0.2.0` and `0.1.0`, and one call with 1.9.2's fallback (a function that
 //! nothing serves at `0.2.0` is tried at `0.1.0`).
 
-use bytes::BytesMut;
 use lattice_runtime::wasmtime;
-use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-use lattice_wrpc::value::{Type, Value, encode_tuple};
+use lattice_wrpc::value::{Type, Value};
 use lattice_wrpc::{Invocation, InvokeErrorKind};
 
 use crate::components::TraceContext;
-use crate::components::imports::Router;
+use crate::components::imports::{Call, Router, encode_params};
 
 /// The interface whose link every `wasi:blobstore` call follows (as 1.9.2: containers
 /// too).
@@ -85,23 +83,17 @@ impl Remote<'_> {
             .router
             .target(LINK, &self.link_name)
             .map_err(|e| wasmtime::format_err!("{e}"))?;
-        let mut body = BytesMut::new();
-        encode_tuple(params, param_types, &mut body)?;
-        let body = body.freeze();
-        let headers = self.router.headers(&self.link_name, &self.trace);
+        let body = encode_params(params, param_types)?;
         let mut last = None;
         for (instance, version) in INSTANCES {
-            let subject = InvocationSubject::new(
-                SubjectPrefix::target(&self.router.lattice_name, &target),
+            let call = Call {
+                link: LINK,
+                link_name: &self.link_name,
+                trace: &self.trace,
                 instance,
                 func,
-            );
-            match self
-                .router
-                .wrpc
-                .invoke(&subject, &headers, body.clone())
-                .await
-            {
+            };
+            match self.router.invoke(&target, &call, body.clone()).await {
                 Ok(invocation) => return Ok((version, invocation)),
                 Err(e) if matches!(e.kind(), InvokeErrorKind::NotFound) => last = Some(e),
                 Err(e) => return Err(e.into()),

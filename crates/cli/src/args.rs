@@ -85,14 +85,19 @@ pub(crate) enum Command {
     /// runs the component), one per parameter, as JSON: `5`, `"text"` (or text that is
     /// not JSON), `[1,2]` for lists and tuples, `{"field": …}` for records, `"case"` or
     /// `{"case": payload}` for variants, `null` for an empty option, `{"ok": …}` /
-    /// `{"err": …}` for results, `["flag"]` for flags. Results print as JSON.
+    /// `{"err": …}` for results, `["flag"]` for flags, a hex string for a resource
+    /// handle (as results show one). Results print as JSON.
     ///
     /// Example: `lattice call math local:test/math@0.1.0.add 2 3`
+    /// A resource: `lattice call counters local:test/counters@0.1.0.[constructor]counter 5`
+    /// prints a handle `"4f1c…"`; `… local:test/counters@0.1.0.counter.increment 4f1c…` uses it.
     #[command(verbatim_doc_comment)]
     Call {
         /// Component ID.
         component_id: String,
-        /// `INSTANCE.FUNCTION` (e.g. `local:test/math@0.1.0.add`) or a top-level `FUNCTION`.
+        /// `INSTANCE.FUNCTION` (e.g. `local:test/math@0.1.0.add`) or a top-level `FUNCTION`;
+        /// a resource's functions by their WIT name (`[method]counter.increment`) or
+        /// their wire name (`counter.increment`).
         function: String,
         /// One JSON value per parameter (negative numbers welcome).
         #[arg(allow_hyphen_values = true)]

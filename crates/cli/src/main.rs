@@ -15,6 +15,7 @@ mod args;
 mod artifact_commands;
 mod commands;
 mod component_commands;
+mod json_values;
 mod output;
 mod provider_commands;
 mod secrets_commands;

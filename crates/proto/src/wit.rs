@@ -78,7 +78,11 @@ pub enum WitType {
         /// Flag names in order.
         flags: Vec<String>,
     },
-    /// A type that cannot be called from a client (resources, futures, streams).
+    /// `own<R>`: a resource handle (opaque bytes, shown as hex by clients).
+    Own,
+    /// `borrow<R>`: a resource handle (opaque bytes, shown as hex by clients).
+    Borrow,
+    /// A type that cannot be called from a client (futures, streams).
     Unsupported {
         /// What it is.
         name: String,

@@ -4,6 +4,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -198,10 +199,39 @@ impl<T: Send + 'static> Prepared<T> {
     /// [`InvokeError`] if instantiation fails (a start function trapped, the pool is
     /// full, the initial memory is above the limit).
     pub async fn instantiate(&self, data: T) -> Result<Invocation<T>, InvokeError> {
-        let permit = Arc::clone(&self.inner.permits)
+        let permit = self.slot().await?;
+        self.instantiate_with(data, Some(permit)).await
+    }
+
+    /// Instantiates the component for calls over a longer time (the instance that keeps
+    /// the resources a component exports). It holds no slot of the concurrency cap:
+    /// take one with [`Prepared::slot`] for each call, and give each call its own
+    /// deadline with [`Invocation::renew_deadline`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Prepared::instantiate`].
+    pub async fn instantiate_resident(&self, data: T) -> Result<Invocation<T>, InvokeError> {
+        self.instantiate_with(data, None).await
+    }
+
+    /// Waits for a free slot of the concurrency cap.
+    ///
+    /// # Errors
+    ///
+    /// [`InvokeError::Instantiate`] once the component was stopped.
+    pub async fn slot(&self) -> Result<OwnedSemaphorePermit, InvokeError> {
+        Arc::clone(&self.inner.permits)
             .acquire_owned()
             .await
-            .map_err(|_| InvokeError::Instantiate("the component was stopped".into()))?;
+            .map_err(|_| InvokeError::Instantiate("the component was stopped".into()))
+    }
+
+    async fn instantiate_with(
+        &self,
+        data: T,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Invocation<T>, InvokeError> {
         let runtime = &self.inner.runtime;
         let config = runtime.config();
         let limiter = ComponentLimiter::new(
@@ -214,17 +244,22 @@ impl<T: Send + 'static> Prepared<T> {
         // holds a tokio worker for longer than a tick, so the host keeps serving), and
         // it is stopped once its ticks are spent. Tokio's own yield: wasmtime's plain
         // one wakes the task at once, which tokio runs again first on the same worker.
-        let mut remaining = config.deadline_ticks(self.inner.execution_time);
+        let ticks = config.deadline_ticks(self.inner.execution_time);
+        let remaining = Arc::new(AtomicU64::new(ticks));
+        let left = Arc::clone(&remaining);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            remaining = remaining.saturating_sub(1);
-            Ok(match remaining {
+            // One store runs on one task at a time: a load and a store do not race.
+            let now = left.load(Ordering::Relaxed).saturating_sub(1);
+            left.store(now, Ordering::Relaxed);
+            Ok(match now {
                 0 => wasmtime::UpdateDeadline::Interrupt,
                 _ => wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
             })
         });
         // Backstop for a guest blocked in a host call, where epochs cannot reach it.
-        let deadline = Instant::now() + self.inner.execution_time + 2 * config.epoch_tick;
+        let backstop = self.inner.execution_time + 2 * config.epoch_tick;
+        let deadline = Instant::now() + backstop;
         let instantiated =
             tokio::time::timeout_at(deadline, self.inner.pre.instantiate_async(&mut store)).await;
         let instance = match instantiated {
@@ -248,6 +283,11 @@ impl<T: Send + 'static> Prepared<T> {
             instance,
             component: self.inner.pre.component().clone(),
             deadline,
+            budget: Budget {
+                remaining,
+                ticks,
+                backstop,
+            },
             execution_time: self.inner.execution_time,
             _permit: permit,
         })
@@ -303,8 +343,17 @@ pub struct Invocation<T: 'static> {
     instance: Instance,
     component: Component,
     deadline: Instant,
+    budget: Budget,
     execution_time: Duration,
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What one call may spend: epoch ticks (shared with the store's deadline callback)
+/// and a wall-clock backstop.
+struct Budget {
+    remaining: Arc<AtomicU64>,
+    ticks: u64,
+    backstop: Duration,
 }
 
 impl<T> std::fmt::Debug for Invocation<T> {
@@ -324,6 +373,16 @@ impl<T: Send + 'static> Invocation<T> {
     /// The instance.
     pub fn instance(&self) -> Instance {
         self.instance
+    }
+
+    /// Gives the next call the whole execution deadline again (a resident instance's
+    /// calls each get their own; see [`Prepared::instantiate_resident`]).
+    pub fn renew_deadline(&mut self) {
+        self.budget
+            .remaining
+            .store(self.budget.ticks, Ordering::Relaxed);
+        self.store.set_epoch_deadline(1);
+        self.deadline = Instant::now() + self.budget.backstop;
     }
 
     /// Calls the exported function `func` of `instance` (`None`: top level).

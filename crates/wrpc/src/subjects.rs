@@ -178,8 +178,29 @@ impl Inbox {
     }
 }
 
+/// The name a function goes by on the wire: a resource's `[constructor]R`,
+/// `[method]R.f` and `[static]R.f` drop their bracket (`R`, `R.f`), as in wRPC.
+pub fn wire_func_name(name: &str) -> &str {
+    ["[constructor]", "[method]", "[static]"]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix))
+        .unwrap_or(name)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn resource_functions_drop_their_bracket_on_the_wire() {
+        use super::wire_func_name;
+        assert_eq!(wire_func_name("[constructor]counter"), "counter");
+        assert_eq!(
+            wire_func_name("[method]counter.increment"),
+            "counter.increment"
+        );
+        assert_eq!(wire_func_name("[static]counter.total"), "counter.total");
+        assert_eq!(wire_func_name("add"), "add");
+    }
+
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{LATTICE, host_id_of, lattice, stdout};
-use lattice_test_support::components::MATH;
+use lattice_test_support::components::{COUNTERS, MATH};
 use lattice_test_support::{TestNats, WAIT};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -117,8 +117,61 @@ async fn start_call_scale_and_stop_a_component_from_the_command_line() {
         "{stopped}"
     );
 
+    stop(child).await;
+}
+
+#[tokio::test]
+async fn a_resource_is_made_used_and_given_back_from_the_command_line() {
+    let nats = TestNats::start().await.unwrap();
+    let url = nats.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let counters = dir.path().join("counters.wasm");
+    std::fs::write(&counters, wat::parse_str(COUNTERS).unwrap()).unwrap();
+    let mut up = Command::new(LATTICE);
+    up.args(["up", "--nats-url", &url, "--allow-file-load", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("LATTICE_NATS_URL");
+    let (child, _) = common::spawn_until_up(up).await;
+    let path = counters.display().to_string();
+    let started = lattice(&["--nats-url", &url, "start", "component", &path, "counters"]).await;
+    assert!(started.status.success(), "{started:?}");
+
+    let call = |function: &'static str, arg: String| {
+        let url = url.clone();
+        async move {
+            let function = format!("local:test/counters@0.1.0.{function}");
+            lattice(&["--nats-url", &url, "call", "counters", &function, &arg]).await
+        }
+    };
+    // The constructor by its WIT name: the handle prints as a hex string.
+    let made = stdout(&call("[constructor]counter", "40".into()).await);
+    let handle: String = serde_json::from_str(&made).unwrap();
+    assert_eq!(handle.len(), 32, "16 bytes: {made}");
+    // Methods by their wire name or their WIT name.
+    let once = stdout(&call("counter.increment", handle.clone()).await);
+    assert_eq!(once, "41");
+    let twice = stdout(&call("[method]counter.increment", handle.clone()).await);
+    assert_eq!(twice, "42");
+    let total = stdout(&call("[static]counter.total", handle.clone()).await);
+    assert_eq!(total, "42");
+    let gone = call("counter.increment", handle).await;
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        !gone.status.success() && said.contains("no resource has the handle"),
+        "{said}"
+    );
+    let not_hex = call("counter.increment", "xyz".into()).await;
+    assert!(
+        String::from_utf8_lossy(&not_hex.stderr).contains("argument `self`"),
+        "{not_hex:?}"
+    );
+
+    stop(child).await;
+}
+
+/// Stops `lattice up` with SIGTERM and waits for it to exit.
+async fn stop(mut child: tokio::process::Child) {
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
-    let mut child = child;
     tokio::time::timeout(WAIT, child.wait())
         .await
         .unwrap()

@@ -1,11 +1,50 @@
 //! Between wasmtime's component values and wRPC's: a component's function types become
 //! wRPC [`Type`]s, and values cross in both directions. Plain data (every scalar,
-//! string, list, record, tuple, variant, enum, option, result, flags) crosses; resources,
-//! futures and streams are refused with an error that names them.
+//! string, list, record, tuple, variant, enum, option, result, flags) crosses, and so do
+//! resource handles, through the store's [`Handles`] (opaque bytes on the wire, as in
+//! wRPC); futures and streams are refused with an error that names them.
 
-use lattice_runtime::wasmtime::component::Val;
+use bytes::Bytes;
 use lattice_runtime::wasmtime::component::types;
+use lattice_runtime::wasmtime::component::{ResourceAny, Val};
 use lattice_wrpc::value::{Type, Value};
+
+/// Where resource handles cross: on the wire a handle is opaque bytes, in a store it is
+/// a resource (see `super::resources`).
+pub(crate) trait Handles {
+    /// The wire handle of `resource`, typed `ty` in the signature; an `own` one is
+    /// given up.
+    fn lower(
+        &mut self,
+        resource: ResourceAny,
+        ty: &types::ResourceType,
+    ) -> Result<Bytes, GlueError>;
+    /// The resource the wire handle `handle` (typed `ty`, `own` or borrowed) stands for.
+    fn lift(
+        &mut self,
+        handle: Bytes,
+        ty: &types::ResourceType,
+        own: bool,
+    ) -> Result<ResourceAny, GlueError>;
+}
+
+/// Where no store is at hand: resources are refused.
+pub(crate) struct NoHandles;
+
+impl Handles for NoHandles {
+    fn lower(&mut self, _: ResourceAny, _: &types::ResourceType) -> Result<Bytes, GlueError> {
+        Err(GlueError::Unsupported("resource"))
+    }
+
+    fn lift(
+        &mut self,
+        _: Bytes,
+        _: &types::ResourceType,
+        _: bool,
+    ) -> Result<ResourceAny, GlueError> {
+        Err(GlueError::Unsupported("resource"))
+    }
+}
 
 /// A type or value that cannot cross between a component and wRPC.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +57,8 @@ pub(crate) enum GlueError {
     UnknownCase(String),
     #[error("case index {0} is out of range")]
     CaseIndex(u32),
+    #[error("resource handle: {0}")]
+    Handle(String),
 }
 
 /// The wRPC type of a component type.
@@ -30,10 +71,11 @@ pub(crate) fn wrpc_types(tys: &[types::Type]) -> Result<Vec<Type>, GlueError> {
 pub(crate) fn wrpc_values(
     vals: &[Val],
     tys: &[types::Type],
+    handles: &mut dyn Handles,
 ) -> Result<(Vec<Value>, Vec<Type>), GlueError> {
     vals.iter()
         .zip(tys)
-        .map(|(val, ty)| Ok((to_value(val, ty)?, wrpc_type(ty)?)))
+        .map(|(val, ty)| Ok((to_value(val, ty, handles)?, wrpc_type(ty)?)))
         .collect()
 }
 
@@ -85,7 +127,9 @@ pub(crate) fn wrpc_type(ty: &types::Type) -> Result<Type, GlueError> {
         ),
         T::Flags(flags) => Type::Flags(flags.names().map(str::to_string).collect()),
         T::Map(_) => return Err(GlueError::Unsupported("map")),
-        T::Own(_) | T::Borrow(_) => return Err(GlueError::Unsupported("resource")),
+        // Handles are opaque bytes; the name is not on the wire.
+        T::Own(_) => Type::Own(String::new()),
+        T::Borrow(_) => Type::Borrow(String::new()),
         T::Future(_) => return Err(GlueError::Unsupported("future")),
         T::Stream(_) => return Err(GlueError::Unsupported("stream")),
         T::ErrorContext => return Err(GlueError::Unsupported("error-context")),
@@ -101,7 +145,11 @@ fn mismatch(expected: &types::Type, got: &Value) -> GlueError {
 }
 
 /// A wRPC value (decoded with [`wrpc_type`] of `ty`) as a component value of `ty`.
-pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
+pub(crate) fn to_val(
+    value: Value,
+    ty: &types::Type,
+    handles: &mut dyn Handles,
+) -> Result<Val, GlueError> {
     use types::Type as T;
     Ok(match (ty, value) {
         (T::Bool, Value::Bool(v)) => Val::Bool(v),
@@ -123,7 +171,7 @@ pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
             Val::List(
                 items
                     .into_iter()
-                    .map(|v| to_val(v, &element))
+                    .map(|v| to_val(v, &element, handles))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -131,14 +179,14 @@ pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
             record
                 .fields()
                 .zip(values)
-                .map(|(f, v)| Ok((f.name.to_string(), to_val(v, &f.ty)?)))
+                .map(|(f, v)| Ok((f.name.to_string(), to_val(v, &f.ty, handles)?)))
                 .collect::<Result<_, GlueError>>()?,
         ),
         (T::Tuple(tuple), Value::Tuple(values)) => Val::Tuple(
             tuple
                 .types()
                 .zip(values)
-                .map(|(t, v)| to_val(v, &t))
+                .map(|(t, v)| to_val(v, &t, handles))
                 .collect::<Result<_, _>>()?,
         ),
         (T::Variant(variant), Value::Variant { case, payload }) => {
@@ -147,7 +195,7 @@ pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
                 .nth(case as usize)
                 .ok_or(GlueError::CaseIndex(case))?;
             let payload = match (c.ty, payload) {
-                (Some(t), Some(v)) => Some(Box::new(to_val(*v, &t)?)),
+                (Some(t), Some(v)) => Some(Box::new(to_val(*v, &t, handles)?)),
                 _ => None,
             };
             Val::Variant(c.name.to_string(), payload)
@@ -159,16 +207,17 @@ pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
                 .to_string(),
         ),
         (T::Option(option), Value::Option(v)) => Val::Option(
-            v.map(|v| to_val(*v, &option.ty()).map(Box::new))
+            v.map(|v| to_val(*v, &option.ty(), handles).map(Box::new))
                 .transpose()?,
         ),
         (T::Result(result), Value::Result(r)) => {
-            let side = |v: Option<Box<Value>>, t: Option<types::Type>| -> Result<_, GlueError> {
-                match (v, t) {
-                    (Some(v), Some(t)) => Ok(Some(Box::new(to_val(*v, &t)?))),
-                    _ => Ok(None),
-                }
-            };
+            let mut side =
+                |v: Option<Box<Value>>, t: Option<types::Type>| -> Result<_, GlueError> {
+                    match (v, t) {
+                        (Some(v), Some(t)) => Ok(Some(Box::new(to_val(*v, &t, handles)?))),
+                        _ => Ok(None),
+                    }
+                };
             Val::Result(match r {
                 Ok(v) => Ok(side(v, result.ok())?),
                 Err(v) => Err(side(v, result.err())?),
@@ -182,12 +231,22 @@ pub(crate) fn to_val(value: Value, ty: &types::Type) -> Result<Val, GlueError> {
                 .map(|(n, _)| n.to_string())
                 .collect(),
         ),
+        (T::Own(resource), Value::Own(handle)) => {
+            Val::Resource(handles.lift(handle, resource, true)?)
+        }
+        (T::Borrow(resource), Value::Borrow(handle)) => {
+            Val::Resource(handles.lift(handle, resource, false)?)
+        }
         (ty, value) => return Err(mismatch(ty, &value)),
     })
 }
 
 /// A component value of `ty` as a wRPC value.
-pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> {
+pub(crate) fn to_value(
+    val: &Val,
+    ty: &types::Type,
+    handles: &mut dyn Handles,
+) -> Result<Value, GlueError> {
     use types::Type as T;
     let wrong = || GlueError::Mismatch {
         expected: format!("{ty:?}"),
@@ -212,7 +271,7 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
             Value::List(
                 items
                     .iter()
-                    .map(|v| to_value(v, &element))
+                    .map(|v| to_value(v, &element, handles))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -220,14 +279,14 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
             record
                 .fields()
                 .zip(fields)
-                .map(|(f, (_, v))| to_value(v, &f.ty))
+                .map(|(f, (_, v))| to_value(v, &f.ty, handles))
                 .collect::<Result<_, _>>()?,
         ),
         (T::Tuple(tuple), Val::Tuple(values)) => Value::Tuple(
             tuple
                 .types()
                 .zip(values)
-                .map(|(t, v)| to_value(v, &t))
+                .map(|(t, v)| to_value(v, &t, handles))
                 .collect::<Result<_, _>>()?,
         ),
         (T::Variant(variant), Val::Variant(name, payload)) => {
@@ -237,7 +296,7 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
                 .find(|(_, c)| c.name == name)
                 .ok_or_else(|| GlueError::UnknownCase(name.clone()))?;
             let payload = match (case.ty, payload) {
-                (Some(t), Some(v)) => Some(Box::new(to_value(v, &t)?)),
+                (Some(t), Some(v)) => Some(Box::new(to_value(v, &t, handles)?)),
                 _ => None,
             };
             Value::Variant {
@@ -252,13 +311,13 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
         ),
         (T::Option(option), Val::Option(v)) => Value::Option(
             v.as_ref()
-                .map(|v| to_value(v, &option.ty()).map(Box::new))
+                .map(|v| to_value(v, &option.ty(), handles).map(Box::new))
                 .transpose()?,
         ),
         (T::Result(result), Val::Result(r)) => {
-            let side = |v: &Option<Box<Val>>, t: Option<types::Type>| -> Result<_, GlueError> {
+            let mut side = |v: &Option<Box<Val>>, t: Option<types::Type>| -> Result<_, GlueError> {
                 match (v, t) {
-                    (Some(v), Some(t)) => Ok(Some(Box::new(to_value(v, &t)?))),
+                    (Some(v), Some(t)) => Ok(Some(Box::new(to_value(v, &t, handles)?))),
                     _ => Ok(None),
                 }
             };
@@ -270,7 +329,8 @@ pub(crate) fn to_value(val: &Val, ty: &types::Type) -> Result<Value, GlueError> 
         (T::Flags(flags), Val::Flags(set)) => {
             Value::Flags(flags.names().map(|n| set.iter().any(|s| s == n)).collect())
         }
-        (T::Own(_) | T::Borrow(_), _) => return Err(GlueError::Unsupported("resource")),
+        (T::Own(resource), Val::Resource(any)) => Value::Own(handles.lower(*any, resource)?),
+        (T::Borrow(resource), Val::Resource(any)) => Value::Borrow(handles.lower(*any, resource)?),
         (T::Future(_), _) => return Err(GlueError::Unsupported("future")),
         (T::Stream(_), _) => return Err(GlueError::Unsupported("stream")),
         _ => return Err(wrong()),
@@ -336,7 +396,8 @@ pub(crate) fn wit_type(ty: &types::Type) -> lattice_proto::wit::WitType {
             flags: flags.names().map(str::to_string).collect(),
         },
         T::Map(_) => unsupported("map"),
-        T::Own(_) | T::Borrow(_) => unsupported("resource"),
+        T::Own(_) => W::Own,
+        T::Borrow(_) => W::Borrow,
         T::Future(_) => unsupported("future"),
         T::Stream(_) => unsupported("stream"),
         T::ErrorContext => unsupported("error-context"),

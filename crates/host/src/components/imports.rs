@@ -5,10 +5,13 @@
 //! the headers `source-id` and `link-name`. A call without a link fails with "link not
 //! found" naming the interface (a trap in the guest).
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use lattice_runtime::wasmtime;
-use lattice_runtime::wasmtime::component::Linker;
-use lattice_runtime::wasmtime::component::Val;
+use lattice_runtime::wasmtime::AsContextMut as _;
+use lattice_runtime::wasmtime::component::types::ResourceType;
+use lattice_runtime::wasmtime::component::{Linker, Val};
 use lattice_runtime::{ComponentSignatures, StoreState};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 use lattice_wrpc::value::{Type, Value, encode_tuple};
@@ -16,6 +19,7 @@ use lattice_wrpc::{Invocation, InvocationHeaders, InvokeError, WrpcClient};
 
 use super::InvocationState;
 use super::glue::{to_val, wrpc_types, wrpc_values};
+use super::resources::StoreHandles;
 use crate::lattice::LatticeState;
 
 /// The default link name.
@@ -123,9 +127,10 @@ pub(crate) fn write_results(
     slots: &mut [Val],
     returned: Vec<Value>,
     types: &[wasmtime::component::types::Type],
+    handles: &mut dyn super::glue::Handles,
 ) -> wasmtime::Result<()> {
     for ((slot, value), ty) in slots.iter_mut().zip(returned).zip(types) {
-        *slot = to_val(value, ty)?;
+        *slot = to_val(value, ty, handles)?;
     }
     Ok(())
 }
@@ -153,12 +158,16 @@ pub(crate) fn host_implemented(instance: &str) -> bool {
     .any(|prefix| instance.starts_with(prefix))
 }
 
-/// Defines every import of `signatures` that the host does not implement as a wRPC call.
+/// Defines every import of `signatures` that the host does not implement as a wRPC call,
+/// and the resources of those interfaces as remote handles (see [`super::resources`]);
+/// `exported` are the resource types the component exports.
 pub(crate) fn polyfill(
     linker: &mut Linker<StoreState<InvocationState>>,
     signatures: &ComponentSignatures,
     router: &Router,
+    exported: &Arc<[ResourceType]>,
 ) -> wasmtime::Result<()> {
+    let mut with_resources = std::collections::BTreeSet::new();
     for import in signatures.import_funcs() {
         let Some(instance) = import.instance.clone() else {
             continue;
@@ -169,16 +178,20 @@ pub(crate) fn polyfill(
         let Some((namespace, package, interface)) = split_interface(&instance) else {
             continue;
         };
+        if with_resources.insert(instance.clone()) {
+            super::resources::link_remote(linker, signatures, &instance)?;
+        }
         let (namespace, package, interface) = (
             namespace.to_string(),
             package.to_string(),
             interface.to_string(),
         );
-        let func_name = import.name.clone();
+        let func_name = lattice_wrpc::subjects::wire_func_name(&import.name).to_string();
         let router = router.clone();
+        let exported = Arc::clone(exported);
         linker.instance(&instance)?.func_new_async(
-            &func_name.clone(),
-            move |store, ty, params, results| {
+            &import.name,
+            move |mut store, ty, params, results| {
                 let router = router.clone();
                 let state = store.data().data();
                 let trace = state.trace.clone();
@@ -189,10 +202,15 @@ pub(crate) fn polyfill(
                     (namespace.clone(), package.clone(), interface.clone());
                 let instance = instance.clone();
                 let func_name = func_name.clone();
+                let exported = Arc::clone(&exported);
                 Box::new(async move {
                     let param_types: Vec<_> = ty.params().map(|(_, t)| t).collect();
                     let result_types: Vec<_> = ty.results().collect();
-                    let (values, wrpc_params) = wrpc_values(params, &param_types)?;
+                    let mut handles = StoreHandles {
+                        store: store.as_context_mut(),
+                        exported: &exported,
+                    };
+                    let (values, wrpc_params) = wrpc_values(params, &param_types, &mut handles)?;
                     let wrpc_results = wrpc_types(&result_types)?;
                     let call = Call {
                         link: (&namespace, &package, &interface),
@@ -204,7 +222,11 @@ pub(crate) fn polyfill(
                     let returned = router
                         .call(call, &values, &wrpc_params, &wrpc_results)
                         .await?;
-                    write_results(results, returned, &result_types)
+                    let mut handles = StoreHandles {
+                        store: store.as_context_mut(),
+                        exported: &exported,
+                    };
+                    write_results(results, returned, &result_types, &mut handles)
                 }) as Box<dyn Future<Output = wasmtime::Result<()>> + Send>
             },
         )?;

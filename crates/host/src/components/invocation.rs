@@ -33,6 +33,8 @@ pub(crate) struct InvocationState {
     /// The names of the `wasi:keyvalue` buckets opened in this invocation (a handle's
     /// rep is its index).
     pub(super) buckets: Vec<String>,
+    /// The resources the component exports that callers hold (its resident instance).
+    pub(super) held: super::resources::HeldResources,
     /// The W3C trace context the invocation came with (`traceparent`, `tracestate`):
     /// passed on with the calls it makes when the host has no trace of its own (it
     /// exports no telemetry), so a trace runs through the host either way.
@@ -70,6 +72,7 @@ impl InvocationState {
             link_names: HashMap::new(),
             call_targets: Vec::new(),
             buckets: Vec::new(),
+            held: Default::default(),
             trace: Vec::new(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
@@ -86,6 +89,13 @@ impl InvocationState {
     pub(crate) fn set_trace(&mut self, trace: TraceContext) {
         self.outgoing.trace = trace.clone();
         self.trace = trace;
+    }
+
+    /// A resident instance's next call: the named config and trace context of `next`
+    /// (what it holds and the link names it chose stay).
+    pub(crate) fn refresh(&mut self, next: InvocationState) {
+        self.config = next.config;
+        self.set_trace(next.trace);
     }
 
     /// The link name calls to `interface` (`ns:pkg/iface`) follow.

@@ -12,7 +12,7 @@ use lattice_runtime::wasmtime::component::{Linker, Resource, ResourceType, Val};
 use lattice_wrpc::value::{Type, Value};
 
 use super::InvocationState;
-use super::glue::{wrpc_types, wrpc_values};
+use super::glue::{NoHandles, wrpc_types, wrpc_values};
 use super::imports::{Call, Router, write_results};
 
 /// The interfaces, without their version.
@@ -106,6 +106,7 @@ pub(crate) fn link(
             let (rest, rest_types) = wrpc_values(
                 params.get(1..).unwrap_or_default(),
                 param_types.get(1..).unwrap_or_default(),
+                &mut NoHandles,
             )?;
             let values = [vec![Value::String(bucket?)], rest].concat();
             let wrpc_params = [vec![Type::String], rest_types].concat();
@@ -120,7 +121,7 @@ pub(crate) fn link(
             let returned = router
                 .call(call, &values, &wrpc_params, &wrpc_results)
                 .await?;
-            write_results(results, returned, &result_types)
+            write_results(results, returned, &result_types, &mut NoHandles)
         })
     })
 }

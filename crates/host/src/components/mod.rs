@@ -24,7 +24,9 @@ mod imports;
 mod invocation;
 mod keyvalue;
 mod outgoing_http;
+mod resources;
 mod runner;
+mod serve_export;
 mod serve_http;
 
 pub(crate) use invocation::{InvocationState, TraceContext, pass_on_trace, trace_context};
@@ -609,6 +611,9 @@ fn clone_serving(server: &Server) -> Serving {
         policy: current.policy.clone(),
         secrets: current.secrets.clone(),
         outgoing: current.outgoing.clone(),
+        exported: current.exported.clone(),
+        // The same instance: the resources callers hold stay theirs.
+        resident: current.resident.clone(),
     }
 }
 

@@ -15,10 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_runtime::wasmtime::component::types;
-use lattice_runtime::{PrepareOptions, Prepared};
-use lattice_wrpc::IncomingInvocation;
+use lattice_runtime::{Invocation, PrepareOptions, Prepared};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
-use lattice_wrpc::value::{Type, Value};
+use lattice_wrpc::value::Type;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,8 +27,9 @@ use crate::wrpc_http::wire::{HANDLE, INCOMING_HANDLER};
 
 use crate::artifacts::{ClaimsError, ComponentClaims, verify_component_claims};
 
-use super::glue::{to_val, to_value, wrpc_type};
+use super::glue::wrpc_type;
 use super::imports::{self, Router};
+use super::resources;
 use super::{ComponentEnv, ComponentSpec, InvocationState, ScaleError};
 
 /// What serves invocations now: the pre-linked component and its export types.
@@ -48,6 +48,11 @@ pub(crate) struct Serving {
     pub(crate) layer: Option<Arc<lattice_artifacts::Pin>>,
     /// Where its `wasi:http/outgoing-handler` requests go.
     pub(crate) outgoing: super::outgoing_http::OutgoingHttp,
+    /// The resource types it exports.
+    pub(crate) exported: Arc<[types::ResourceType]>,
+    /// The instance that keeps the resources it exports, made at the first call of a
+    /// function that has one (see [`super::resources`]); calls on it take turns.
+    pub(crate) resident: Arc<tokio::sync::Mutex<Option<Invocation<InvocationState>>>>,
 }
 
 /// What one subscription serves.
@@ -60,11 +65,14 @@ enum Served {
 
 /// One exported function, typed for wRPC.
 #[derive(Clone)]
-struct Export {
-    instance: Option<String>,
-    func: String,
-    params: Vec<(Type, types::Type)>,
-    results: Vec<(Type, types::Type)>,
+pub(super) struct Export {
+    pub(super) instance: Option<String>,
+    pub(super) func: String,
+    pub(super) params: Vec<(Type, types::Type)>,
+    pub(super) results: Vec<(Type, types::Type)>,
+    /// Whether it runs on the resident instance (a resource the component exports is
+    /// among its parameters or results).
+    pub(super) resident: bool,
 }
 
 /// Loads and links `spec`'s component, ready to serve `spec.count` at a time.
@@ -122,6 +130,7 @@ pub(crate) async fn prepare(
     );
     let component = loaded.component;
     let signatures = env.runtime.signatures(&component);
+    let exported: Arc<[types::ResourceType]> = resources::exported_types(&signatures).into();
     let mut linker = env.runtime.linker_with_wasi_http::<InvocationState>()?;
     let router = Router {
         component_id: spec.id.clone(),
@@ -131,7 +140,7 @@ pub(crate) async fn prepare(
     };
     super::host_interfaces::link(&mut linker, &signatures, &router)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
-    imports::polyfill(&mut linker, &signatures, &router)
+    imports::polyfill(&mut linker, &signatures, &router, &exported)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
     let count = NonZeroU32::new(spec.count).ok_or(ScaleError::ZeroCount)?;
     let options = PrepareOptions {
@@ -156,6 +165,8 @@ pub(crate) async fn prepare(
         secrets: Arc::new(secrets),
         policy: env.policy.clone(),
         layer: layer.map(Arc::new),
+        exported,
+        resident: Default::default(),
         prepared,
         spec: spec.clone(),
         lattice: env.lattice.clone(),
@@ -211,6 +222,10 @@ fn exports(serving: &Serving) -> Vec<Export> {
             (Ok(params), Ok(results)) => out.push(Export {
                 instance: item.instance.clone(),
                 func: item.name.clone(),
+                resident: params
+                    .iter()
+                    .chain(&results)
+                    .any(|(_, t)| resources::mentions(t, &serving.exported)),
                 params,
                 results,
             }),
@@ -245,7 +260,7 @@ impl Server {
                 let subject = InvocationSubject::new(
                     prefix.clone(),
                     export.instance.clone().unwrap_or_default(),
-                    export.func.clone(),
+                    lattice_wrpc::subjects::wire_func_name(&export.func),
                 );
                 (subject, Served::Func(export))
             })
@@ -291,8 +306,10 @@ impl Server {
                         Some(invocation.headers().as_map()),
                     );
                     match &what {
-                        Served::Func(export) => tracker
-                            .spawn(invoke(serving, export.clone(), invocation).instrument(span)),
+                        Served::Func(export) => tracker.spawn(
+                            super::serve_export::invoke(serving, export.clone(), invocation)
+                                .instrument(span),
+                        ),
                         Served::Http => tracker.spawn(
                             super::serve_http::invoke_http(serving, invocation).instrument(span),
                         ),
@@ -349,120 +366,6 @@ pub(super) fn policy_component(
         annotations: spec.annotations.clone(),
         claims: claims
             .map(|c| crate::policy::claims(&c.subject, &c.issuer, Some(c.issued_at), c.expires)),
-    }
-}
-
-/// How long an invocation may take before its accept goes out on its own. A quicker
-/// one sends its accept with its results and close (one write, one wake-up for the
-/// caller); callers wait seconds for an accept.
-const ACCEPT_WITHIN: Duration = Duration::from_millis(2);
-
-/// How an invocation ended.
-enum Answer {
-    /// Its results.
-    Results(Vec<Value>),
-    /// It failed: the results channel closes saying why.
-    Failed(String),
-    /// Nothing to send (the parameters never came whole).
-    Nothing,
-}
-
-/// Runs one invocation: the policy asked (with a policy topic), decode, a fresh
-/// instance, call, encode; the accept goes out with the answer unless that takes
-/// longer than [`ACCEPT_WITHIN`].
-async fn invoke(serving: Arc<Serving>, export: Export, mut invocation: IncomingInvocation) {
-    let acceptor = invocation.acceptor();
-    let answer = {
-        let answer = answer(&serving, &export, &mut invocation);
-        tokio::pin!(answer);
-        tokio::select! {
-            biased;
-            answer = &mut answer => answer,
-            _ = tokio::time::sleep(ACCEPT_WITHIN) => {
-                if let Err(error) = acceptor.accept().await {
-                    tracing::debug!(%error, "cannot accept an invocation");
-                }
-                answer.await
-            }
-        }
-    };
-    let result_types: Vec<Type> = export.results.iter().map(|(w, _)| w.clone()).collect();
-    let sent = match answer {
-        Answer::Results(values) => invocation.write_results(&values, &result_types).await,
-        // Closing the results channel without a value tells the caller it failed (and
-        // lattice's clients why).
-        Answer::Failed(reason) => invocation.results().fail(&reason).await,
-        Answer::Nothing => Ok(()),
-    };
-    if let Err(error) = sent {
-        tracing::warn!(%error, "cannot send the results");
-    }
-}
-
-async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInvocation) -> Answer {
-    let permitted = match serving.policy.enabled() {
-        false => Ok(()),
-        true => {
-            serving
-                .policy
-                .invocation(
-                    policy_component(&serving.spec, serving.claims.as_deref()),
-                    export.instance.as_deref().unwrap_or_default(),
-                    &export.func,
-                )
-                .await
-        }
-    };
-    if let Err(denied) = permitted {
-        tracing::info!(%denied, "invocation refused");
-        return Answer::Failed(denied.to_string());
-    }
-    let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
-    let params = match invocation.read_params_deferred(&param_types).await {
-        Ok(params) => params,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the invocation's parameters");
-            return Answer::Nothing;
-        }
-    };
-    let vals = match params
-        .into_iter()
-        .zip(&export.params)
-        .map(|(v, (_, t))| to_val(v, t))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(vals) => vals,
-        Err(error) => {
-            tracing::warn!(%error, "parameters do not fit the export");
-            return Answer::Failed(format!("parameters do not fit {}: {error}", export.func));
-        }
-    };
-    let mut state = serving.invocation_state().await;
-    state.set_trace(super::trace_context(|name| {
-        invocation.headers().get(name).map(str::to_string)
-    }));
-    let returned = serving
-        .prepared
-        .call(state, export.instance.as_deref(), &export.func, &vals)
-        .await;
-    let returned = match returned {
-        Ok(returned) => returned,
-        Err(error) => {
-            tracing::warn!(%error, "invocation failed");
-            return Answer::Failed(format!("{error:#}"));
-        }
-    };
-    let values = returned
-        .iter()
-        .zip(&export.results)
-        .map(|(v, (_, t))| to_value(v, t))
-        .collect::<Result<Vec<_>, _>>();
-    match values {
-        Ok(values) => Answer::Results(values),
-        Err(error) => {
-            tracing::warn!(%error, "results do not fit the export's type");
-            Answer::Failed(format!("results do not fit {}: {error}", export.func))
-        }
     }
 }
 

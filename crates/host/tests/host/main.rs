@@ -22,6 +22,7 @@ mod nats_outage;
 mod oci_tls;
 mod policy;
 mod providers;
+mod resources;
 mod secrets;
 mod signatures;
 mod tls;

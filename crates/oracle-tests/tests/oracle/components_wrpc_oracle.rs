@@ -9,19 +9,15 @@ use std::time::Duration;
 use async_nats_039 as nats039;
 use futures::StreamExt as _;
 use lattice_proto::subjects::CtlSubjects;
-use lattice_test_support::components::{CALC, MATH};
+use lattice_test_support::components::{CALC, COUNTERS, MATH, TALLY};
 use lattice_test_support::{EventWatcher, TestNats, ctl_request};
 use serde_json::json;
-use wrpc_transport::{InvokeExt as _, ServeExt as _};
+use wrpc_transport::{InvokeExt as _, ResourceBorrow, ResourceOwn, ServeExt as _};
 
 #[tokio::test]
 async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
 -> anyhow::Result<()> {
-    let nats = TestNats::start().await?;
-    let client = nats.client().await?;
-    let events = EventWatcher::new(&client, "default").await?;
-    let dir = tempfile::tempdir()?;
-    let host = nats.start_host(|c| c.allow_file_load = true).await?;
+    let (nats, client, events, dir, host) = lattice_with_a_host().await?;
     scale_math_and_calc(&client, &events, host.id(), dir.path()).await?;
 
     // The official client calls the lattice-hosted `math`.
@@ -92,6 +88,199 @@ async fn the_official_wrpc_client_and_server_talk_to_lattice_hosted_components()
     Ok(())
 }
 
+/// `counter` of `local:test/counters@0.1.0`, as the official crates type its handles.
+struct Counter;
+
+const COUNTERS_IFACE: &str = "local:test/counters@0.1.0";
+const NO_PATHS: Vec<Vec<Option<usize>>> = Vec::new();
+const NO_SERVED_PATHS: Vec<Box<[Option<usize>]>> = Vec::new();
+
+#[tokio::test]
+async fn resource_handles_cross_between_the_official_wrpc_crates_and_lattice_hosted_components()
+-> anyhow::Result<()> {
+    let (nats, client, events, dir, host) = lattice_with_a_host().await?;
+    scale(
+        &client,
+        &events,
+        host.id(),
+        dir.path(),
+        &[("counters", COUNTERS), ("tally", TALLY)],
+    )
+    .await?;
+
+    // The official client holds a counter that the lattice-hosted `counters` exports.
+    let official = wrpc_transport_nats::Client::new(
+        nats039::connect(nats.url()).await?,
+        "default.counters",
+        None,
+    )
+    .await?;
+    let (counter,): (ResourceOwn<Counter>,) = official
+        .invoke_values_blocking(None, COUNTERS_IFACE, "counter", (7u32,), NO_PATHS)
+        .await?;
+    for expected in [8u32, 9] {
+        let (n,): (u32,) = official
+            .invoke_values_blocking(
+                None,
+                COUNTERS_IFACE,
+                "counter.increment",
+                (ResourceBorrow::<Counter>::from(counter.clone()),),
+                NO_PATHS,
+            )
+            .await?;
+        assert_eq!(n, expected);
+    }
+    let (total,): (u32,) = official
+        .invoke_values_blocking(None, COUNTERS_IFACE, "counter.total", (counter,), NO_PATHS)
+        .await?;
+    assert_eq!(total, 9);
+
+    // The official server serves counters (its handles are its own bytes); the
+    // lattice-hosted `tally` uses them through a link.
+    let served = serve_official_counters(nats.url()).await?;
+    let link = json!({"source_id": "tally", "target": "official-counters",
+        "wit_namespace": "local", "wit_package": "test", "interfaces": ["counters"]});
+    let reply = ctl_request(
+        &client,
+        CtlSubjects::new("wasmbus.ctl", "default").link_put(),
+        link,
+    )
+    .await;
+    anyhow::ensure!(reply.success, "link: {}", reply.message);
+    let caller = wrpc_transport_nats::Client::new(
+        nats039::connect(nats.url()).await?,
+        "default.tally",
+        None,
+    )
+    .await?;
+    let (counted,): (u32,) = caller
+        .invoke_values_blocking(
+            None,
+            "local:test/tally@0.1.0",
+            "count",
+            (5u32, 3u32),
+            NO_PATHS,
+        )
+        .await?;
+    assert_eq!(
+        counted, 8,
+        "5 and 3 increments, through the official server"
+    );
+    let calls = served.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            "counter(5) -> c1",
+            "counter.increment(c1) -> 6",
+            "counter.increment(c1) -> 7",
+            "counter.increment(c1) -> 8",
+            "counter.total(c1) -> 8",
+        ]
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+/// Serves `local:test/counters@0.1.0` as `official-counters` with the official wRPC
+/// server, counters kept by handle (`c1`, `c2`, …); what it was asked comes back as text.
+async fn serve_official_counters(url: &str) -> anyhow::Result<Arc<std::sync::Mutex<Vec<String>>>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let server = wrpc_transport_nats::Client::new(
+        nats039::connect(url).await?,
+        "default.official-counters",
+        Some(Arc::from("default.official-counters")),
+    )
+    .await?;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(Mutex::new(HashMap::<Vec<u8>, u32>::new()));
+    let name = |h: &[u8]| String::from_utf8_lossy(h).into_owned();
+
+    let made = server
+        .serve_values::<(u32,), (ResourceOwn<Counter>,)>(COUNTERS_IFACE, "counter", NO_SERVED_PATHS)
+        .await?;
+    let increments = server
+        .serve_values::<(ResourceBorrow<Counter>,), (u32,)>(
+            COUNTERS_IFACE,
+            "counter.increment",
+            NO_SERVED_PATHS,
+        )
+        .await?;
+    let totals = server
+        .serve_values::<(ResourceOwn<Counter>,), (u32,)>(
+            COUNTERS_IFACE,
+            "counter.total",
+            NO_SERVED_PATHS,
+        )
+        .await?;
+    let (log, held) = (calls.clone(), counters.clone());
+    tokio::spawn(async move {
+        let mut made = std::pin::pin!(made);
+        while let Some(Ok((_, (start,), _, tx))) = made.next().await {
+            let handle = {
+                let mut held = held.lock().unwrap();
+                let handle = format!("c{}", held.len() + 1).into_bytes();
+                held.insert(handle.clone(), start);
+                log.lock()
+                    .unwrap()
+                    .push(format!("counter({start}) -> {}", name(&handle)));
+                handle
+            };
+            let _ = tx((ResourceOwn::from(handle),)).await;
+        }
+    });
+    let (log, held) = (calls.clone(), counters.clone());
+    tokio::spawn(async move {
+        let mut increments = std::pin::pin!(increments);
+        while let Some(Ok((_, (counter,), _, tx))) = increments.next().await {
+            let handle: &[u8] = counter.as_ref();
+            let n = {
+                let mut held = held.lock().unwrap();
+                let n = held.get_mut(handle).map(|n| {
+                    *n += 1;
+                    *n
+                });
+                let shown = n.map_or_else(|| "no such counter".to_string(), |n| n.to_string());
+                log.lock()
+                    .unwrap()
+                    .push(format!("counter.increment({}) -> {shown}", name(handle)));
+                n.unwrap_or_default()
+            };
+            let _ = tx((n,)).await;
+        }
+    });
+    let (log, held) = (calls.clone(), counters);
+    tokio::spawn(async move {
+        let mut totals = std::pin::pin!(totals);
+        while let Some(Ok((_, (counter,), _, tx))) = totals.next().await {
+            let handle: &[u8] = counter.as_ref();
+            let n = held.lock().unwrap().remove(handle).unwrap_or_default();
+            log.lock()
+                .unwrap()
+                .push(format!("counter.total({}) -> {n}", name(handle)));
+            let _ = tx((n,)).await;
+        }
+    });
+    Ok(calls)
+}
+
+/// A server, a client following its events, a directory for components and a host that
+/// loads them from files.
+async fn lattice_with_a_host() -> anyhow::Result<(
+    TestNats,
+    async_nats::Client,
+    EventWatcher,
+    tempfile::TempDir,
+    lattice_host::Host,
+)> {
+    let nats = TestNats::start().await?;
+    let client = nats.client().await?;
+    let events = EventWatcher::new(&client, "default").await?;
+    let dir = tempfile::tempdir()?;
+    let host = nats.start_host(|c| c.allow_file_load = true).await?;
+    Ok((nats, client, events, dir, host))
+}
+
 /// Scales `math` and `calc` (one instance each, from the text format) on `host_id`.
 async fn scale_math_and_calc(
     client: &async_nats::Client,
@@ -99,8 +288,26 @@ async fn scale_math_and_calc(
     host_id: &str,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
+    scale(
+        client,
+        events,
+        host_id,
+        dir,
+        &[("math", MATH), ("calc", CALC)],
+    )
+    .await
+}
+
+/// Scales each of `components` (id, text) with four instances on `host_id`.
+async fn scale(
+    client: &async_nats::Client,
+    events: &EventWatcher,
+    host_id: &str,
+    dir: &std::path::Path,
+    components: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let subjects = CtlSubjects::new("wasmbus.ctl", "default");
-    for (id, text) in [("math", MATH), ("calc", CALC)] {
+    for &(id, text) in components {
         let path = dir.join(format!("{id}.wasm"));
         std::fs::write(&path, wat::parse_str(text)?)?;
         let body = json!({"component_id": id, "component_ref": format!("file://{}", path.display()), "count": 4});

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 mod blobstore;
+mod resources;
 
 pub use blobstore::BLOBSTORE;
+pub use resources::{COUNTERS, TALLY};
 
 /// The text of a core module `$memory` with one page of memory and a bump allocator (which
 /// grows the memory when an allocation passes its end), instantiated, with `$mem` and

@@ -1,0 +1,240 @@
+//! One invocation of an exported function over wRPC: the policy asked (with a policy
+//! topic), the parameters read and lifted into a store, the call (on a fresh instance,
+//! or on the resident instance when a resource the component exports is involved), the
+//! results lowered and sent. The accept goes out with the results unless the call takes
+//! longer than [`ACCEPT_WITHIN`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lattice_runtime::Invocation;
+use lattice_runtime::wasmtime::AsContextMut as _;
+use lattice_runtime::wasmtime::component::types;
+use lattice_wrpc::IncomingInvocation;
+use lattice_wrpc::value::{Type, Value};
+
+use super::InvocationState;
+use super::glue::{to_val, to_value};
+use super::resources::{self, StoreHandles};
+use super::runner::{Export, Serving, policy_component};
+
+/// How long an invocation may take before its accept goes out on its own. A quicker
+/// one sends its accept with its results and close (one write, one wake-up for the
+/// caller); callers wait seconds for an accept.
+const ACCEPT_WITHIN: Duration = Duration::from_millis(2);
+
+/// How an invocation ended.
+enum Answer {
+    /// Its results.
+    Results(Vec<Value>),
+    /// It failed: the results channel closes saying why.
+    Failed(String),
+    /// Nothing to send (the parameters never came whole).
+    Nothing,
+}
+
+/// Runs one invocation: the policy asked (with a policy topic), decode, a fresh
+/// instance, call, encode; the accept goes out with the answer unless that takes
+/// longer than [`ACCEPT_WITHIN`].
+pub(super) async fn invoke(
+    serving: Arc<Serving>,
+    export: Export,
+    mut invocation: IncomingInvocation,
+) {
+    let acceptor = invocation.acceptor();
+    let answer = {
+        let answer = answer(&serving, &export, &mut invocation);
+        tokio::pin!(answer);
+        tokio::select! {
+            biased;
+            answer = &mut answer => answer,
+            _ = tokio::time::sleep(ACCEPT_WITHIN) => {
+                if let Err(error) = acceptor.accept().await {
+                    tracing::debug!(%error, "cannot accept an invocation");
+                }
+                answer.await
+            }
+        }
+    };
+    let result_types: Vec<Type> = export.results.iter().map(|(w, _)| w.clone()).collect();
+    let sent = match answer {
+        Answer::Results(values) => invocation.write_results(&values, &result_types).await,
+        // Closing the results channel without a value tells the caller it failed (and
+        // lattice's clients why).
+        Answer::Failed(reason) => invocation.results().fail(&reason).await,
+        Answer::Nothing => Ok(()),
+    };
+    if let Err(error) = sent {
+        tracing::warn!(%error, "cannot send the results");
+    }
+}
+
+async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInvocation) -> Answer {
+    let permitted = match serving.policy.enabled() {
+        false => Ok(()),
+        true => {
+            serving
+                .policy
+                .invocation(
+                    policy_component(&serving.spec, serving.claims.as_deref()),
+                    export.instance.as_deref().unwrap_or_default(),
+                    &export.func,
+                )
+                .await
+        }
+    };
+    if let Err(denied) = permitted {
+        tracing::info!(%denied, "invocation refused");
+        return Answer::Failed(denied.to_string());
+    }
+    let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
+    let params = match invocation.read_params_deferred(&param_types).await {
+        Ok(params) => params,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the invocation's parameters");
+            return Answer::Nothing;
+        }
+    };
+    let mut state = serving.invocation_state().await;
+    state.set_trace(super::trace_context(|name| {
+        invocation.headers().get(name).map(str::to_string)
+    }));
+    let called = match export.resident {
+        false => call_fresh(serving, export, params, state).await,
+        true => call_resident(serving, export, params, state).await,
+    };
+    match called {
+        Ok(values) => Answer::Results(values),
+        Err(failure) => {
+            tracing::warn!(error = %failure, "invocation failed");
+            Answer::Failed(failure)
+        }
+    }
+}
+
+/// Why a call on an instance failed.
+enum CallFailure {
+    /// The parameters do not fit the export (a resource handle that names nothing, say).
+    Params(String),
+    /// The call itself (a trap, a deadline): the instance cannot run again.
+    Call(String),
+    /// The results do not fit the export's type.
+    Results(String),
+}
+
+impl CallFailure {
+    fn into_message(self) -> String {
+        match self {
+            CallFailure::Params(m) | CallFailure::Call(m) | CallFailure::Results(m) => m,
+        }
+    }
+}
+
+/// Calls `export` in a fresh instance.
+async fn call_fresh(
+    serving: &Serving,
+    export: &Export,
+    params: Vec<Value>,
+    state: InvocationState,
+) -> Result<Vec<Value>, String> {
+    let mut instance = serving
+        .prepared
+        .instantiate(state)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    call_on(&mut instance, &serving.exported, export, params)
+        .await
+        .map_err(CallFailure::into_message)
+}
+
+/// Calls `export` on the resident instance, made first if there is none. One whose call
+/// failed is given up (a trapped instance cannot run again), with the resources it held.
+async fn call_resident(
+    serving: &Serving,
+    export: &Export,
+    params: Vec<Value>,
+    state: InvocationState,
+) -> Result<Vec<Value>, String> {
+    let mut resident = serving.resident.lock().await;
+    let _slot = serving
+        .prepared
+        .slot()
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let instance = match &mut *resident {
+        Some(instance) => {
+            instance.store().data_mut().data_mut().refresh(state);
+            instance
+        }
+        empty => empty.insert(
+            serving
+                .prepared
+                .instantiate_resident(state)
+                .await
+                .map_err(|e| format!("{e:#}"))?,
+        ),
+    };
+    instance.renew_deadline();
+    let called = call_on(instance, &serving.exported, export, params).await;
+    if let Err(CallFailure::Call(_)) = &called {
+        let held = instance.store().data().data().held.len();
+        tracing::warn!(
+            held,
+            "the resident instance failed: it is given up with the resources it held"
+        );
+        *resident = None;
+        return called.map_err(CallFailure::into_message);
+    }
+    // Resources pushed out of the held table are dropped in the guest.
+    let evicted = instance.store().data_mut().data_mut().held.take_evicted();
+    if !evicted.is_empty() {
+        tracing::warn!(
+            dropped = evicted.len(),
+            max = resources::MAX_HELD,
+            "callers hold too many resources of this component: the oldest are dropped"
+        );
+    }
+    for resource in evicted {
+        if let Err(error) = resource.resource_drop_async(instance.store()).await {
+            tracing::warn!(error = %format!("{error:#}"), "cannot drop a resource");
+        }
+    }
+    called.map_err(CallFailure::into_message)
+}
+
+/// Lifts `params` into `instance`'s store, calls `export`, lowers its results.
+async fn call_on(
+    instance: &mut Invocation<InvocationState>,
+    exported: &[types::ResourceType],
+    export: &Export,
+    params: Vec<Value>,
+) -> Result<Vec<Value>, CallFailure> {
+    let mut handles = StoreHandles {
+        store: instance.store().as_context_mut(),
+        exported,
+    };
+    let vals = params
+        .into_iter()
+        .zip(&export.params)
+        .map(|(v, (_, t))| to_val(v, t, &mut handles))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| {
+            CallFailure::Params(format!("parameters do not fit {}: {error}", export.func))
+        })?;
+    let returned = instance
+        .call(export.instance.as_deref(), &export.func, &vals)
+        .await
+        .map_err(|e| CallFailure::Call(format!("{e:#}")))?;
+    let mut handles = StoreHandles {
+        store: instance.store().as_context_mut(),
+        exported,
+    };
+    returned
+        .iter()
+        .zip(&export.results)
+        .map(|(v, (_, t))| to_value(v, t, &mut handles))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| {
+            CallFailure::Results(format!("results do not fit {}: {error}", export.func))
+        })
+}

@@ -310,6 +310,10 @@ pub(crate) struct Throughput {
 /// What the wRPC scenario measured.
 pub(crate) struct WrpcFigures {
     pub(crate) nats_round_trip: Samples,
+    /// The same with a blocking raw-socket client (see [`crate::raw_nats`]).
+    pub(crate) raw_round_trip: Samples,
+    /// One hop with that client.
+    pub(crate) raw_one_hop: Samples,
     pub(crate) one_hop: Samples,
     pub(crate) two_hops: Samples,
     pub(crate) throughput: Vec<Throughput>,
@@ -387,6 +391,18 @@ pub(crate) async fn wrpc(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let one_hop = latency(sizes.calls, |i| add(&wrpc, "math", i, 7)).await;
+    // The same two without a client library (blocking sockets, one thread each).
+    let (url, calls) = (host.nats_url().to_string(), sizes.calls);
+    let raw = tokio::task::spawn_blocking(move || {
+        crate::raw_nats::measure(&url, LATTICE, "math", MATH_INSTANCE, calls)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|measured| measured.map_err(|e| format!("raw client: {e}")));
+    let (raw_round_trip, raw_one_hop) = match raw {
+        Ok(raw) => (Ok(raw.round_trip), Ok(raw.one_hop)),
+        Err(e) => (Err(e.clone()), Err(e)),
+    };
 
     // The link reaches the running component without a rescale; wait until it has.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -411,6 +427,8 @@ pub(crate) async fn wrpc(
     host.stop().await;
     Ok(WrpcFigures {
         nats_round_trip,
+        raw_round_trip,
+        raw_one_hop,
         one_hop,
         two_hops,
         throughput,

@@ -14,6 +14,7 @@ mod components;
 mod harness;
 mod http;
 mod nats;
+mod raw_nats;
 mod report;
 mod scenarios;
 mod stats;
@@ -345,6 +346,14 @@ async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &Compon
                 samples_json(&wrpc.nats_round_trip),
             );
             figures.insert("wrpc_one_hop_ms".into(), samples_json(&wrpc.one_hop));
+            figures.insert(
+                "nats_round_trip_raw_ms".into(),
+                samples_json(&wrpc.raw_round_trip),
+            );
+            figures.insert(
+                "wrpc_one_hop_raw_ms".into(),
+                samples_json(&wrpc.raw_one_hop),
+            );
             figures.insert("wrpc_two_hops_ms".into(), samples_json(&wrpc.two_hops));
             let steps = wrpc
                 .throughput
@@ -363,6 +372,8 @@ async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &Compon
             let e = fail(e);
             figures.insert("nats_round_trip_ms".into(), e.clone());
             figures.insert("wrpc_one_hop_ms".into(), e.clone());
+            figures.insert("nats_round_trip_raw_ms".into(), e.clone());
+            figures.insert("wrpc_one_hop_raw_ms".into(), e.clone());
             figures.insert("wrpc_two_hops_ms".into(), e.clone());
             figures.insert("wrpc_throughput".into(), e);
         }

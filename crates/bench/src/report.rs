@@ -175,11 +175,23 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             out.push_str(&cells(compare, texts, r, &row, goal));
         }
     }
-    let timed_rows: [(&str, &str, &str, usize); 3] = [
+    let timed_rows: [(&str, &str, &str, usize); 5] = [
         (
             "NATS request → reply, no host (the transport's floor)",
             "—",
             "nats_round_trip_ms",
+            3,
+        ),
+        (
+            "NATS request → reply, no host, raw blocking sockets (no client library)",
+            "—",
+            "nats_round_trip_raw_ms",
+            3,
+        ),
+        (
+            "wRPC call, 1 hop (`add`), from the raw-socket client",
+            "—",
+            "wrpc_one_hop_raw_ms",
             3,
         ),
         (

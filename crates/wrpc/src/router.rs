@@ -1,18 +1,23 @@
-//! The one owner of a client's inbox subscription (`{inbox}.>`): it hands every message
-//! to the channel of the call it belongs to, by call token and channel suffix.
+//! The router of a client's inbox subscription (`{inbox}.>`): it hands every message to
+//! the channel of the call it belongs to, by call token and channel suffix.
 //!
-//! Calls and their channels register through commands; the loop prefers commands over
-//! messages, so a channel registered before its subject is handed out never misses a
-//! message. Messages for a registered call whose channel nobody listens to yet are kept
-//! until someone does (up to [`MAX_EARLY_FRAMES`] per call).
+//! Calls and their channels register in a table shared with the routing task, directly
+//! from the caller (no message to that task, no wake-up of it): a channel registered
+//! before its subject is handed out never misses a message. Messages for a registered
+//! call whose channel nobody listens to yet are kept until someone does (up to
+//! [`MAX_EARLY_FRAMES`] per call). The task ends, and the subscription with it, when the
+//! last handle is gone.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::StreamExt as _;
-use tokio::sync::mpsc;
-use tracing::{debug, trace, warn};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
 
 use crate::subjects::{Channel, Inbox};
 
@@ -33,73 +38,81 @@ pub(crate) struct Frame {
 pub(crate) type FrameSender = mpsc::UnboundedSender<Frame>;
 pub(crate) type FrameReceiver = mpsc::UnboundedReceiver<Frame>;
 
-enum Command {
-    Open {
-        token: String,
-        channels: Vec<(Channel, FrameSender)>,
-    },
-    Listen {
-        token: String,
-        channel: Channel,
-        tx: FrameSender,
-    },
-    Close {
-        token: String,
-    },
+/// The calls of one inbox, shared by the handles and the routing task.
+#[derive(Default)]
+struct Routes {
+    calls: HashMap<String, Call>,
+    /// Whether the routing task still runs (it reads the subscription).
+    running: bool,
 }
 
-/// A cheap handle to the router task.
-#[derive(Clone, Debug)]
+/// A cheap handle to the router.
+#[derive(Clone)]
 pub(crate) struct RouterHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    routes: Arc<Mutex<Routes>>,
+    /// Dropped with the last handle: the routing task then ends.
+    _alive: Arc<oneshot::Sender<()>>,
 }
 
-impl std::fmt::Debug for Command {
+impl std::fmt::Debug for RouterHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Command::Open { token, .. } => write!(f, "Open({token})"),
-            Command::Listen { token, channel, .. } => write!(f, "Listen({token}, {channel:?})"),
-            Command::Close { token } => write!(f, "Close({token})"),
-        }
+        f.debug_struct("RouterHandle").finish_non_exhaustive()
     }
 }
 
 impl RouterHandle {
     /// Starts the router on `subscription` (which must be `inbox.wildcard()`).
     pub(crate) fn spawn(inbox: Inbox, subscription: async_nats::Subscriber) -> Self {
-        let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(inbox, subscription, rx));
-        RouterHandle { commands }
+        let routes = Arc::new(Mutex::new(Routes {
+            calls: HashMap::new(),
+            running: true,
+        }));
+        let (alive, gone) = oneshot::channel();
+        tokio::spawn(run(inbox, subscription, Arc::clone(&routes), gone));
+        RouterHandle {
+            routes,
+            _alive: Arc::new(alive),
+        }
+    }
+
+    fn routes(&self) -> parking_lot::MutexGuard<'_, Routes> {
+        self.routes.lock()
     }
 
     /// Registers a call with the channels it listens to from the start. Returns whether
     /// the router still runs.
     pub(crate) fn open(&self, token: &str, channels: Vec<(Channel, FrameSender)>) -> bool {
-        self.commands
-            .send(Command::Open {
-                token: token.to_owned(),
-                channels,
-            })
-            .is_ok()
+        let mut routes = self.routes();
+        if !routes.running {
+            return false;
+        }
+        let call = routes.calls.entry(token.to_owned()).or_default();
+        for (channel, tx) in channels {
+            call.listeners.insert(channel, Some(tx));
+        }
+        true
     }
 
-    /// A receiver for one more channel of a registered call; it ends at once when the
-    /// call is gone.
+    /// A receiver for one more channel of a registered call, with the messages that came
+    /// for it before; it ends at once when the call is gone.
     pub(crate) fn listen(&self, token: &str, channel: Channel) -> FrameReceiver {
         let (tx, rx) = mpsc::unbounded_channel();
-        // A stopped router drops `tx`, which ends `rx`: the reader sees the end.
-        let _ = self.commands.send(Command::Listen {
-            token: token.to_owned(),
-            channel,
-            tx,
-        });
+        let mut routes = self.routes();
+        // An unknown call drops `tx`, which ends `rx`: the reader sees the end.
+        if let Some(call) = routes.calls.get_mut(token) {
+            if let Some(frames) = call.early.remove(&channel) {
+                call.early_count -= frames.len();
+                for frame in frames {
+                    let _ = tx.send(frame);
+                }
+            }
+            call.listeners.insert(channel, Some(tx));
+        }
         rx
     }
 
     fn close(&self, token: &str) {
-        let _ = self.commands.send(Command::Close {
-            token: token.to_owned(),
-        });
+        self.routes().calls.remove(token);
     }
 }
 
@@ -127,19 +140,15 @@ struct Call {
 async fn run(
     inbox: Inbox,
     mut subscription: async_nats::Subscriber,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    routes: Arc<Mutex<Routes>>,
+    mut gone: oneshot::Receiver<()>,
 ) {
-    let mut calls: HashMap<String, Call> = HashMap::new();
     loop {
         tokio::select! {
-            biased;
-            command = commands.recv() => match command {
-                Some(command) => handle_command(&mut calls, command),
-                // Every client handle and call is gone.
-                None => break,
-            },
+            // Every client handle and call is gone.
+            _ = &mut gone => break,
             message = subscription.next() => match message {
-                Some(message) => route(&inbox, &mut calls, message),
+                Some(message) => route(&inbox, &routes, message),
                 None => {
                     debug!("inbox subscription ended");
                     break;
@@ -147,43 +156,16 @@ async fn run(
             },
         }
     }
-    // Dropping `calls` ends every listener.
+    let mut routes = routes.lock();
+    routes.running = false;
+    // Dropping the calls ends every listener.
+    routes.calls.clear();
 }
 
-fn handle_command(calls: &mut HashMap<String, Call>, command: Command) {
-    trace!(?command, "router command");
-    match command {
-        Command::Open { token, channels } => {
-            let call = calls.entry(token).or_default();
-            for (channel, tx) in channels {
-                call.listeners.insert(channel, Some(tx));
-            }
-        }
-        Command::Listen { token, channel, tx } => {
-            let Some(call) = calls.get_mut(&token) else {
-                return;
-            };
-            if let Some(frames) = call.early.remove(&channel) {
-                call.early_count -= frames.len();
-                for frame in frames {
-                    let _ = tx.send(frame);
-                }
-            }
-            call.listeners.insert(channel, Some(tx));
-        }
-        Command::Close { token } => {
-            calls.remove(&token);
-        }
-    }
-}
-
-fn route(inbox: &Inbox, calls: &mut HashMap<String, Call>, message: async_nats::Message) {
+/// Hands `message` to its call's channel; the table is locked only for the hand-over.
+fn route(inbox: &Inbox, routes: &Mutex<Routes>, message: async_nats::Message) {
     let Some((token, channel)) = inbox.parse(message.subject.as_str()) else {
         debug!(subject = %message.subject, "dropping a message on an unknown inbox subject");
-        return;
-    };
-    let Some(call) = calls.get_mut(token) else {
-        debug!(subject = %message.subject, "dropping a message for a finished call");
         return;
     };
     let failure = message
@@ -197,6 +179,11 @@ fn route(inbox: &Inbox, calls: &mut HashMap<String, Call>, message: async_nats::
         status: message.status,
         description: message.description,
         failure,
+    };
+    let mut routes = routes.lock();
+    let Some(call) = routes.calls.get_mut(token) else {
+        debug!(subject = %message.subject, "dropping a message for a finished call");
+        return;
     };
     match call.listeners.get_mut(&channel) {
         Some(Some(tx)) => {

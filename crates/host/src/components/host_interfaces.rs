@@ -197,7 +197,7 @@ pub(crate) fn link(
             _ => {}
         }
     }
-    Ok(())
+    super::keyvalue::define_unused_bucket(linker, signatures, bucket_defined)
 }
 
 /// The host side of a `wasmcloud:secrets` `secret`: its rep indexes the invocation's

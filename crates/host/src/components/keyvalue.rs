@@ -18,6 +18,57 @@ use super::imports::{Call, Router, write_results};
 /// The interfaces, without their version.
 const INTERFACES: [&str; 3] = ["store", "atomics", "batch"];
 
+/// What an exported `wasi:keyvalue/watcher` is served as (its `bucket` goes as its name),
+/// as in 1.9.2: a keyvalue provider calls `on-set` and `on-delete` there.
+pub(crate) const WATCHER_WIRE: &str = "wrpc:keyvalue/watcher@0.2.0-draft";
+
+/// Whether `instance` is an exported `wasi:keyvalue/watcher`.
+pub(crate) fn is_watcher(instance: &str) -> bool {
+    instance.starts_with("wasi:keyvalue/watcher@0.2.0-draft")
+}
+
+/// A new `bucket` handle on `name` in the invocation's store (for a watcher's call).
+pub(crate) fn bucket_for(
+    mut store: wasmtime::StoreContextMut<'_, StoreState<InvocationState>>,
+    name: String,
+) -> wasmtime::Result<wasmtime::component::ResourceAny> {
+    let buckets = &mut store.data_mut().data_mut().buckets;
+    buckets.push(name);
+    let rep = buckets.len() as u32 - 1;
+    Resource::<Bucket>::new_own(rep).try_into_resource_any(&mut store)
+}
+
+/// Defines the store's `bucket` resource for a component that imports the type but none
+/// of the store's functions (a watcher, say), unless it is defined already.
+pub(crate) fn define_unused_bucket(
+    linker: &mut Linker<StoreState<InvocationState>>,
+    signatures: &lattice_runtime::ComponentSignatures,
+    bucket_defined: bool,
+) -> wasmtime::Result<()> {
+    if bucket_defined {
+        return Ok(());
+    }
+    for item in &signatures.imports {
+        let Some(instance) = item.instance.as_deref() else {
+            continue;
+        };
+        if interface_of(instance) == Some("store")
+            && item.name == "bucket"
+            && matches!(
+                item.item,
+                wasmtime::component::types::ComponentItem::Resource(_)
+            )
+        {
+            linker.instance(instance)?.resource(
+                "bucket",
+                ResourceType::host::<Bucket>(),
+                |_, _| Ok(()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `instance` is one of the interfaces this module implements.
 pub(crate) fn implements(instance: &str) -> bool {
     interface_of(instance).is_some()

@@ -73,6 +73,11 @@ pub(super) struct Export {
     /// Whether it runs on the resident instance (a resource the component exports is
     /// among its parameters or results).
     pub(super) resident: bool,
+    /// The instance it is served as, when not its own (`wasi:keyvalue/watcher`).
+    pub(super) wire_instance: Option<String>,
+    /// Whether its first parameter is a `wasi:keyvalue` bucket that callers name (a
+    /// watcher's `on-set` and `on-delete`).
+    pub(super) bucket_first: bool,
 }
 
 /// Loads and links `spec`'s component, ready to serve `spec.count` at a time.
@@ -218,17 +223,29 @@ fn exports(serving: &Serving) -> Vec<Export> {
             .map(|(_, t)| t)
             .collect();
         let results = item.results().unwrap_or_default();
+        // A watcher's bucket goes by its name, as `wrpc:keyvalue/watcher` has it.
+        let watcher = item
+            .instance
+            .as_deref()
+            .is_some_and(super::keyvalue::is_watcher);
         match (typed(params), typed(results)) {
-            (Ok(params), Ok(results)) => out.push(Export {
-                instance: item.instance.clone(),
-                func: item.name.clone(),
-                resident: params
-                    .iter()
-                    .chain(&results)
-                    .any(|(_, t)| resources::mentions(t, &serving.exported)),
-                params,
-                results,
-            }),
+            (Ok(mut params), Ok(results)) => {
+                if let (true, Some(bucket)) = (watcher, params.first_mut()) {
+                    bucket.0 = Type::String;
+                }
+                out.push(Export {
+                    instance: item.instance.clone(),
+                    func: item.name.clone(),
+                    resident: params
+                        .iter()
+                        .chain(&results)
+                        .any(|(_, t)| resources::mentions(t, &serving.exported)),
+                    wire_instance: watcher.then(|| super::keyvalue::WATCHER_WIRE.to_string()),
+                    bucket_first: watcher,
+                    params,
+                    results,
+                })
+            }
             (Err(error), _) | (_, Err(error)) => tracing::warn!(
                 instance = item.instance.as_deref().unwrap_or(""),
                 func = %item.name,
@@ -257,9 +274,10 @@ impl Server {
         let mut served: Vec<(InvocationSubject, Served)> = exports(&serving)
             .into_iter()
             .map(|export| {
+                let instance = export.wire_instance.as_ref().or(export.instance.as_ref());
                 let subject = InvocationSubject::new(
                     prefix.clone(),
-                    export.instance.clone().unwrap_or_default(),
+                    instance.cloned().unwrap_or_default(),
                     lattice_wrpc::subjects::wire_func_name(&export.func),
                 );
                 (subject, Served::Func(export))

@@ -213,14 +213,27 @@ async fn call_on(
         store: instance.store().as_context_mut(),
         exported,
     };
-    let vals = params
-        .into_iter()
-        .zip(&export.params)
-        .map(|(v, (_, t))| to_val(v, t, &mut handles))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| {
+    let mut params = params.into_iter();
+    let mut vals = Vec::with_capacity(export.params.len());
+    let mut types = export.params.iter();
+    if export.bucket_first {
+        // A watcher's bucket, named by the caller: a handle on that name in this store.
+        let (Some(Value::String(name)), Some(_)) = (params.next(), types.next()) else {
+            return Err(CallFailure::Params(format!(
+                "{} takes a bucket name first",
+                export.func
+            )));
+        };
+        let bucket = super::keyvalue::bucket_for(handles.store.as_context_mut(), name)
+            .map_err(|e| CallFailure::Params(format!("{e:#}")))?;
+        vals.push(lattice_runtime::wasmtime::component::Val::Resource(bucket));
+    }
+    for (value, (_, ty)) in params.zip(types) {
+        let val = to_val(value, ty, &mut handles).map_err(|error| {
             CallFailure::Params(format!("parameters do not fit {}: {error}", export.func))
         })?;
+        vals.push(val);
+    }
     let returned = instance
         .call(export.instance.as_deref(), &export.func, &vals)
         .await

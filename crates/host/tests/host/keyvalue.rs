@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lattice_test_support::components::{KEYVALUE, call_one, write_component};
+use lattice_test_support::components::{KEYVALUE, WATCHER, call_one, write_component};
 use lattice_wrpc::value::{Type, Value};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::json;
@@ -81,6 +81,56 @@ async fn a_component_uses_wasi_keyvalue_through_a_provider_of_the_lattice_sdk() 
         unlinked.contains("link not found") && unlinked.contains("wasi:keyvalue/store"),
         "{unlinked}"
     );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn an_exported_watcher_is_served_as_wrpc_keyvalue_watcher() {
+    let (_nats, client, events, dir, host) = lattice_with_components().await;
+    let id = host.id().to_string();
+    start_test_provider(&client, &events, &id, "kvprov").await;
+    let kv_path = write_component(dir.path(), "kv.wasm", KEYVALUE);
+    let watcher_path = write_component(dir.path(), "watcher.wasm", WATCHER);
+    scale_each(&client, &events, &id, &["kv"], &kv_path).await;
+    scale_each(&client, &events, &id, &["watcher"], &watcher_path).await;
+    for source in ["kv", "watcher"] {
+        let link = json!({"source_id": source, "target": "kvprov", "wit_namespace": "wasi",
+            "wit_package": "keyvalue", "interfaces": ["store", "atomics", "batch"]});
+        put_link(&client, link).await;
+    }
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    // What a keyvalue provider that watches sends: the bucket by its name.
+    let watch = |func: &'static str, params: Vec<Value>| {
+        let wrpc = &wrpc;
+        async move {
+            let types = [Type::String, Type::String, Type::list(Type::U8)];
+            let mut body = bytes::BytesMut::new();
+            lattice_wrpc::value::encode_tuple(&params, &types[..params.len()], &mut body).unwrap();
+            let subject = lattice_wrpc::subjects::InvocationSubject::new(
+                lattice_wrpc::subjects::SubjectPrefix::target("default", "watcher"),
+                "wrpc:keyvalue/watcher@0.2.0-draft",
+                func,
+            );
+            let mut call = wrpc
+                .invoke(&subject, &InvocationHeaders::new(), body.freeze())
+                .await
+                .map_err(|e| e.to_string())?;
+            call.read_results(&[]).await.map_err(|e| e.to_string())
+        }
+    };
+    let name = |s: &str| Value::String(s.into());
+    let set = vec![name("w1"), name("k"), Value::Bytes(b"v".to_vec().into())];
+    assert_eq!(watch("on-set", set).await, Ok(Vec::new()));
+    // The watcher wrote it through its own link: `kv` reads it from the provider.
+    let kv = Kv { wrpc: &wrpc };
+    let some = |bytes: &[u8]| Value::Option(Some(Box::new(Value::Bytes(bytes.to_vec().into()))));
+    let ok = |value: Value| Ok(Value::Result(Ok(Some(Box::new(value)))));
+    assert_eq!(kv.get("kv", "w1", "k").await, ok(some(b"v")));
+    assert_eq!(
+        watch("on-delete", vec![name("w1"), name("k")]).await,
+        Ok(Vec::new())
+    );
+    assert_eq!(kv.get("kv", "w1", "k").await, ok(some(b"deleted")));
     host.shutdown(Duration::from_secs(5)).await;
 }
 

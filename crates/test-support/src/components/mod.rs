@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 mod blobstore;
 mod resources;
+mod watcher;
 
 pub use blobstore::BLOBSTORE;
 pub use resources::{COUNTERS, TALLY};
+pub use watcher::WATCHER;
 
 /// The text of a core module `$memory` with one page of memory and a bump allocator (which
 /// grows the memory when an allocation passes its end), instantiated, with `$mem` and
@@ -39,6 +41,19 @@ macro_rules! bump_memory {
   (core instance $mi (instantiate $memory))
   (alias core export $mi "mem" (core memory $mem))
   (alias core export $mi "realloc" (core func $realloc))
+"#
+    };
+}
+
+/// The start of an import of `wasi:keyvalue/store@0.2.0-draft` as `$store`: its `error`
+/// (`$err`) and `bucket` (`$b`); the functions and the closing parentheses follow.
+#[macro_export]
+macro_rules! keyvalue_store_import {
+    () => {
+        r#"  (import "wasi:keyvalue/store@0.2.0-draft" (instance $store
+    (type $e (variant (case "no-such-store") (case "access-denied") (case "other" string)))
+    (export "error" (type $err (eq $e)))
+    (export "bucket" (type $b (sub resource)))
 "#
     };
 }
@@ -179,11 +194,9 @@ pub const ROUTER_V1: &str = router!(
 pub const KEYVALUE: &str = concat!(
     r#"
 (component
-  (import "wasi:keyvalue/store@0.2.0-draft" (instance $store
-    (type $e (variant (case "no-such-store") (case "access-denied") (case "other" string)))
-    (export "error" (type $err (eq $e)))
-    (export "bucket" (type $b (sub resource)))
-    (export "open" (func (param "identifier" string) (result (result (own $b) (error $err)))))
+"#,
+    keyvalue_store_import!(),
+    r#"    (export "open" (func (param "identifier" string) (result (result (own $b) (error $err)))))
     (export "[method]bucket.get" (func (param "self" (borrow $b)) (param "key" string)
       (result (result (option (list u8)) (error $err)))))
     (export "[method]bucket.set" (func (param "self" (borrow $b)) (param "key" string)

@@ -389,29 +389,43 @@ pub(super) fn policy_component(
 
 /// The exported functions of what serves now, typed for clients.
 pub(crate) fn describe(id: &str, serving: &Serving) -> lattice_proto::wit::ComponentExports {
-    use lattice_proto::wit::{ExportedFunction, WitField};
+    use lattice_proto::wit::{ExportedFunction, WitField, WitType};
     let exports = serving
         .prepared
         .signatures()
         .export_funcs()
-        .map(|item| ExportedFunction {
-            instance: item.instance.clone(),
-            name: item.name.clone(),
-            params: item
-                .params()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, ty)| WitField {
-                    name,
-                    ty: super::glue::wit_type(&ty),
-                })
-                .collect(),
-            results: item
-                .results()
-                .unwrap_or_default()
-                .iter()
-                .map(super::glue::wit_type)
-                .collect(),
+        .map(|item| {
+            // A watcher as callers reach it (see `exports`): its bucket by name.
+            let watcher = item
+                .instance
+                .as_deref()
+                .is_some_and(super::keyvalue::is_watcher);
+            ExportedFunction {
+                instance: match watcher {
+                    true => Some(super::keyvalue::WATCHER_WIRE.to_string()),
+                    false => item.instance.clone(),
+                },
+                name: item.name.clone(),
+                params: item
+                    .params()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, ty))| WitField {
+                        name,
+                        ty: match watcher && i == 0 {
+                            true => WitType::String,
+                            false => super::glue::wit_type(&ty),
+                        },
+                    })
+                    .collect(),
+                results: item
+                    .results()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(super::glue::wit_type)
+                    .collect(),
+            }
         })
         .collect();
     lattice_proto::wit::ComponentExports {

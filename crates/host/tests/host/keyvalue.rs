@@ -98,6 +98,15 @@ async fn an_exported_watcher_is_served_as_wrpc_keyvalue_watcher() {
             "wit_package": "keyvalue", "interfaces": ["store", "atomics", "batch"]});
         put_link(&client, link).await;
     }
+    // Described as callers reach it.
+    let subject = crate::components::subjects().component_describe(&id);
+    let reply =
+        lattice_test_support::ctl_request(&client, subject, json!({"component_id": "watcher"}))
+            .await;
+    assert!(reply.success, "{}", reply.message);
+    let on_set = &reply.response.as_ref().unwrap()["exports"][0];
+    assert_eq!(on_set["instance"], "wrpc:keyvalue/watcher@0.2.0-draft");
+    assert_eq!(on_set["params"][0]["type"]["kind"], "string");
     let wrpc = WrpcClient::new(client.clone()).await.unwrap();
     // What a keyvalue provider that watches sends: the bucket by its name.
     let watch = |func: &'static str, params: Vec<Value>| {

@@ -18,6 +18,7 @@ mod raw_nats;
 mod report;
 mod scenarios;
 mod stats;
+mod wrpc;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -309,94 +310,6 @@ fn fail(e: anyhow::Error) -> Value {
     json!({"error": format!("{e:#}")})
 }
 
-/// Runs every component scenario against one host command; failures become the row's
-/// error.
-async fn measure_components(command: &str, artifacts: &Artifacts, sizes: &ComponentSizes) -> Value {
-    let mut figures = serde_json::Map::new();
-    let mut large = Vec::new();
-    for component in &artifacts.large {
-        eprintln!(
-            "[{command}] component.scale → component_scaled ({})",
-            component.name
-        );
-        let times = match &component.path {
-            Ok(path) => components::large_scale(command, artifacts, path, sizes).await,
-            Err(e) => Err(anyhow::anyhow!("{e}")),
-        };
-        large.push(match times {
-            Ok(times) => json!({
-                "name": component.name, "bytes": times.bytes,
-                "scale_cold_ms": samples_json(&times.cold),
-                "scale_warm_rescale_ms": samples_json(&times.warm_rescale),
-                "scale_warm_restart_ms": samples_json(&times.warm_restart),
-            }),
-            Err(e) => {
-                let e = fail(e);
-                json!({"name": component.name, "scale_cold_ms": e, "scale_warm_rescale_ms": e,
-                    "scale_warm_restart_ms": e})
-            }
-        });
-    }
-    figures.insert("large".into(), Value::Array(large));
-    eprintln!("[{command}] wRPC latency and throughput");
-    match components::wrpc(command, artifacts, sizes).await {
-        Ok(wrpc) => {
-            figures.insert(
-                "nats_round_trip_ms".into(),
-                samples_json(&wrpc.nats_round_trip),
-            );
-            figures.insert("wrpc_one_hop_ms".into(), samples_json(&wrpc.one_hop));
-            figures.insert(
-                "nats_round_trip_raw_ms".into(),
-                samples_json(&wrpc.raw_round_trip),
-            );
-            figures.insert(
-                "wrpc_one_hop_raw_ms".into(),
-                samples_json(&wrpc.raw_one_hop),
-            );
-            figures.insert("wrpc_two_hops_ms".into(), samples_json(&wrpc.two_hops));
-            let steps = wrpc
-                .throughput
-                .iter()
-                .map(|t| {
-                    json!({
-                        "concurrency": t.concurrency, "calls": t.calls, "errors": t.errors,
-                        "seconds": t.seconds, "calls_per_s": t.calls as f64 / t.seconds,
-                        "first_error": t.first_error,
-                    })
-                })
-                .collect();
-            figures.insert("wrpc_throughput".into(), Value::Array(steps));
-        }
-        Err(e) => {
-            let e = fail(e);
-            figures.insert("nats_round_trip_ms".into(), e.clone());
-            figures.insert("wrpc_one_hop_ms".into(), e.clone());
-            figures.insert("nats_round_trip_raw_ms".into(), e.clone());
-            figures.insert("wrpc_one_hop_raw_ms".into(), e.clone());
-            figures.insert("wrpc_two_hops_ms".into(), e.clone());
-            figures.insert("wrpc_throughput".into(), e);
-        }
-    }
-    let mut many = Vec::new();
-    for &n in &sizes.counts {
-        eprintln!("[{command}] {n} components");
-        many.push(match components::many(command, artifacts, n).await {
-            Ok(r) => json!({
-                "n": r.n, "scaled": r.scaled, "failed": r.failed, "first_failure": r.first_failure,
-                "all_scaled_ms": r.all_scaled_ms, "answered": r.answered,
-                "idle_rss_bytes": r.idle_rss, "first_rss_bytes": r.first_rss,
-                "loaded_rss_bytes": r.loaded_rss, "called_rss_bytes": r.called_rss,
-                "per_component_bytes": r.per_component_bytes(),
-                "per_component_called_bytes": r.per_component_called_bytes(),
-            }),
-            Err(e) => json!({"n": n, "error": format!("{e:#}")}),
-        });
-    }
-    figures.insert("many".into(), Value::Array(many));
-    Value::Object(figures)
-}
-
 /// Runs every provider scenario against one host command; failures become the row's error.
 async fn measure(command: &str, par: &Path, distinct: &[PathBuf], sizes: &Sizes) -> Value {
     let mut figures = serde_json::Map::new();
@@ -532,7 +445,7 @@ async fn main() -> anyhow::Result<()> {
             None => json!({}),
         };
         if let Some(artifacts) = &artifacts {
-            figures["components"] = measure_components(command, artifacts, &component_sizes).await;
+            figures["components"] = components::measure(command, artifacts, &component_sizes).await;
         }
         figures
     };

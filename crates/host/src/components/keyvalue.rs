@@ -18,13 +18,13 @@ use super::imports::{Call, Router, write_results};
 /// The interfaces, without their version.
 const INTERFACES: [&str; 3] = ["store", "atomics", "batch"];
 
-/// What an exported `wasi:keyvalue/watcher` is served as (its `bucket` goes as its name),
-/// as in 1.9.2: a keyvalue provider calls `on-set` and `on-delete` there.
-pub(crate) const WATCHER_WIRE: &str = "wrpc:keyvalue/watcher@0.2.0-draft";
-
-/// Whether `instance` is an exported `wasi:keyvalue/watcher`.
-pub(crate) fn is_watcher(instance: &str) -> bool {
-    instance.starts_with("wasi:keyvalue/watcher@0.2.0-draft")
+/// What an exported `instance` is served as when it is `wasi:keyvalue/watcher`:
+/// `wrpc:keyvalue/watcher@0.2.0-draft`, its `bucket` (the first parameter of `on-set` and
+/// `on-delete`) going by name, as in 1.9.2, where keyvalue providers call it there.
+pub(crate) fn watcher_served_as(instance: Option<&str>) -> Option<&'static str> {
+    instance
+        .is_some_and(|i| i.starts_with("wasi:keyvalue/watcher@0.2.0-draft"))
+        .then_some("wrpc:keyvalue/watcher@0.2.0-draft")
 }
 
 /// A new `bucket` handle on `name` in the invocation's store (for a watcher's call).

@@ -73,11 +73,17 @@ pub(super) struct Export {
     /// Whether it runs on the resident instance (a resource the component exports is
     /// among its parameters or results).
     pub(super) resident: bool,
-    /// The instance it is served as, when not its own (`wasi:keyvalue/watcher`).
+    /// The instance it is served as, when not its own: only a `wasi:keyvalue/watcher`
+    /// is, and its first parameter is then a bucket that callers name.
     pub(super) wire_instance: Option<String>,
+}
+
+impl Export {
     /// Whether its first parameter is a `wasi:keyvalue` bucket that callers name (a
     /// watcher's `on-set` and `on-delete`).
-    pub(super) bucket_first: bool,
+    pub(super) fn bucket_first(&self) -> bool {
+        self.wire_instance.is_some()
+    }
 }
 
 /// Loads and links `spec`'s component, ready to serve `spec.count` at a time.
@@ -224,13 +230,10 @@ fn exports(serving: &Serving) -> Vec<Export> {
             .collect();
         let results = item.results().unwrap_or_default();
         // A watcher's bucket goes by its name, as `wrpc:keyvalue/watcher` has it.
-        let watcher = item
-            .instance
-            .as_deref()
-            .is_some_and(super::keyvalue::is_watcher);
+        let watcher = super::keyvalue::watcher_served_as(item.instance.as_deref());
         match (typed(params), typed(results)) {
             (Ok(mut params), Ok(results)) => {
-                if let (true, Some(bucket)) = (watcher, params.first_mut()) {
+                if let (Some(_), Some(bucket)) = (watcher, params.first_mut()) {
                     bucket.0 = Type::String;
                 }
                 out.push(Export {
@@ -240,8 +243,7 @@ fn exports(serving: &Serving) -> Vec<Export> {
                         .iter()
                         .chain(&results)
                         .any(|(_, t)| resources::mentions(t, &serving.exported)),
-                    wire_instance: watcher.then(|| super::keyvalue::WATCHER_WIRE.to_string()),
-                    bucket_first: watcher,
+                    wire_instance: watcher.map(str::to_string),
                     params,
                     results,
                 })
@@ -396,15 +398,11 @@ pub(crate) fn describe(id: &str, serving: &Serving) -> lattice_proto::wit::Compo
         .export_funcs()
         .map(|item| {
             // A watcher as callers reach it (see `exports`): its bucket by name.
-            let watcher = item
-                .instance
-                .as_deref()
-                .is_some_and(super::keyvalue::is_watcher);
+            let watcher = super::keyvalue::watcher_served_as(item.instance.as_deref());
             ExportedFunction {
-                instance: match watcher {
-                    true => Some(super::keyvalue::WATCHER_WIRE.to_string()),
-                    false => item.instance.clone(),
-                },
+                instance: watcher
+                    .map(str::to_string)
+                    .or_else(|| item.instance.clone()),
                 name: item.name.clone(),
                 params: item
                     .params()
@@ -413,7 +411,7 @@ pub(crate) fn describe(id: &str, serving: &Serving) -> lattice_proto::wit::Compo
                     .enumerate()
                     .map(|(i, (name, ty))| WitField {
                         name,
-                        ty: match watcher && i == 0 {
+                        ty: match watcher.is_some() && i == 0 {
                             true => WitType::String,
                             false => super::glue::wit_type(&ty),
                         },

@@ -216,7 +216,7 @@ async fn call_on(
     let mut params = params.into_iter();
     let mut vals = Vec::with_capacity(export.params.len());
     let mut types = export.params.iter();
-    if export.bucket_first {
+    if export.bucket_first() {
         // A watcher's bucket, named by the caller: a handle on that name in this store.
         let (Some(Value::String(name)), Some(_)) = (params.next(), types.next()) else {
             return Err(CallFailure::Params(format!(

@@ -418,6 +418,10 @@ pub(crate) async fn measure(command: &str, artifacts: &Artifacts, sizes: &Compon
                 "wrpc_two_hops_ms".into(),
                 crate::samples_json(&wrpc.two_hops),
             );
+            figures.insert(
+                "wrpc_two_hops_across_ms".into(),
+                crate::samples_json(&wrpc.two_hops_across),
+            );
             let steps = wrpc
                 .throughput
                 .iter()
@@ -438,6 +442,7 @@ pub(crate) async fn measure(command: &str, artifacts: &Artifacts, sizes: &Compon
             figures.insert("nats_round_trip_raw_ms".into(), e.clone());
             figures.insert("wrpc_one_hop_raw_ms".into(), e.clone());
             figures.insert("wrpc_two_hops_ms".into(), e.clone());
+            figures.insert("wrpc_two_hops_across_ms".into(), e.clone());
             figures.insert("wrpc_throughput".into(), e);
         }
     }

@@ -55,26 +55,7 @@ impl HostUnderTest {
         let server = NatsServer::start(store.path()).await?;
         let nats = async_nats::connect(server.url()).await?;
         let events = EventStream::subscribe(&nats, LATTICE).await?;
-        let mut host = Command::new("sh");
-        if let Some(dir) = data_dir {
-            host.env("LATTICE_DATA_DIR", dir);
-        }
-        host.envs(env.iter().copied());
-        let child = host
-            .arg("-c")
-            .arg(format!("exec {command}"))
-            .env("WASMCLOUD_NATS_HOST", "127.0.0.1")
-            .env("WASMCLOUD_NATS_PORT", server.port().to_string())
-            .env("WASMCLOUD_LATTICE", LATTICE)
-            .env("WASMCLOUD_ALLOW_FILE_LOAD", "true")
-            .env("WASMCLOUD_LOG_LEVEL", "warn")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run `{command}`"))?;
+        let child = spawn_host(command, server.port(), data_dir, env)?;
         let pid = child.id().context("the host has a pid")?;
         let options = ClientOptions {
             lattice: LATTICE.to_string(),
@@ -137,13 +118,25 @@ impl HostUnderTest {
         reference: &Path,
         count: u32,
     ) -> anyhow::Result<()> {
+        self.scale_component_on(&self.host_id, id, reference, count)
+            .await
+    }
+
+    /// [`scale_component`](Self::scale_component) on the host `host_id` of the lattice.
+    pub(crate) async fn scale_component_on(
+        &self,
+        host_id: &str,
+        id: &str,
+        reference: &Path,
+        count: u32,
+    ) -> anyhow::Result<()> {
         let body = serde_json::json!({
             "component_id": id,
             "component_ref": format!("file://{}", reference.display()),
             "count": count,
-            "host_id": self.host_id,
+            "host_id": host_id,
         });
-        self.ctl(self.subjects.component_scale(&self.host_id), body)
+        self.ctl(self.subjects.component_scale(host_id), body)
             .await?;
         Ok(())
     }
@@ -263,17 +256,97 @@ impl HostUnderTest {
         Self::start_with(command, data_dir.as_deref(), &env).await
     }
 
-    pub(crate) async fn stop(mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
+    pub(crate) async fn stop(self) {
+        stop_host(self.pid, self.child).await;
+    }
+
+    /// Starts `command` as a second host on this host's NATS server and lattice (with a
+    /// data directory of its own); returns once the lattice lists it.
+    pub(crate) async fn start_beside(&self, command: &str) -> anyhow::Result<HostBeside> {
+        let dir = tempfile::tempdir()?;
+        let child = spawn_host(command, self.server.port(), Some(dir.path()), &self.env)?;
+        let pid = child.id().context("the host has a pid")?;
+        // Pings gathered for half a second at a time.
+        let options = ClientOptions {
+            lattice: LATTICE.to_string(),
+            timeout: Duration::from_millis(500),
+            ..ClientOptions::new(self.server.url())
+        };
+        let pinger = CtlClient::new(self.nats.clone(), &options);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if Instant::now() > deadline {
+                bail!("`{command}` beside the first host did not answer a ping within 60 s");
+            }
+            let hosts = pinger.hosts().await.unwrap_or_default();
+            if let Some(host) = hosts.into_iter().find(|h| h.id != self.host_id) {
+                return Ok(HostBeside {
+                    host_id: host.id,
+                    pid,
+                    child,
+                    _dir: dir,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// A second host on the NATS server of a [`HostUnderTest`] (see
+/// [`HostUnderTest::start_beside`]).
+pub(crate) struct HostBeside {
+    pub(crate) host_id: String,
+    pid: u32,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl HostBeside {
+    pub(crate) async fn stop(self) {
+        stop_host(self.pid, self.child).await;
+    }
+}
+
+/// Runs `command` as a host of the bench's lattice on the NATS server at `port`,
+/// configured through the official host's variables (and `LATTICE_DATA_DIR`).
+fn spawn_host(
+    command: &str,
+    port: u16,
+    data_dir: Option<&Path>,
+    env: &[(&'static str, &'static str)],
+) -> anyhow::Result<Child> {
+    let mut host = Command::new("sh");
+    if let Some(dir) = data_dir {
+        host.env("LATTICE_DATA_DIR", dir);
+    }
+    host.envs(env.iter().copied());
+    host.arg("-c")
+        .arg(format!("exec {command}"))
+        .env("WASMCLOUD_NATS_HOST", "127.0.0.1")
+        .env("WASMCLOUD_NATS_PORT", port.to_string())
+        .env("WASMCLOUD_LATTICE", LATTICE)
+        .env("WASMCLOUD_ALLOW_FILE_LOAD", "true")
+        .env("WASMCLOUD_LOG_LEVEL", "warn")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot run `{command}`"))
+}
+
+/// SIGTERM, then up to 30 s for the host to end, then SIGKILL.
+async fn stop_host(pid: u32, mut child: Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
     }
 }
 

@@ -41,6 +41,13 @@ pub(crate) enum Server {
     },
 }
 
+/// The safety settings lattice runs components with, given to `wasmtime serve` too:
+/// an execution deadline of lattice's default (`--max-execution-time-ms` 600 000),
+/// which is what turns on wasmtime's epoch interruption (`wasmtime serve` leaves it
+/// off without one). Bounds checks, guard pages and Spectre mitigations are wasmtime's
+/// defaults on both sides.
+pub(crate) const WASMTIME_SAFETY: &str = "timeout=600s";
+
 /// `wasmtime serve`'s pooling options set as lattice's defaults set its pool: the same
 /// engine tuning on both sides.
 pub(crate) const WASMTIME_TUNED: &str = "pooling-allocator=y,pooling-memory-keep-resident=33554432,\
@@ -135,7 +142,16 @@ async fn start(server: &Server, component: &Path) -> anyhow::Result<(Running, So
             ..
         } => {
             let child = Command::new(wasmtime)
-                .args(["serve", "-S", "cli", "-O", optimize, "--addr"])
+                .args([
+                    "serve",
+                    "-S",
+                    "cli",
+                    "-W",
+                    WASMTIME_SAFETY,
+                    "-O",
+                    optimize,
+                    "--addr",
+                ])
                 .arg(addr.to_string())
                 .arg(component)
                 .stdin(Stdio::null())

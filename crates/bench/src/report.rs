@@ -175,7 +175,7 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             out.push_str(&cells(compare, texts, r, &row, goal));
         }
     }
-    let timed_rows: [(&str, &str, &str, usize); 5] = [
+    let timed_rows: [(&str, &str, &str, usize); 6] = [
         (
             "NATS request → reply, no host (the transport's floor)",
             "—",
@@ -201,9 +201,15 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             3,
         ),
         (
-            "wRPC call, 2 hops (`calc.double` → link → `math.add`)",
+            "wRPC call, 2 hops (`calc.double` → link → `math.add`), both on one host",
             "p50 ≤ 0.3 ms",
             "wrpc_two_hops_ms",
+            3,
+        ),
+        (
+            "wRPC call, 2 hops, `calc` on a second host (same machine)",
+            "p50 ≤ 0.3 ms",
+            "wrpc_two_hops_across_ms",
             3,
         ),
     ];

@@ -1,7 +1,8 @@
 //! The wRPC scenarios: the latency of one hop (`add`) and two hops (`calc.double` → its
-//! link → `math.add`) beside a bare NATS round trip (from lattice's client and from a
-//! raw-socket client, see [`crate::raw_nats`]), and calls per second at several
-//! concurrencies.
+//! link → `math.add`, with `calc` on `math`'s host, where lattice makes the second hop
+//! in-process, and on a second host, where it crosses NATS) beside a bare NATS round
+//! trip (from lattice's client and from a raw-socket client, see [`crate::raw_nats`]),
+//! and calls per second at several concurrencies.
 
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,39 @@ pub(crate) async fn add(wrpc: &WrpcClient, target: &str, a: u32, b: u32) -> anyh
     Ok(())
 }
 
-async fn double(wrpc: &WrpcClient, x: u32) -> anyhow::Result<()> {
-    let got = call_u32s(wrpc, "calc", CALC_INSTANCE, "double", &[x]).await?;
+async fn double(wrpc: &WrpcClient, calc: &str, x: u32) -> anyhow::Result<()> {
+    let got = call_u32s(wrpc, calc, CALC_INSTANCE, "double", &[x]).await?;
     if got != x.wrapping_add(x) {
-        bail!("calc double({x}) returned {got}");
+        bail!("{calc} double({x}) returned {got}");
     }
     Ok(())
+}
+
+/// Links `calc` to `math`, waits until the link has reached it, then measures
+/// `calc.double` (two hops).
+async fn measure_two_hops(
+    host: &HostUnderTest,
+    wrpc: &WrpcClient,
+    calc: &str,
+    calls: usize,
+) -> Samples {
+    let link = json!({"source_id": calc, "target": "math", "wit_namespace": "local",
+        "wit_package": "test", "interfaces": ["math"]});
+    if let Err(e) = host.ctl(host.subjects.link_put(), link).await {
+        return Err(format!("cannot link {calc} to math: {e:#}"));
+    }
+    // The link reaches the running component without a rescale; wait until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match double(wrpc, calc, 21).await {
+            Ok(()) => break,
+            Err(e) if Instant::now() > deadline => {
+                return Err(format!("{calc} never answered through its link: {e:#}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    latency(calls, |i| double(wrpc, calc, i)).await
 }
 
 /// Calls per second at one concurrency.
@@ -71,7 +99,10 @@ pub(crate) struct WrpcFigures {
     /// One hop with that client.
     pub(crate) raw_one_hop: Samples,
     pub(crate) one_hop: Samples,
+    /// `calc` on `math`'s host.
     pub(crate) two_hops: Samples,
+    /// `calc` on a second host (on the same machine and NATS server).
+    pub(crate) two_hops_across: Samples,
     pub(crate) throughput: Vec<Throughput>,
 }
 
@@ -97,8 +128,9 @@ where
     Ok(samples)
 }
 
-/// `math` (add) and `calc` (double, linked to `math`) on one host, called from a second
-/// NATS connection of this process with lattice's wRPC client.
+/// `math` (add) and `calc` (double, linked to `math`) on one host, and another `calc`
+/// (`calc-beside`) on a second host, called from a second NATS connection of this
+/// process with lattice's wRPC client.
 pub(crate) async fn wrpc(
     command: &str,
     artifacts: &Artifacts,
@@ -112,9 +144,10 @@ pub(crate) async fn wrpc(
     host.component_scaled("math", count, WAIT).await?;
     host.scale_component("calc", &artifacts.calc, count).await?;
     host.component_scaled("calc", count, WAIT).await?;
-    let link = json!({"source_id": "calc", "target": "math", "wit_namespace": "local",
-        "wit_package": "test", "interfaces": ["math"]});
-    host.ctl(host.subjects.link_put(), link).await?;
+    let beside = host.start_beside(command).await?;
+    host.scale_component_on(&beside.host_id, "calc-beside", &artifacts.calc, count)
+        .await?;
+    host.component_scaled("calc-beside", count, WAIT).await?;
 
     let caller = async_nats::connect(host.nats_url()).await?;
     // The floor under a hop: a plain NATS request answered by a task of this process
@@ -160,21 +193,9 @@ pub(crate) async fn wrpc(
         Err(e) => (Err(e.clone()), Err(e)),
     };
 
-    // The link reaches the running component without a rescale; wait until it has.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let linked = loop {
-        match double(&wrpc, 21).await {
-            Ok(()) => break Ok(()),
-            Err(e) if Instant::now() > deadline => {
-                break Err(format!("calc never answered through its link: {e:#}"));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    let two_hops = match linked {
-        Ok(()) => latency(sizes.calls, |i| double(&wrpc, i)).await,
-        Err(e) => Err(e),
-    };
+    let two_hops = measure_two_hops(&host, &wrpc, "calc", sizes.calls).await;
+    let two_hops_across = measure_two_hops(&host, &wrpc, "calc-beside", sizes.calls).await;
+    beside.stop().await;
 
     let mut throughput = Vec::new();
     for &concurrency in &sizes.concurrency {
@@ -187,6 +208,7 @@ pub(crate) async fn wrpc(
         raw_one_hop,
         one_hop,
         two_hops,
+        two_hops_across,
         throughput,
     })
 }

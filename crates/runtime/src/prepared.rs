@@ -227,6 +227,12 @@ impl<T: Send + 'static> Prepared<T> {
             .map_err(|_| InvokeError::Instantiate("the component was stopped".into()))
     }
 
+    /// Whether a slot of the concurrency cap is free now (a hint: another caller may
+    /// take it first, and [`Prepared::instantiate`] then waits).
+    pub fn has_free_slot(&self) -> bool {
+        self.inner.permits.available_permits() > 0
+    }
+
     async fn instantiate_with(
         &self,
         data: T,

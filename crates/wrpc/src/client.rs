@@ -72,6 +72,11 @@ impl WrpcClient {
         })
     }
 
+    /// How long a call waits for its accept, and then for each of its reads.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The same client with another accept and read timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -3,7 +3,8 @@
 //! target of the component's link for `ns:pkg` interface `iface` under the invocation's
 //! link name for it (`default`, or what `wasmcloud:bus/lattice` `set-link-name` chose), on `{lattice}.{target}.wrpc.0.0.1.ns:pkg/iface@ver.func`, with
 //! the headers `source-id` and `link-name`. A call without a link fails with "link not
-//! found" naming the interface (a trap in the guest).
+//! found" naming the interface (a trap in the guest). When the link's target runs on
+//! this host too, the call is made in-process (see [`super::local`]).
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub(crate) struct Router {
     pub(crate) lattice_name: String,
     pub(crate) lattice: LatticeState,
     pub(crate) wrpc: WrpcClient,
+    /// The components of this host, called in-process when a link targets one.
+    pub(crate) local: super::LocalComponents,
 }
 
 /// One call an import makes over wRPC.
@@ -81,18 +84,35 @@ impl Router {
         InvocationHeaders::from(headers)
     }
 
-    /// Makes `call` with `params` and returns its results.
+    /// Makes `call` with `params` and returns its results: in-process when the link's
+    /// target runs on this host and can take it now, else over NATS.
     pub(crate) async fn call(
         &self,
         call: Call<'_>,
-        params: &[Value],
+        params: Vec<Value>,
         param_types: &[Type],
         result_types: &[Type],
     ) -> wasmtime::Result<Vec<Value>> {
         let target = self
             .target(call.link, call.link_name)
             .map_err(|e| wasmtime::format_err!("{e}"))?;
-        let body = encode_params(params, param_types)?;
+        let local = self.local.get(&target).and_then(|component| {
+            component.callable(call.instance, call.func, param_types, result_types)
+        });
+        if let Some(local) = local {
+            let headers = self.headers(call.link_name, call.trace);
+            return local
+                .run(params, headers, self.wrpc.timeout())
+                .await
+                .map_err(|reason| {
+                    wasmtime::format_err!(
+                        "{target} {}.{} (on this host) failed: {reason}",
+                        call.instance,
+                        call.func
+                    )
+                });
+        }
+        let body = encode_params(&params, param_types)?;
         let mut invocation = self.invoke(&target, &call, body).await?;
         Ok(invocation.read_results(result_types).await?)
     }
@@ -220,7 +240,7 @@ pub(crate) fn polyfill(
                         func: &func_name,
                     };
                     let returned = router
-                        .call(call, &values, &wrpc_params, &wrpc_results)
+                        .call(call, values, &wrpc_params, &wrpc_results)
                         .await?;
                     let mut handles = StoreHandles {
                         store: store.as_context_mut(),

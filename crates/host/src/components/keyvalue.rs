@@ -170,7 +170,7 @@ pub(crate) fn link(
                 func: &func,
             };
             let returned = router
-                .call(call, &values, &wrpc_params, &wrpc_results)
+                .call(call, values, &wrpc_params, &wrpc_results)
                 .await?;
             write_results(results, returned, &result_types, &mut NoHandles)
         })

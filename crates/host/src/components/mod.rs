@@ -23,6 +23,7 @@ mod host_interfaces;
 mod imports;
 mod invocation;
 mod keyvalue;
+mod local;
 mod outgoing_http;
 mod resources;
 mod runner;
@@ -30,6 +31,7 @@ mod serve_export;
 mod serve_http;
 
 pub(crate) use invocation::{InvocationState, TraceContext, pass_on_trace, trace_context};
+pub(crate) use local::{LocalComponent, LocalComponents};
 pub(crate) use runner::Serving;
 
 use std::collections::{BTreeMap, HashMap};
@@ -38,74 +40,15 @@ use std::time::Duration;
 
 use lattice_proto::ctl::{ComponentDescription, ScaleComponentCommand, UpdateComponentCommand};
 use lattice_proto::events::{ComponentScaleFailed, ComponentScaled, Event};
-use lattice_runtime::http::{HttpResponse, HttpServeError, Scheme};
 use lattice_runtime::{ComponentLimits, Runtime};
 use lattice_wrpc::WrpcClient;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::artifacts::{ArtifactError, Artifacts, ComponentClaims};
 use crate::events::EventPublisher;
 use crate::lattice::LatticeState;
 use runner::Server;
-
-/// The components running on this host, for callers in the host itself (the builtin
-/// http-server calls them in-process). Written only by the component runners as they
-/// start and stop; read without waiting.
-#[derive(Clone, Default)]
-pub(crate) struct LocalComponents(Arc<std::sync::RwLock<HashMap<String, LocalComponent>>>);
-
-impl LocalComponents {
-    /// The component `id`, if it runs here.
-    pub(crate) fn get(&self, id: &str) -> Option<LocalComponent> {
-        self.0.read().expect("not poisoned").get(id).cloned()
-    }
-
-    fn insert(&self, id: &str, component: LocalComponent) {
-        self.0
-            .write()
-            .expect("not poisoned")
-            .insert(id.to_string(), component);
-    }
-
-    fn remove(&self, id: &str) {
-        self.0.write().expect("not poisoned").remove(id);
-    }
-}
-
-/// One running component, reached in-process.
-#[derive(Clone)]
-pub(crate) struct LocalComponent {
-    current: watch::Receiver<Arc<Serving>>,
-    invocations: TaskTracker,
-}
-
-impl LocalComponent {
-    /// Serves an HTTP request with the component's `wasi:http/incoming-handler`, in a
-    /// fresh instance, counted with its other invocations (a stop drains it too).
-    pub(crate) async fn handle_http<B>(
-        &self,
-        scheme: Scheme,
-        request: hyper::Request<B>,
-    ) -> Result<HttpResponse, HttpServeError>
-    where
-        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
-        B::Error: Into<lattice_runtime::http::BodyError>,
-    {
-        let serving = self.current.borrow().clone();
-        let mut state = serving.invocation_state().await;
-        state.set_trace(trace_context(|name| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        }));
-        self.invocations
-            .track_future(serving.prepared.handle_http(state, scheme, request))
-            .await
-    }
-}
 
 /// Why a component could not be started, rescaled or updated; `Display` is the
 /// `error` of `component_scale_failed`.
@@ -612,6 +555,7 @@ fn clone_serving(server: &Server) -> Serving {
         secrets: current.secrets.clone(),
         outgoing: current.outgoing.clone(),
         exported: current.exported.clone(),
+        exports: current.exports.clone(),
         // The same instance: the resources callers hold stay theirs.
         resident: current.resident.clone(),
     }

@@ -53,6 +53,8 @@ pub(crate) struct Serving {
     /// The instance that keeps the resources it exports, made at the first call of a
     /// function that has one (see [`super::resources`]); calls on it take turns.
     pub(crate) resident: Arc<tokio::sync::Mutex<Option<Invocation<InvocationState>>>>,
+    /// The export functions served over wRPC (and in-process to components of this host).
+    pub(super) exports: Arc<[Export]>,
 }
 
 /// What one subscription serves.
@@ -83,6 +85,15 @@ impl Export {
     /// watcher's `on-set` and `on-delete`).
     pub(super) fn bucket_first(&self) -> bool {
         self.wire_instance.is_some()
+    }
+
+    /// The instance and function names callers reach it by (as in its subject).
+    pub(super) fn served_as(&self) -> (&str, &str) {
+        let instance = self.wire_instance.as_ref().or(self.instance.as_ref());
+        (
+            instance.map(String::as_str).unwrap_or_default(),
+            lattice_wrpc::subjects::wire_func_name(&self.func),
+        )
     }
 }
 
@@ -148,6 +159,7 @@ pub(crate) async fn prepare(
         lattice_name: env.lattice_name.clone(),
         lattice: env.lattice.clone(),
         wrpc: env.wrpc.clone(),
+        local: env.local.clone(),
     };
     super::host_interfaces::link(&mut linker, &signatures, &router)
         .map_err(|e| ScaleError::Link(format!("{e:#}")))?;
@@ -159,6 +171,7 @@ pub(crate) async fn prepare(
         limits: spec.limits,
     };
     let prepared = env.runtime.prepare(&linker, &component, options)?;
+    let exports = exports(prepared.signatures(), &exported).into();
     if let Some(claims) = &claims {
         // `CLAIMS_{sub}`, for `claims.get` on any host.
         env.lattice
@@ -177,6 +190,7 @@ pub(crate) async fn prepare(
         policy: env.policy.clone(),
         layer: layer.map(Arc::new),
         exported,
+        exports,
         resident: Default::default(),
         prepared,
         spec: spec.clone(),
@@ -205,11 +219,14 @@ impl Serving {
     }
 }
 
-/// The export functions of `serving` that can be served over wRPC; the others are
-/// logged and skipped.
-fn exports(serving: &Serving) -> Vec<Export> {
+/// The export functions in `signatures` that can be served over wRPC (`exported`: the
+/// resource types the component exports); the others are logged and skipped.
+fn exports(
+    signatures: &lattice_runtime::ComponentSignatures,
+    exported: &[types::ResourceType],
+) -> Vec<Export> {
     let mut out = Vec::new();
-    for item in serving.prepared.signatures().export_funcs() {
+    for item in signatures.export_funcs() {
         // Served as `wrpc:http/incoming-handler` (see `serve_http`).
         if item
             .instance
@@ -242,7 +259,7 @@ fn exports(serving: &Serving) -> Vec<Export> {
                     resident: params
                         .iter()
                         .chain(&results)
-                        .any(|(_, t)| resources::mentions(t, &serving.exported)),
+                        .any(|(_, t)| resources::mentions(t, exported)),
                     wire_instance: watcher.map(str::to_string),
                     params,
                     results,
@@ -273,16 +290,13 @@ impl Server {
     pub(crate) async fn start(env: &ComponentEnv, serving: Serving) -> Result<Self, ScaleError> {
         let id = serving.spec.id.clone();
         let prefix = SubjectPrefix::target(&env.lattice_name, &id);
-        let mut served: Vec<(InvocationSubject, Served)> = exports(&serving)
-            .into_iter()
+        let mut served: Vec<(InvocationSubject, Served)> = serving
+            .exports
+            .iter()
             .map(|export| {
-                let instance = export.wire_instance.as_ref().or(export.instance.as_ref());
-                let subject = InvocationSubject::new(
-                    prefix.clone(),
-                    instance.cloned().unwrap_or_default(),
-                    lattice_wrpc::subjects::wire_func_name(&export.func),
-                );
-                (subject, Served::Func(export))
+                let (instance, func) = export.served_as();
+                let subject = InvocationSubject::new(prefix.clone(), instance, func);
+                (subject, Served::Func(export.clone()))
             })
             .collect();
         if serving.prepared.handles_http() {
@@ -339,10 +353,7 @@ impl Server {
         }
         env.local.insert(
             &id,
-            super::LocalComponent {
-                current: current.subscribe(),
-                invocations: invocations.clone(),
-            },
+            super::LocalComponent::new(current.subscribe(), invocations.clone()),
         );
         Ok(Server {
             id,

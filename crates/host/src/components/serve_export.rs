@@ -10,8 +10,8 @@ use std::time::Duration;
 use lattice_runtime::Invocation;
 use lattice_runtime::wasmtime::AsContextMut as _;
 use lattice_runtime::wasmtime::component::types;
-use lattice_wrpc::IncomingInvocation;
 use lattice_wrpc::value::{Type, Value};
+use lattice_wrpc::{IncomingInvocation, InvocationHeaders};
 
 use super::InvocationState;
 use super::glue::{to_val, to_value};
@@ -69,23 +69,49 @@ pub(super) async fn invoke(
     }
 }
 
+/// Runs one invocation that a component of this host makes in-process (see
+/// [`super::local`]): as one over wRPC, from the policy to the results, with the
+/// parameters as the caller has them and its `headers` (the trace).
+pub(super) async fn call_local(
+    serving: Arc<Serving>,
+    export: Export,
+    params: Vec<Value>,
+    headers: InvocationHeaders,
+) -> Result<Vec<Value>, String> {
+    permitted(&serving, &export).await?;
+    let mut state = serving.invocation_state().await;
+    state.set_trace(super::trace_context(|name| {
+        headers.get(name).map(str::to_string)
+    }));
+    let called = call(&serving, &export, params, state).await;
+    if let Err(failure) = &called {
+        tracing::warn!(error = %failure, "invocation failed");
+    }
+    called
+}
+
+/// Asks the policy (when one is set) whether `export` of `serving` may be invoked.
+async fn permitted(serving: &Serving, export: &Export) -> Result<(), String> {
+    if !serving.policy.enabled() {
+        return Ok(());
+    }
+    serving
+        .policy
+        .invocation(
+            policy_component(&serving.spec, serving.claims.as_deref()),
+            export.instance.as_deref().unwrap_or_default(),
+            &export.func,
+        )
+        .await
+        .map_err(|denied| {
+            tracing::info!(%denied, "invocation refused");
+            denied.to_string()
+        })
+}
+
 async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInvocation) -> Answer {
-    let permitted = match serving.policy.enabled() {
-        false => Ok(()),
-        true => {
-            serving
-                .policy
-                .invocation(
-                    policy_component(&serving.spec, serving.claims.as_deref()),
-                    export.instance.as_deref().unwrap_or_default(),
-                    &export.func,
-                )
-                .await
-        }
-    };
-    if let Err(denied) = permitted {
-        tracing::info!(%denied, "invocation refused");
-        return Answer::Failed(denied.to_string());
+    if let Err(denied) = permitted(serving, export).await {
+        return Answer::Failed(denied);
     }
     let param_types: Vec<Type> = export.params.iter().map(|(w, _)| w.clone()).collect();
     let params = match invocation.read_params_deferred(&param_types).await {
@@ -99,11 +125,7 @@ async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInv
     state.set_trace(super::trace_context(|name| {
         invocation.headers().get(name).map(str::to_string)
     }));
-    let called = match export.resident {
-        false => call_fresh(serving, export, params, state).await,
-        true => call_resident(serving, export, params, state).await,
-    };
-    match called {
+    match call(serving, export, params, state).await {
         Ok(values) => Answer::Results(values),
         Err(failure) => {
             tracing::warn!(error = %failure, "invocation failed");
@@ -127,6 +149,20 @@ impl CallFailure {
         match self {
             CallFailure::Params(m) | CallFailure::Call(m) | CallFailure::Results(m) => m,
         }
+    }
+}
+
+/// Calls `export`: on the resident instance when a resource it exports is involved,
+/// else on a fresh one.
+async fn call(
+    serving: &Serving,
+    export: &Export,
+    params: Vec<Value>,
+    state: InvocationState,
+) -> Result<Vec<Value>, String> {
+    match export.resident {
+        false => call_fresh(serving, export, params, state).await,
+        true => call_resident(serving, export, params, state).await,
     }
 }
 

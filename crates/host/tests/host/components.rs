@@ -67,7 +67,7 @@ const CONFIG: &str = concat!(
 "#
 );
 
-fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
+pub(crate) fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
     move |c: &mut HostConfig| {
         c.allow_file_load = true;
         c.runtime.max_execution_time = Duration::from_secs(1);
@@ -167,6 +167,18 @@ pub(crate) async fn call_u32s(
 ) -> Result<u32, String> {
     let headers = InvocationHeaders::new();
     lattice_test_support::components::call_u32s(wrpc, &headers, target, instance, func, args).await
+}
+
+/// `double(21)` of the calc component `id`, once its link has reached it (links reach
+/// running components without a rescale).
+pub(crate) async fn double_21_once_linked(wrpc: &WrpcClient, id: &str) -> u32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match call_u32s(wrpc, id, "local:test/calc@0.1.0", "double", &[21]).await {
+            Ok(n) => return n,
+            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -272,17 +284,7 @@ async fn a_component_calls_a_linked_component_on_another_host() {
             .await
             .success
     );
-    // Links reach running components without a rescale.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match call_u32s(&wrpc, "calc", "local:test/calc@0.1.0", "double", &[21]).await {
-            Ok(n) => {
-                assert_eq!(n, 42);
-                break;
-            }
-            Err(error) => assert!(tokio::time::Instant::now() < deadline, "{error}"),
-        }
-    }
+    assert_eq!(double_21_once_linked(&wrpc, "calc").await, 42);
     for host in [a, b] {
         host.shutdown(Duration::from_secs(5)).await;
     }

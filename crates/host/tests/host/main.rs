@@ -16,6 +16,7 @@ mod http_server;
 mod keyvalue;
 mod lattice_state;
 mod link_delivery;
+mod local_calls;
 mod messaging;
 mod nats_auth;
 mod nats_outage;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use lattice_proto::policy::{PolicyRequest, PolicyResponse};
 use lattice_proto::subjects::CtlSubjects;
-use lattice_test_support::components::MATH;
+use lattice_test_support::components::{CALC, MATH};
 use lattice_test_support::{EventWatcher, TestNats, ctl_request, workspace_bin};
 use serde_json::json;
 
@@ -163,6 +163,43 @@ async fn starts_are_asked_about_denials_named_changes_applied_and_silence_denies
     assert!(
         add("guarded-math").await.is_err(),
         "the policy refused the call"
+    );
+    // So are calls made in-process, from a component on the same host through a link.
+    let calc = dir.path().join("calc.wasm");
+    std::fs::write(&calc, wat::parse_str(CALC).unwrap()).unwrap();
+    let scale = json!({"component_id": "guarded-caller", "component_ref": format!("file://{}", calc.display()), "count": 1, "host_id": host.id()});
+    ctl_request(&client, subjects.component_scale(host.id()), scale).await;
+    events
+        .next_matching_within(
+            "component_scaled",
+            lattice_test_support::COMPILE_WAIT,
+            |e| e.data["component_id"] == "guarded-caller",
+        )
+        .await
+        .unwrap();
+    let link = json!({"source_id": "guarded-caller", "target": "guarded-math",
+        "wit_namespace": "local", "wit_package": "test", "interfaces": ["math"]});
+    crate::components::put_link(&client, link).await;
+    // The link reaches the running component without a rescale; until it has, the call
+    // fails with "link not found".
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let doubled = crate::components::call_u32s(
+            &wrpc,
+            "guarded-caller",
+            "local:test/calc@0.1.0",
+            "double",
+            &[21],
+        )
+        .await;
+        let error = doubled.expect_err("the policy refused math's add, called in-process");
+        if !error.contains("link not found") || tokio::time::Instant::now() > deadline {
+            break error;
+        }
+    };
+    assert!(
+        refused.contains("(on this host)") && refused.contains("denied by policy"),
+        "{refused}"
     );
     assert!(
         seen.lock()

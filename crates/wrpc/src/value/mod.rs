@@ -131,6 +131,23 @@ impl Type {
         Type::Future(payload.map(Box::new))
     }
 
+    /// Whether this is, or holds, a `future` or a `stream` (whose contents may come on
+    /// channels of their own after the call).
+    pub fn has_async(&self) -> bool {
+        match self {
+            Type::Future(_) | Type::Stream(_) => true,
+            Type::List(inner) | Type::Option(inner) => inner.has_async(),
+            Type::Record(fields) => fields.iter().any(|f| f.ty.has_async()),
+            Type::Tuple(types) => types.iter().any(Type::has_async),
+            Type::Variant(cases) => cases
+                .iter()
+                .filter_map(|c| c.ty.as_ref())
+                .any(Type::has_async),
+            Type::Result { ok, err } => [ok, err].into_iter().flatten().any(|t| t.has_async()),
+            _ => false,
+        }
+    }
+
     /// `record { name: ty, … }`
     pub fn record<N: Into<String>>(fields: impl IntoIterator<Item = (N, Type)>) -> Self {
         Type::Record(

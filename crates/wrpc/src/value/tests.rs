@@ -417,3 +417,15 @@ proptest! {
         let _ = decode(&ty, &mut &bytes[..]);
     }
 }
+
+#[test]
+fn futures_and_streams_are_found_wherever_they_are_nested() {
+    assert!(!Type::U32.has_async());
+    assert!(!Type::record([("a", Type::list(Type::String))]).has_async());
+    assert!(Type::stream(Type::U8).has_async());
+    assert!(Type::future(None).has_async());
+    assert!(Type::option(Type::future(Some(Type::U8))).has_async());
+    assert!(Type::result(None, Some(Type::stream(Type::U8))).has_async());
+    assert!(Type::variant([("a", None), ("b", Some(Type::stream(Type::U8)))]).has_async());
+    assert!(Type::Tuple(vec![Type::Bool, Type::stream(Type::U8)]).has_async());
+}

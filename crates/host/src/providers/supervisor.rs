@@ -15,22 +15,23 @@
 //! re-syncs lattice state: links and config that changed while it was spawning (and so
 //! not yet subscribed) are sent again.
 
+mod events;
+mod secrets;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lattice_proto::DEFAULT_LINK_NAME;
-use lattice_proto::events::{
-    Event, HealthCheck, ProviderRestarted, ProviderStartFailed, ProviderStarted, ProviderStopped,
-};
+use lattice_proto::events::{Event, ProviderRestarted, ProviderStartFailed, ProviderStopped};
 use lattice_proto::provider::{HealthCheckResponse, ShutdownRequest};
 use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::env::SupervisorEnv;
-use super::health::{HealthEvent, HealthTracker, Probe};
+use super::health::{HealthTracker, Probe};
 use super::host_data::ProviderBootstrap;
 use super::instance::Instance;
 use super::process::{EndedBy, OutputSink, ProcessExit, ProviderProcess, describe};
@@ -38,6 +39,7 @@ use super::restart_policy::{RestartDecision, RestartTracker};
 use super::{Ended, ProviderSpec, ProviderState, ProviderStatus};
 use crate::artifacts::{ArtifactError, LoadedProvider};
 use crate::lattice::BootstrapError;
+use secrets::entity_jwt;
 
 /// What a provider is started from.
 enum Launch {
@@ -255,65 +257,6 @@ impl Supervisor {
                 return;
             }
         }
-    }
-
-    /// The provider's own secrets (`HostData.secrets`), presented with its claims JWT.
-    async fn secrets(
-        &self,
-        loaded: &Launch,
-    ) -> Result<std::collections::BTreeMap<String, lattice_proto::SecretValue>, StartError> {
-        let jwt = entity_jwt(loaded);
-        let application = self.spec.annotations.get("wasmcloud.dev/appspec");
-        Ok(self
-            .env
-            .secrets
-            .resolve(
-                &self.env.lattice,
-                &self.spec.config,
-                jwt,
-                application.map(String::as_str),
-            )
-            .await?)
-    }
-
-    /// The bootstrap's links with their secrets sealed for this process; a link whose
-    /// secrets cannot be had is left out, with `provider_link_failed`.
-    async fn seal_links(
-        &self,
-        mut state: crate::lattice::Bootstrap,
-        loaded: &Launch,
-    ) -> crate::lattice::Bootstrap {
-        let mut links = Vec::with_capacity(state.links.len());
-        for (mut link, refs) in state
-            .links
-            .drain(..)
-            .zip(std::mem::take(&mut state.link_secrets))
-        {
-            if refs.is_empty() {
-                links.push(link);
-                continue;
-            }
-            match self
-                .env
-                .secrets
-                .seal_link(&mut link, &refs, entity_jwt(loaded), &self.xkey_public)
-                .await
-            {
-                Ok(()) => links.push(link),
-                Err(error) => {
-                    crate::lattice::link_failed(
-                        &self.env.events,
-                        self.env.host_id(),
-                        &self.spec.provider_id,
-                        &link,
-                        &error.to_string(),
-                    )
-                    .await
-                }
-            }
-        }
-        state.links = links;
-        state
     }
 
     fn set(&self, change: impl FnOnce(&mut ProviderStatus)) {
@@ -620,20 +563,6 @@ impl Supervisor {
         });
     }
 
-    /// `provider_stopped` data with the 1.x fields filled and lattice's extras empty.
-    fn stopped(&self, reason: StopReason) -> ProviderStopped {
-        ProviderStopped {
-            host_id: self.env.host_id().to_string(),
-            provider_id: self.spec.provider_id.clone(),
-            annotations: self.spec.annotations.clone(),
-            reason: reason.as_str().to_string(),
-            instance_id: self.spec.provider_id.clone(),
-            public_key: self.spec.provider_id.clone(),
-            link_name: DEFAULT_LINK_NAME.to_string(),
-            ..ProviderStopped::default()
-        }
-    }
-
     async fn start_failed(self, error: StartError) {
         tracing::error!(%error, "provider start failed");
         let error = error.to_string();
@@ -649,47 +578,5 @@ impl Supervisor {
                 link_name: DEFAULT_LINK_NAME.to_string(),
             }))
             .await;
-    }
-
-    async fn publish_started(&self, loaded: &Launch) {
-        let claims = match loaded {
-            Launch::Executable(loaded) => loaded.claims.as_ref(),
-            Launch::Builtin(_) => None,
-        };
-        self.env
-            .events
-            .publish(Event::ProviderStarted(ProviderStarted {
-                host_id: self.env.host_id().to_string(),
-                image_ref: lattice_proto::reference::without_scheme(&self.spec.provider_ref)
-                    .to_string(),
-                provider_id: self.spec.provider_id.clone(),
-                annotations: self.spec.annotations.clone(),
-                claims: claims.map(|c| c.summary()),
-                instance_id: claims.map(|_| self.spec.provider_id.clone()),
-                public_key: claims.map(|_| self.spec.provider_id.clone()),
-                link_name: claims.map(|_| DEFAULT_LINK_NAME.to_string()),
-            }))
-            .await;
-    }
-
-    async fn publish_health(&self, event: HealthEvent) {
-        let data = HealthCheck {
-            host_id: self.env.host_id().to_string(),
-            provider_id: self.spec.provider_id.clone(),
-        };
-        let event = match event {
-            HealthEvent::Passed => Event::HealthCheckPassed(data),
-            HealthEvent::Failed => Event::HealthCheckFailed(data),
-            HealthEvent::Status => Event::HealthCheckStatus(data),
-        };
-        self.env.events.publish(event).await;
-    }
-}
-
-/// The claims JWT a provider presents to secrets backends (builtins have none).
-fn entity_jwt(loaded: &Launch) -> Option<&str> {
-    match loaded {
-        Launch::Executable(loaded) => loaded.claims.as_ref().map(|c| c.jwt.as_str()),
-        Launch::Builtin(_) => None,
     }
 }

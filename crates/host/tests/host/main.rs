@@ -22,6 +22,7 @@ mod nats_auth;
 mod nats_outage;
 mod oci_tls;
 mod policy;
+mod provider_restarts;
 mod providers;
 mod resources;
 mod secrets;

@@ -9,6 +9,8 @@ mod official_lattice_state;
 mod official_provider;
 mod secrets_oracle;
 mod telemetry_oracle;
+mod wadm_components_oracle;
 mod wadm_oracle;
 mod wire_oracle;
+mod wrpc_codec_oracle;
 mod wrpc_oracle;

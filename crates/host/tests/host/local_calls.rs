@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use lattice_test_support::components::{CALC, MATH, write_component};
 use lattice_test_support::{EventWatcher, TestNats};
-use lattice_wrpc::WrpcClient;
+use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
+use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::json;
 
 use crate::components::{components, double_21_once_linked, put_link, scale_each};
@@ -79,4 +80,109 @@ async fn a_linked_component_on_the_same_host_is_called_in_process_and_one_elsewh
     for host in [a, b] {
         host.shutdown(Duration::from_secs(5)).await;
     }
+}
+
+/// `local:test/math@0.1.0` `add`, and `spin`, which calls `local:test/signal@0.1.0`
+/// `notify` (through its link) and then loops until its deadline: once `notify` is
+/// called, the invocation holds one of the component's slots.
+const BUSY_MATH: &str = r#"
+(component
+  (import "local:test/signal@0.1.0" (instance $signal (export "notify" (func))))
+  (core func $notify (canon lower (func $signal "notify")))
+  (core module $m
+    (import "signal" "notify" (func $notify))
+    (func (export "add") (param i32 i32) (result i32)
+      local.get 0 local.get 1 i32.add)
+    (func (export "spin") (call $notify) (loop $forever (br $forever))))
+  (core instance $i (instantiate $m
+    (with "signal" (instance (export "notify" (func $notify))))))
+  (func $add (param "a" u32) (param "b" u32) (result u32) (canon lift (core func $i "add")))
+  (func $spin (canon lift (core func $i "spin")))
+  (instance $math (export "add" (func $add)))
+  (export "local:test/math@0.1.0" (instance $math))
+  (export "spin" (func $spin))
+)
+"#;
+
+#[tokio::test]
+async fn a_call_to_a_component_on_the_same_host_with_no_free_slot_goes_over_nats() {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let busy = write_component(dir.path(), "busy.wasm", BUSY_MATH);
+    let calc = write_component(dir.path(), "calc.wasm", CALC);
+    // Deadlines of 1 s (see `components`).
+    let host = nats.start_host(components(dir.path())).await.unwrap();
+    crate::components::scale(&client, host.id(), "busy", &busy, 1).await;
+    events
+        .next_matching("component_scaled", |e| e.data["component_id"] == "busy")
+        .await
+        .unwrap();
+    scale_each(&client, &events, host.id(), &["near"], &calc).await;
+    let links = [("near", "busy", "math"), ("busy", "signal", "signal")];
+    for (source, target, interface) in links {
+        let link = json!({"source_id": source, "target": target, "wit_namespace": "local",
+            "wit_package": "test", "interfaces": [interface]});
+        put_link(&client, link).await;
+    }
+    let wrpc = WrpcClient::new(client.clone()).await.unwrap();
+    // `busy`'s one slot is free: near's call is made in-process.
+    assert_eq!(double_21_once_linked(&wrpc, "near").await, 42);
+
+    // `signal`, served by the test: its call says `spin` holds busy's only slot.
+    let notify = InvocationSubject::new(
+        SubjectPrefix::target("default", "signal"),
+        "local:test/signal@0.1.0",
+        "notify",
+    );
+    let mut notified = wrpc.serve(&notify).await.unwrap();
+    let mut seen = client.subscribe("default.busy.wrpc.>").await.unwrap();
+    client.flush().await.unwrap();
+    let spin = InvocationSubject::new(SubjectPrefix::target("default", "busy"), "", "spin");
+    // Until busy's link to `signal` has reached it, `spin` fails at once: try again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let spinning = loop {
+        let mut invocation = wrpc
+            .invoke(&spin, &InvocationHeaders::new(), bytes::Bytes::new())
+            .await
+            .unwrap();
+        let mut ended = tokio::spawn(async move { invocation.results().read_to_end().await });
+        tokio::select! {
+            call = notified.next() => {
+                let mut call = call.unwrap().unwrap();
+                call.write_results(&[], &[]).await.unwrap();
+                break ended;
+            }
+            result = &mut ended => {
+                assert!(tokio::time::Instant::now() < deadline, "spin never called notify: {result:?}");
+            }
+        }
+    };
+    // Near's call cannot be taken in-process now: it goes over NATS, and waits there
+    // for the slot, which the deadline frees.
+    assert_eq!(
+        crate::components::call_u32s(&wrpc, "near", "local:test/calc@0.1.0", "double", &[21]).await,
+        Ok(42)
+    );
+    let mut subjects = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(WAIT, seen.next()).await {
+        let source = message.headers.as_ref().and_then(|h| h.get("source-id"));
+        let from = source.map(|v| v.as_str().to_string());
+        subjects.push((message.subject.to_string(), from));
+        if message.subject.ends_with(".add") {
+            break;
+        }
+    }
+    assert_eq!(
+        subjects.last(),
+        Some(&(
+            "default.busy.wrpc.0.0.1.local:test/math@0.1.0.add".to_string(),
+            Some("near".to_string())
+        )),
+        "near called busy over NATS: {subjects:?}"
+    );
+    // A trap closes the results without a value.
+    spinning.await.unwrap().expect("spin ends at its deadline");
+    host.shutdown(Duration::from_secs(5)).await;
 }

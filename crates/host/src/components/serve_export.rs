@@ -2,7 +2,8 @@
 //! topic), the parameters read and lifted into a store, the call (on a fresh instance,
 //! or on the resident instance when a resource the component exports is involved), the
 //! results lowered and sent. The accept goes out with the results unless the call takes
-//! longer than [`ACCEPT_WITHIN`].
+//! longer than [`ACCEPT_WITHIN`]. A call that a component of this host makes in-process
+//! ([`call_local`], see [`super::local`]) takes the same path without the wire.
 
 use std::sync::Arc;
 use std::time::Duration;

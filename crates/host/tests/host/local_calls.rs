@@ -112,9 +112,24 @@ async fn a_call_to_a_component_on_the_same_host_with_no_free_slot_goes_over_nats
     let dir = tempfile::tempdir().unwrap();
     let busy = write_component(dir.path(), "busy.wasm", BUSY_MATH);
     let calc = write_component(dir.path(), "calc.wasm", CALC);
-    // Deadlines of 1 s (see `components`).
-    let host = nats.start_host(components(dir.path())).await.unwrap();
-    crate::components::scale(&client, host.id(), "busy", &busy, 1).await;
+    // `busy` spins for its own limit of 1 s; `near`, which waits for it, has 10 s.
+    let base = components(dir.path());
+    let host = nats
+        .start_host(move |c: &mut lattice_host::HostConfig| {
+            base(c);
+            c.runtime.max_execution_time = Duration::from_secs(10);
+        })
+        .await
+        .unwrap();
+    let scale = json!({"component_id": "busy", "component_ref": format!("file://{}", busy.display()),
+        "count": 1, "host_id": host.id(), "component_limits": {"max_execution_time": "1"}});
+    let reply = lattice_test_support::ctl_request(
+        &client,
+        crate::components::subjects().component_scale(host.id()),
+        scale,
+    )
+    .await;
+    assert!(reply.success, "{}", reply.message);
     events
         .next_matching("component_scaled", |e| e.data["component_id"] == "busy")
         .await

@@ -120,7 +120,7 @@ impl LocalComponent {
             return None;
         }
         Some(LocalCall {
-            export: export.clone(),
+            export: Arc::clone(export),
             serving,
             invocations: self.invocations.clone(),
         })
@@ -130,7 +130,7 @@ impl LocalComponent {
 /// One call to a component of this host, made in-process (see [`LocalComponent::callable`]).
 pub(super) struct LocalCall {
     serving: Arc<Serving>,
-    export: Export,
+    export: Arc<Export>,
     invocations: TaskTracker,
 }
 

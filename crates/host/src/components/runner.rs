@@ -54,13 +54,13 @@ pub(crate) struct Serving {
     /// function that has one (see [`super::resources`]); calls on it take turns.
     pub(crate) resident: Arc<tokio::sync::Mutex<Option<Invocation<InvocationState>>>>,
     /// The export functions served over wRPC (and in-process to components of this host).
-    pub(super) exports: Arc<[Export]>,
+    pub(super) exports: Arc<[Arc<Export>]>,
 }
 
 /// What one subscription serves.
 enum Served {
     /// An exported function, its values converted.
-    Func(Export),
+    Func(Arc<Export>),
     /// `wasi:http/incoming-handler`, as `wrpc:http/incoming-handler@0.1.0.handle`.
     Http,
 }
@@ -171,7 +171,10 @@ pub(crate) async fn prepare(
         limits: spec.limits,
     };
     let prepared = env.runtime.prepare(&linker, &component, options)?;
-    let exports = exports(prepared.signatures(), &exported).into();
+    let exports = exports(prepared.signatures(), &exported)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     if let Some(claims) = &claims {
         // `CLAIMS_{sub}`, for `claims.get` on any host.
         env.lattice
@@ -296,7 +299,7 @@ impl Server {
             .map(|export| {
                 let (instance, func) = export.served_as();
                 let subject = InvocationSubject::new(prefix.clone(), instance, func);
-                (subject, Served::Func(export.clone()))
+                (subject, Served::Func(Arc::clone(export)))
             })
             .collect();
         if serving.prepared.handles_http() {
@@ -341,7 +344,7 @@ impl Server {
                     );
                     match &what {
                         Served::Func(export) => tracker.spawn(
-                            super::serve_export::invoke(serving, export.clone(), invocation)
+                            super::serve_export::invoke(serving, Arc::clone(export), invocation)
                                 .instrument(span),
                         ),
                         Served::Http => tracker.spawn(

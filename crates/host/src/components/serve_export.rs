@@ -39,7 +39,7 @@ enum Answer {
 /// longer than [`ACCEPT_WITHIN`].
 pub(super) async fn invoke(
     serving: Arc<Serving>,
-    export: Export,
+    export: Arc<Export>,
     mut invocation: IncomingInvocation,
 ) {
     let acceptor = invocation.acceptor();
@@ -75,20 +75,12 @@ pub(super) async fn invoke(
 /// parameters as the caller has them and its `headers` (the trace).
 pub(super) async fn call_local(
     serving: Arc<Serving>,
-    export: Export,
+    export: Arc<Export>,
     params: Vec<Value>,
     headers: InvocationHeaders,
 ) -> Result<Vec<Value>, String> {
     permitted(&serving, &export).await?;
-    let mut state = serving.invocation_state().await;
-    state.set_trace(super::trace_context(|name| {
-        headers.get(name).map(str::to_string)
-    }));
-    let called = call(&serving, &export, params, state).await;
-    if let Err(failure) = &called {
-        tracing::warn!(error = %failure, "invocation failed");
-    }
-    called
+    call(&serving, &export, params, &headers).await
 }
 
 /// Asks the policy (when one is set) whether `export` of `serving` may be invoked.
@@ -122,16 +114,9 @@ async fn answer(serving: &Serving, export: &Export, invocation: &mut IncomingInv
             return Answer::Nothing;
         }
     };
-    let mut state = serving.invocation_state().await;
-    state.set_trace(super::trace_context(|name| {
-        invocation.headers().get(name).map(str::to_string)
-    }));
-    match call(serving, export, params, state).await {
+    match call(serving, export, params, invocation.headers()).await {
         Ok(values) => Answer::Results(values),
-        Err(failure) => {
-            tracing::warn!(error = %failure, "invocation failed");
-            Answer::Failed(failure)
-        }
+        Err(failure) => Answer::Failed(failure),
     }
 }
 
@@ -153,18 +138,27 @@ impl CallFailure {
     }
 }
 
-/// Calls `export`: on the resident instance when a resource it exports is involved,
-/// else on a fresh one.
+/// Calls `export` with the store data of this invocation (its trace from the caller's
+/// `headers`): on the resident instance when a resource it exports is involved, else on
+/// a fresh one. A failure is logged.
 async fn call(
     serving: &Serving,
     export: &Export,
     params: Vec<Value>,
-    state: InvocationState,
+    headers: &InvocationHeaders,
 ) -> Result<Vec<Value>, String> {
-    match export.resident {
+    let mut state = serving.invocation_state().await;
+    state.set_trace(super::trace_context(|name| {
+        headers.get(name).map(str::to_string)
+    }));
+    let called = match export.resident {
         false => call_fresh(serving, export, params, state).await,
         true => call_resident(serving, export, params, state).await,
+    };
+    if let Err(failure) = &called {
+        tracing::warn!(error = %failure, "invocation failed");
     }
+    called
 }
 
 /// Calls `export` in a fresh instance.

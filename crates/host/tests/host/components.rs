@@ -76,8 +76,22 @@ pub(crate) fn components(dir: &Path) -> impl FnOnce(&mut HostConfig) + '_ {
     }
 }
 
-/// A server, a client following its events, a directory for components and a host
-/// that runs them (with the compile cache in that directory).
+/// A server, a client following its events, and a directory for components (hosts
+/// started with [`components`] keep their compile cache there).
+pub(crate) async fn lattice_for_components() -> (
+    TestNats,
+    async_nats::Client,
+    EventWatcher,
+    tempfile::TempDir,
+) {
+    let nats = TestNats::start().await.unwrap();
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    (nats, client, events, dir)
+}
+
+/// [`lattice_for_components`] and a host that runs components.
 pub(crate) async fn lattice_with_components() -> (
     TestNats,
     async_nats::Client,
@@ -85,10 +99,7 @@ pub(crate) async fn lattice_with_components() -> (
     tempfile::TempDir,
     lattice_host::Host,
 ) {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (nats, client, events, dir) = lattice_for_components().await;
     let host = nats.start_host(components(dir.path())).await.unwrap();
     (nats, client, events, dir, host)
 }
@@ -260,10 +271,7 @@ async fn a_component_is_scaled_invoked_over_wrpc_rescaled_and_stopped() {
 
 #[tokio::test]
 async fn a_component_calls_a_linked_component_on_another_host() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (nats, client, events, dir) = lattice_for_components().await;
     let math = write_component(dir.path(), "math.wasm", MATH);
     let calc = write_component(dir.path(), "calc.wasm", CALC);
     let a = nats.start_host(components(dir.path())).await.unwrap();
@@ -292,10 +300,7 @@ async fn a_component_calls_a_linked_component_on_another_host() {
 
 #[tokio::test]
 async fn bad_components_fail_with_the_cause_and_the_host_keeps_serving() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (nats, client, events, dir) = lattice_for_components().await;
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"not wasm at all").unwrap();
     let host = nats.start_host(components(dir.path())).await.unwrap();

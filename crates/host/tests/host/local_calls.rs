@@ -6,21 +6,19 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_test_support::components::{CALC, MATH, write_component};
-use lattice_test_support::{EventWatcher, TestNats};
 use lattice_wrpc::subjects::{InvocationSubject, SubjectPrefix};
 use lattice_wrpc::{InvocationHeaders, WrpcClient};
 use serde_json::json;
 
-use crate::components::{components, double_21_once_linked, put_link, scale_each};
+use crate::components::{
+    components, double_21_once_linked, lattice_for_components, put_link, scale_each,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_linked_component_on_the_same_host_is_called_in_process_and_one_elsewhere_over_nats() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (nats, client, events, dir) = lattice_for_components().await;
     let math = write_component(dir.path(), "math.wasm", MATH);
     let calc = write_component(dir.path(), "calc.wasm", CALC);
     let a = nats.start_host(components(dir.path())).await.unwrap();
@@ -106,10 +104,7 @@ const BUSY_MATH: &str = r#"
 
 #[tokio::test]
 async fn a_call_to_a_component_on_the_same_host_with_no_free_slot_goes_over_nats() {
-    let nats = TestNats::start().await.unwrap();
-    let client = nats.client().await.unwrap();
-    let events = EventWatcher::new(&client, "default").await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (nats, client, events, dir) = lattice_for_components().await;
     let busy = write_component(dir.path(), "busy.wasm", BUSY_MATH);
     let calc = write_component(dir.path(), "calc.wasm", CALC);
     // `busy` spins for its own limit of 1 s; `near`, which waits for it, has 10 s.

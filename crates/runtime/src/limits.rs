@@ -40,6 +40,11 @@ impl ComponentLimiter {
         self.max_memory_bytes
     }
 
+    /// Bytes of linear memory the instance has now, all its memories together.
+    pub(crate) fn used_memory_bytes(&self) -> u64 {
+        self.used_memory_bytes
+    }
+
     /// The last growth this limiter refused, if any.
     pub(crate) fn denial(&self) -> Option<MemoryDenial> {
         self.denial

@@ -124,7 +124,6 @@ impl<T: Send + 'static> Prepared<T> {
         let pre = linker
             .instantiate_pre(component)
             .map_err(|err| PrepareError::Link(format!("{err:#}")))?;
-        let permits = usize::try_from(options.count.get()).unwrap_or(Semaphore::MAX_PERMITS);
         Ok(Self {
             inner: Arc::new(PreparedInner {
                 runtime: runtime.clone(),
@@ -133,7 +132,7 @@ impl<T: Send + 'static> Prepared<T> {
                 pre,
                 memory_bytes,
                 execution_time,
-                permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+                permits: Arc::new(Semaphore::new(slots(options.count))),
                 count: options.count,
             }),
         })
@@ -285,7 +284,7 @@ impl<T: Send + 'static> Prepared<T> {
             }
         };
         Ok(Invocation {
-            store,
+            store: Some(store),
             instance,
             component: self.inner.pre.component().clone(),
             deadline,
@@ -295,7 +294,8 @@ impl<T: Send + 'static> Prepared<T> {
                 backstop,
             },
             execution_time: self.inner.execution_time,
-            _permit: permit,
+            permit,
+            slots: slots(self.inner.count),
         })
     }
 
@@ -343,15 +343,19 @@ fn at_most<V: PartialOrd + Copy>(
     }
 }
 
-/// One running instance, holding its slot of the concurrency cap until dropped.
-pub struct Invocation<T: 'static> {
-    store: Store<StoreState<T>>,
+/// One running instance, holding its slot of the concurrency cap until it is torn down:
+/// when dropped, or soon after for a big one that ran alone (see its `Drop`).
+pub struct Invocation<T: Send + 'static> {
+    /// Always `Some` but in `drop`, which hands it on.
+    store: Option<Store<StoreState<T>>>,
     instance: Instance,
     component: Component,
     deadline: Instant,
     budget: Budget,
     execution_time: Duration,
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// The slots of the concurrency cap (`count`).
+    slots: usize,
 }
 
 /// What one call may spend: epoch ticks (shared with the store's deadline callback)
@@ -362,7 +366,7 @@ struct Budget {
     backstop: Duration,
 }
 
-impl<T> std::fmt::Debug for Invocation<T> {
+impl<T: Send> std::fmt::Debug for Invocation<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invocation")
             .field("execution_time", &self.execution_time)
@@ -373,7 +377,7 @@ impl<T> std::fmt::Debug for Invocation<T> {
 impl<T: Send + 'static> Invocation<T> {
     /// The store (for typed calls and to read the data back).
     pub fn store(&mut self) -> &mut Store<StoreState<T>> {
-        &mut self.store
+        live(&mut self.store)
     }
 
     /// The instance.
@@ -387,7 +391,7 @@ impl<T: Send + 'static> Invocation<T> {
         self.budget
             .remaining
             .store(self.budget.ticks, Ordering::Relaxed);
-        self.store.set_epoch_deadline(1);
+        self.store().set_epoch_deadline(1);
         self.deadline = Instant::now() + self.budget.backstop;
     }
 
@@ -416,10 +420,15 @@ impl<T: Send + 'static> Invocation<T> {
             Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>,
         >,
     ) -> Result<R, InvokeError> {
-        let called = tokio::time::timeout_at(self.deadline, call(&mut self.store)).await;
+        let called = tokio::time::timeout_at(self.deadline, call(live(&mut self.store))).await;
         match called {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(classify(err, &self.store, Phase::Call, self.execution_time)),
+            Ok(Err(err)) => Err(classify(
+                err,
+                live(&mut self.store),
+                Phase::Call,
+                self.execution_time,
+            )),
             Err(_) => Err(InvokeError::DeadlineExceeded {
                 limit: self.execution_time,
             }),
@@ -433,20 +442,81 @@ impl<T: Send + 'static> Invocation<T> {
     ) -> Result<Vec<Val>, InvokeError> {
         let func = self
             .instance
-            .get_func(&mut self.store, index)
+            .get_func(live(&mut self.store), index)
             .ok_or_else(|| InvokeError::Call("the export is not a function".into()))?;
-        let mut results = vec![Val::Bool(false); func.ty(&self.store).results().len()];
+        let mut results = vec![Val::Bool(false); func.ty(self.store()).results().len()];
         let called = tokio::time::timeout_at(
             self.deadline,
-            func.call_async(&mut self.store, params, &mut results),
+            func.call_async(live(&mut self.store), params, &mut results),
         )
         .await;
         match called {
             Ok(Ok(())) => Ok(results),
-            Ok(Err(err)) => Err(classify(err, &self.store, Phase::Call, self.execution_time)),
+            Ok(Err(err)) => Err(classify(
+                err,
+                live(&mut self.store),
+                Phase::Call,
+                self.execution_time,
+            )),
             Err(_) => Err(InvokeError::DeadlineExceeded {
                 limit: self.execution_time,
             }),
+        }
+    }
+}
+
+/// The slots of a concurrency cap of `count`.
+fn slots(count: NonZeroU32) -> usize {
+    usize::try_from(count.get())
+        .unwrap_or(Semaphore::MAX_PERMITS)
+        .min(Semaphore::MAX_PERMITS)
+}
+
+fn live<S>(store: &mut Option<S>) -> &mut S {
+    store
+        .as_mut()
+        .expect("an invocation's store lives until the invocation is dropped")
+}
+
+/// From how many bytes of linear memory an ended instance that was the only one of its
+/// component running is torn down later, on a task of its own, rather than where it was
+/// dropped. Tearing down resets the pool slot's memory to the component's initial image
+/// (a copy of up to the kept-resident size): about half a millisecond for a
+/// componentize-js or componentize-py component. Done in place, it held back what the
+/// dropping task had just woken: the HTTP connection that writes the response, the NATS
+/// connection that sends the results (tokio runs the last task woken on a worker next,
+/// on that worker, and no other worker may take it), so a lone request's answer waited
+/// for the reset. While other invocations of the component run, the reset stays in
+/// place: deferred under load it measured slower (a slot held longer, the next instance
+/// on a colder one). Small instances reset in microseconds and are torn down in place.
+pub(crate) const DEFER_TEARDOWN_FROM: u64 = 1 << 20;
+
+impl<T: Send + 'static> Drop for Invocation<T> {
+    fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        // The slot is given back once the memory is reset, as in a teardown in place.
+        let permit = self.permit.take();
+        let alone = permit
+            .as_ref()
+            .is_some_and(|p| p.semaphore().available_permits() + 1 >= self.slots);
+        let defer = alone && store.data().limiter.used_memory_bytes() >= DEFER_TEARDOWN_FROM;
+        let teardown = move || {
+            drop(store);
+            drop(permit);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if defer => {
+                // The task yields once first, so that what this one woke runs before
+                // the reset. A runtime shutting down drops the task unrun: the same
+                // teardown.
+                runtime.spawn(async move {
+                    tokio::task::yield_now().await;
+                    teardown();
+                });
+            }
+            _ => teardown(),
         }
     }
 }

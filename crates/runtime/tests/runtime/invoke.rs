@@ -1,13 +1,12 @@
 //! Calling exports dynamically, signatures, linking and the concurrency cap.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use lattice_runtime::wasmtime::component::{Val, types::Type};
 use lattice_runtime::{InvokeError, LoadError, PrepareError, PrepareOptions, WasmKind};
 
 use crate::support::{
-    ARITH, Host, Probe, WAITER, random_component, small_runtime, waiting_linker, wasm,
+    ARITH, Host, Probe, WAITER, random_component, small_runtime, waiting_linker, wasm, with_count,
 };
 
 #[tokio::test]
@@ -173,12 +172,8 @@ async fn count_caps_how_many_invocations_run_at_once() {
     let runtime = small_runtime();
     let loaded = runtime.load(wasm(WAITER)).await.expect("load");
     let linker = waiting_linker(&runtime);
-    let options = PrepareOptions {
-        count: NonZeroU32::new(2).unwrap(),
-        ..PrepareOptions::default()
-    };
     let prepared = runtime
-        .prepare(&linker, &loaded.component, options)
+        .prepare(&linker, &loaded.component, with_count(2))
         .expect("prepare");
     let probe = Arc::new(Probe::default());
     let calls: Vec<_> = (0..6)
@@ -193,4 +188,60 @@ async fn count_caps_how_many_invocations_run_at_once() {
     }
     assert_eq!(probe.max(), 2, "never more than `count` at once");
     assert_eq!(prepared.available(), 2);
+}
+
+/// An instance with 1 MiB of linear memory or more that was the only one of its
+/// component running is torn down (its pool slot's memory reset) on a task of its own,
+/// after the task that ended it has let what it woke run, and holds its slot until then.
+/// A smaller one, or one that ends while another runs, is torn down where it is dropped.
+/// The test's runtime has one thread: nothing else runs until the test awaits.
+#[tokio::test]
+async fn a_lone_big_instance_is_torn_down_after_what_its_end_woke() {
+    let runtime = small_runtime();
+    let linker = runtime.linker_with_wasi::<Host>().expect("linker");
+    for (pages, big) in [(1, false), (16, true)] {
+        let text = format!(
+            r#"(component
+              (core module $m (memory {pages}) (data (i32.const 0) "lattice") (func (export "f")))
+              (core instance $i (instantiate $m))
+              (func (export "f") (canon lift (core func $i "f"))))"#
+        );
+        let loaded = runtime.load(wasm(&text)).await.expect("load");
+        let prepared = runtime
+            .prepare(&linker, &loaded.component, with_count(2))
+            .expect("prepare");
+        let (first, second) = (Arc::new(Probe::default()), Arc::new(Probe::default()));
+        let mut one = prepared
+            .instantiate(Host::with_probe(Arc::clone(&first)))
+            .await
+            .expect("instantiate");
+        let mut other = prepared
+            .instantiate(Host::with_probe(Arc::clone(&second)))
+            .await
+            .expect("instantiate");
+        one.call(None, "f", &[]).await.expect("f");
+        other.call(None, "f", &[]).await.expect("f");
+
+        drop(other);
+        assert!(second.torn_down(), "{pages} page(s), another running");
+        assert_eq!(prepared.available(), 1);
+
+        drop(one);
+        assert_eq!(first.torn_down(), !big, "{pages} page(s), alone");
+        assert_eq!(
+            prepared.available(),
+            if big { 1 } else { 2 },
+            "held until then"
+        );
+        first.teardown().await;
+        // The slot comes back with the teardown: the next instance gets it.
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            prepared.instantiate(Host::new()),
+        )
+        .await
+        .expect("the slot came back")
+        .expect("instantiate");
+        drop(next);
+    }
 }

@@ -1,13 +1,14 @@
 //! Shared pieces: the store data, a small engine config, the test components.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lattice_runtime::wasmtime::StoreContextMut;
 use lattice_runtime::wasmtime::component::Linker;
 use lattice_runtime::wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
-use lattice_runtime::{Runtime, RuntimeConfig, StoreState};
+use lattice_runtime::{PrepareOptions, Runtime, RuntimeConfig, StoreState};
 
 pub(crate) const MIB: u64 = 1 << 20;
 
@@ -32,6 +33,13 @@ impl Host {
     }
 }
 
+/// The store, and this with it, is dropped when the instance is torn down.
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.probe.torn_down_now();
+    }
+}
+
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -41,11 +49,14 @@ impl WasiView for Host {
     }
 }
 
-/// Counts host calls in flight and the most seen at once.
+/// Counts host calls in flight and the most seen at once, and tells when the instance
+/// has been torn down.
 #[derive(Default)]
 pub(crate) struct Probe {
     current: AtomicUsize,
     max: AtomicUsize,
+    torn_down: AtomicBool,
+    teardown: tokio::sync::Notify,
 }
 
 impl Probe {
@@ -60,6 +71,23 @@ impl Probe {
 
     pub(crate) fn max(&self) -> usize {
         self.max.load(Ordering::SeqCst)
+    }
+
+    fn torn_down_now(&self) {
+        self.torn_down.store(true, Ordering::SeqCst);
+        self.teardown.notify_one();
+    }
+
+    /// Whether the instance has been torn down.
+    pub(crate) fn torn_down(&self) -> bool {
+        self.torn_down.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the instance has been torn down.
+    pub(crate) async fn teardown(&self) {
+        while !self.torn_down() {
+            self.teardown.notified().await;
+        }
     }
 }
 
@@ -76,6 +104,14 @@ pub(crate) fn small_config() -> RuntimeConfig {
 
 pub(crate) fn small_runtime() -> Runtime {
     Runtime::new(small_config()).expect("runtime")
+}
+
+/// The default options with a concurrency cap of `count`.
+pub(crate) fn with_count(count: u32) -> PrepareOptions {
+    PrepareOptions {
+        count: NonZeroU32::new(count).expect("a count above 0"),
+        ..PrepareOptions::default()
+    }
 }
 
 pub(crate) fn wasm(text: &str) -> Vec<u8> {

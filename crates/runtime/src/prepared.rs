@@ -498,16 +498,22 @@ impl<T: Send + 'static> Drop for Invocation<T> {
         };
         // The slot is given back once the memory is reset, as in a teardown in place.
         let permit = self.permit.take();
-        let alone = permit
-            .as_ref()
-            .is_some_and(|p| p.semaphore().available_permits() + 1 >= self.slots);
-        let defer = alone && store.data().limiter.used_memory_bytes() >= DEFER_TEARDOWN_FROM;
+        let big = store.data().limiter.used_memory_bytes() >= DEFER_TEARDOWN_FROM;
+        let alone = || {
+            permit
+                .as_ref()
+                .is_some_and(|p| p.semaphore().available_permits() + 1 >= self.slots)
+        };
+        // Only a deferred teardown needs the runtime: no lookup for the others.
+        let runtime = (big && alone())
+            .then(tokio::runtime::Handle::try_current)
+            .and_then(Result::ok);
         let teardown = move || {
             drop(store);
             drop(permit);
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if defer => {
+        match runtime {
+            Some(runtime) => {
                 // The task yields once first, so that what this one woke runs before
                 // the reset. A runtime shutting down drops the task unrun: the same
                 // teardown.
@@ -516,7 +522,7 @@ impl<T: Send + 'static> Drop for Invocation<T> {
                     teardown();
                 });
             }
-            _ => teardown(),
+            None => teardown(),
         }
     }
 }

@@ -22,16 +22,32 @@ mod secrets_commands;
 mod state_commands;
 mod up;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = args::Cli::parse_from(official_shape(std::env::args_os().collect()));
-    match run(cli).await {
+fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = args::Cli::parse_from(official_shape(argv.clone()));
+    let result = match cli.command {
+        args::Command::Up(up) => {
+            // A host may re-execute itself here, before any thread exists
+            // (up/memory_copy.rs).
+            let memory_copy = up.memory_copy.apply(&argv);
+            runtime().and_then(|rt| rt.block_on(up::run(&cli.global, *up, memory_copy)))
+        }
+        command => runtime().and_then(|rt| rt.block_on(run(args::Cli { command, ..cli }))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 /// `wasmcloud ARGS…` becomes `wasmcloud up ARGS…`; any other name is left as it is.
@@ -47,12 +63,9 @@ fn official_shape(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
     argv
 }
 
+/// A client command: its control requests carry its trace, exported when the standard
+/// OTEL_EXPORTER_OTLP_* variables name a collector.
 async fn run(cli: args::Cli) -> anyhow::Result<()> {
-    if let args::Command::Up(up) = cli.command {
-        return up::run(&cli.global, *up).await;
-    }
-    // A client command: its control requests carry its trace, exported when the
-    // standard OTEL_EXPORTER_OTLP_* variables name a collector.
     let telemetry = lattice_telemetry::Telemetry::start("lattice-cli", &client_otel_config())
         .map_err(anyhow::Error::from)?;
     init_client_logging(&telemetry);

@@ -35,6 +35,9 @@ pub(crate) struct UpArgs {
     /// OpenTelemetry export.
     #[command(flatten)]
     observability: observability::ObservabilityArgs,
+    /// How component memory is reset.
+    #[command(flatten)]
+    pub(crate) memory_copy: memory_copy::MemoryCopyArgs,
     /// Serve `/livez`, `/readyz` and `/metrics` on this address, e.g. `127.0.0.1:9090`.
     #[arg(long, env = "WASMCLOUD_HTTP_ADMIN")]
     http_admin: Option<std::net::SocketAddr>,
@@ -531,7 +534,12 @@ fn init_logging(
     Ok(guard)
 }
 
-pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
+/// Runs the host; `memory_copy` is what [`memory_copy::MemoryCopyArgs::apply`] found.
+pub(crate) async fn run(
+    global: &GlobalArgs,
+    args: UpArgs,
+    memory_copy: memory_copy::MemoryCopy,
+) -> anyhow::Result<()> {
     let otel = args.observability.otel_config(&args.tls_ca_path);
     let telemetry = lattice_telemetry::Telemetry::start("wasmcloud-host", &otel)
         .context("cannot set up OpenTelemetry export")?;
@@ -542,6 +550,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
         args.observability.trace_level,
         args.observability.flame_graph.as_deref(),
     )?;
+    memory_copy.log();
     let mut embedded = None;
     if !args.nats_explicit(global) && !nats_answers(DEFAULT_NATS_HOST, DEFAULT_NATS_PORT).await? {
         embedded = Some(start_embedded(&args).await?);
@@ -586,6 +595,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()>
 }
 
 mod features;
+pub(crate) mod memory_copy;
 mod nats;
 mod observability;
 #[cfg(test)]

@@ -130,6 +130,7 @@ pub(crate) const LATTICE_ADDITIONS: &[&str] = &[
     "memory-keep-resident",
     "table-keep-resident",
     "stack-keep-resident",
+    "non-temporal-reset",
     "oci-cache-dir",
     "oci-cache-size",
     "require-signed",

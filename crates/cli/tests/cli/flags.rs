@@ -262,3 +262,47 @@ async fn invoked_as_wasmcloud_it_takes_the_official_command_line() {
     assert!(line.contains("is up on lattice `official`"), "{line}");
     stop(child).await;
 }
+
+/// The environment process `pid` was started with, one variable a line. glibc cuts
+/// `GLIBC_TUNABLES` at each `:` in place while it reads it, so its tunables show as lines
+/// of their own.
+fn environ_of(pid: u32) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    String::from_utf8_lossy(&environ).replace('\0', "\n")
+}
+
+/// The host re-executes itself (same process) with non-temporal copies from 1 MiB added to
+/// the tunables it was given; `--non-temporal-reset false` and a threshold already given
+/// leave them as they are.
+#[tokio::test]
+async fn memory_resets_copy_around_the_cache_unless_told_otherwise() {
+    let nats = TestNats::start().await.unwrap();
+    let args = ["--nats-url", nats.url(), "-x", "tunables"];
+    let ours = "glibc.cpu.x86_non_temporal_threshold=0x100000";
+    let given = "glibc.cpu.x86_non_temporal_threshold=0x4040";
+    let cases = [
+        (vec![("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")], true),
+        (
+            vec![
+                ("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"),
+                ("LATTICE_NON_TEMPORAL_RESET", "false"),
+            ],
+            false,
+        ),
+        (vec![("GLIBC_TUNABLES", given)], false),
+    ];
+    for (envs, added) in cases {
+        let (child, _) = up(&args, &envs).await;
+        let environ = environ_of(child.id().unwrap());
+        assert_eq!(
+            environ.lines().any(|line| line.ends_with(ours)),
+            added,
+            "the host started with {envs:?} runs with:\n{environ}"
+        );
+        assert!(
+            environ.contains(envs[0].1),
+            "what was given is kept: {environ}"
+        );
+        stop(child).await;
+    }
+}

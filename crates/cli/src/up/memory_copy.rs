@@ -11,7 +11,8 @@
 //!
 //! glibc reads its tunables only when a process starts, so `lattice up` re-executes
 //! itself once, first thing, before any thread, file or child exists: the same binary,
-//! arguments, process id and environment, with the threshold added to `GLIBC_TUNABLES`. Providers do not inherit it: their environment is cleared.
+//! arguments, name, process id and environment, with the threshold added to
+//! `GLIBC_TUNABLES`. Providers do not inherit it: their environment is cleared.
 
 use std::ffi::{OsStr, OsString};
 
@@ -76,6 +77,7 @@ impl MemoryCopyArgs {
         let current = std::env::var_os("GLIBC_TUNABLES");
         if let Some(given) = threshold_in(current.as_deref()) {
             return if given == THRESHOLD {
+                keep_name(argv);
                 MemoryCopy::AroundTheCache
             } else {
                 MemoryCopy::ThresholdGiven(given)
@@ -125,24 +127,39 @@ fn with_threshold(tunables: Option<&OsStr>) -> OsString {
     value
 }
 
-/// Replaces this process with `EXE argv…` and `GLIBC_TUNABLES=tunables` (the binary's
-/// own path, not `/proc/self/exe`, which would rename the process `exe`); returns only
-/// why that failed.
+/// Replaces this process with `/proc/self/exe argv…` (this very binary, even if its file
+/// was replaced since) and `GLIBC_TUNABLES=tunables`; returns only why that failed.
 fn reexec(argv: &[OsString], tunables: &OsStr) -> String {
     use std::os::unix::process::CommandExt as _;
     let Some((arg0, args)) = argv.split_first() else {
         return "no command line".into();
     };
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(error) => return format!("cannot find the binary: {error}"),
-    };
-    let error = std::process::Command::new(&exe)
+    std::process::Command::new(SELF)
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", tunables)
-        .exec();
-    format!("{}: {error}", exe.display())
+        .exec()
+        .to_string()
+}
+
+const SELF: &str = "/proc/self/exe";
+
+/// Executed as `/proc/self/exe`, the process is named `exe`: give it back the name it
+/// was started under (`lattice`, or `wasmcloud` through a link of that name), which
+/// `ps`, `pgrep` and `top` show.
+fn keep_name(argv: &[OsString]) {
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    if comm.trim_end() != "exe" {
+        return;
+    }
+    let Some(name) = argv
+        .first()
+        .and_then(|arg0| std::path::Path::new(arg0).file_name())
+    else {
+        return;
+    };
+    // The kernel keeps the first 15 bytes.
+    let _ = std::fs::write("/proc/self/comm", name.as_encoded_bytes());
 }
 
 #[cfg(test)]

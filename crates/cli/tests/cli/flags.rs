@@ -260,7 +260,18 @@ async fn invoked_as_wasmcloud_it_takes_the_official_command_line() {
         .env_remove("LATTICE_NATS_URL");
     let (child, line) = common::spawn_until_up(command).await;
     assert!(line.contains("is up on lattice `official`"), "{line}");
+    assert_eq!(
+        comm_of(child.id().unwrap()),
+        "wasmcloud",
+        "the process keeps its name through the host's re-execution"
+    );
     stop(child).await;
+}
+
+/// The name `ps` and `pgrep` show for process `pid`.
+fn comm_of(pid: u32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    comm.trim_end().to_string()
 }
 
 /// The environment process `pid` was started with, one variable a line. glibc cuts
@@ -294,6 +305,7 @@ async fn memory_resets_copy_around_the_cache_unless_told_otherwise() {
     for (envs, added) in cases {
         let (child, _) = up(&args, &envs).await;
         let environ = environ_of(child.id().unwrap());
+        assert_eq!(comm_of(child.id().unwrap()), "lattice");
         assert_eq!(
             environ.lines().any(|line| line.ends_with(ours)),
             added,

@@ -12,7 +12,8 @@
 //! glibc reads its tunables only when a process starts, so `lattice up` re-executes
 //! itself once, first thing, before any thread, file or child exists: the same binary,
 //! arguments, name, process id and environment, with the threshold added to
-//! `GLIBC_TUNABLES`. Providers do not inherit it: their environment is cleared.
+//! `GLIBC_TUNABLES` (and `LATTICE_REEXECUTED_FOR_TUNABLES=1`, so that it happens at most
+//! once). Providers inherit neither: their environment is cleared.
 
 use std::ffi::{OsStr, OsString};
 
@@ -22,6 +23,8 @@ use clap::Args;
 const TUNABLE: &str = "glibc.cpu.x86_non_temporal_threshold";
 /// Copies of this many bytes or more go around the cache.
 const THRESHOLD: &str = "0x100000";
+/// Set for the re-executed process, so that it never re-executes again.
+const REEXECUTED: &str = "LATTICE_REEXECUTED_FOR_TUNABLES";
 
 #[derive(Debug, Args)]
 pub(crate) struct MemoryCopyArgs {
@@ -83,6 +86,12 @@ impl MemoryCopyArgs {
                 MemoryCopy::ThresholdGiven(given)
             };
         }
+        if std::env::var_os(REEXECUTED).is_some() {
+            // Never a loop, whatever a glibc makes of the variable.
+            return MemoryCopy::ReexecFailed(format!(
+                "re-executed once already, yet GLIBC_TUNABLES does not set {TUNABLE}"
+            ));
+        }
         MemoryCopy::ReexecFailed(reexec(argv, &with_threshold(current.as_deref())))
     }
 }
@@ -138,6 +147,7 @@ fn reexec(argv: &[OsString], tunables: &OsStr) -> String {
         .arg0(arg0)
         .args(args)
         .env("GLIBC_TUNABLES", tunables)
+        .env(REEXECUTED, "1")
         .exec()
         .to_string()
 }

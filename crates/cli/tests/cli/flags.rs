@@ -283,8 +283,8 @@ fn environ_of(pid: u32) -> String {
 }
 
 /// The host re-executes itself (same process) with non-temporal copies from 1 MiB added to
-/// the tunables it was given; `--non-temporal-reset false` and a threshold already given
-/// leave them as they are.
+/// the tunables it was given; `--non-temporal-reset false`, a threshold already given and
+/// a re-execution already made leave them as they are.
 #[tokio::test]
 async fn memory_resets_copy_around_the_cache_unless_told_otherwise() {
     let nats = TestNats::start().await.unwrap();
@@ -301,6 +301,15 @@ async fn memory_resets_copy_around_the_cache_unless_told_otherwise() {
             false,
         ),
         (vec![("GLIBC_TUNABLES", given)], false),
+        // Already re-executed, yet no threshold (a glibc that hid it): no second exec,
+        // the host runs on.
+        (
+            vec![
+                ("GLIBC_TUNABLES", "glibc.malloc.arena_max=2"),
+                ("LATTICE_REEXECUTED_FOR_TUNABLES", "1"),
+            ],
+            false,
+        ),
     ];
     for (envs, added) in cases {
         let (child, _) = up(&args, &envs).await;
@@ -315,6 +324,12 @@ async fn memory_resets_copy_around_the_cache_unless_told_otherwise() {
             environ.contains(envs[0].1),
             "what was given is kept: {environ}"
         );
+        if added {
+            assert!(
+                environ.contains("LATTICE_REEXECUTED_FOR_TUNABLES=1"),
+                "marked as re-executed: {environ}"
+            );
+        }
         stop(child).await;
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -489,51 +489,6 @@ fn labels_from_env(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap
     .collect()
 }
 
-/// What `--flame-graph` writes into; flushed when the host has stopped.
-type FlameGuard = tracing_flame::FlushGuard<std::io::BufWriter<std::fs::File>>;
-
-/// Logs to stderr (as JSON lines with `structured`), plus whatever `telemetry` exports,
-/// plus the spans at `trace_level` as folded stacks into `flame_graph` (as 1.9.2 does).
-fn init_logging(
-    level: tracing::Level,
-    structured: bool,
-    telemetry: &lattice_telemetry::Telemetry,
-    trace_level: tracing::Level,
-    flame_graph: Option<&Path>,
-) -> anyhow::Result<Option<FlameGuard>> {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    // async-nats reports every (re)connect at info; keep that for debug runs.
-    let default = format!("{},async_nats=warn", level.as_str().to_ascii_lowercase());
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = match structured {
-        true => fmt.json().with_filter(filter).boxed(),
-        false => fmt.with_filter(filter).boxed(),
-    };
-    let (flame, guard) = match flame_graph {
-        Some(path) => {
-            let (layer, guard) = tracing_flame::FlameLayer::with_file(path).map_err(|error| {
-                anyhow::anyhow!(
-                    "cannot write the flame graph (--flame-graph) to {}: {error}",
-                    path.display()
-                )
-            })?;
-            let only_spans = tracing_subscriber::filter::LevelFilter::from_level(trace_level);
-            (Some(layer.with_filter(only_spans)), Some(guard))
-        }
-        None => (None, None),
-    };
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(telemetry.layer(trace_level, level))
-        .with(flame)
-        .init();
-    Ok(guard)
-}
-
 /// Runs the host; `memory_copy` is what [`memory_copy::MemoryCopyArgs::apply`] found.
 pub(crate) async fn run(
     global: &GlobalArgs,
@@ -543,7 +498,7 @@ pub(crate) async fn run(
     let otel = args.observability.otel_config(&args.tls_ca_path);
     let telemetry = lattice_telemetry::Telemetry::start("wasmcloud-host", &otel)
         .context("cannot set up OpenTelemetry export")?;
-    let flame = init_logging(
+    let flame = observability::init_logging(
         args.log_level,
         args.enable_structured_logging,
         &telemetry,

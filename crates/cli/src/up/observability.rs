@@ -1,9 +1,10 @@
 //! The official observability flags of `lattice up`: which signals are exported over
 //! OTLP, where, and at which level. The host exports its own traces, metrics and logs
 //! with them (`lattice_telemetry`), and hands them to providers in HostData
-//! (`otel_config`), field by field as wasmCloud 1.9.2 does.
+//! (`otel_config`), field by field as wasmCloud 1.9.2 does. Also the host's own logging
+//! (`init_logging`): stderr, the OTLP export and the flame graph.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use lattice_proto::{Level, OtelConfig, OtelProtocol};
@@ -110,4 +111,49 @@ pub(crate) fn level(level: tracing::Level) -> Level {
         tracing::Level::DEBUG => Level::Debug,
         tracing::Level::TRACE => Level::Trace,
     }
+}
+
+/// What `--flame-graph` writes into; flushed when the host has stopped.
+pub(super) type FlameGuard = tracing_flame::FlushGuard<std::io::BufWriter<std::fs::File>>;
+
+/// Logs to stderr (as JSON lines with `structured`), plus whatever `telemetry` exports,
+/// plus the spans at `trace_level` as folded stacks into `flame_graph` (as 1.9.2 does).
+pub(super) fn init_logging(
+    level: tracing::Level,
+    structured: bool,
+    telemetry: &lattice_telemetry::Telemetry,
+    trace_level: tracing::Level,
+    flame_graph: Option<&Path>,
+) -> anyhow::Result<Option<FlameGuard>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // async-nats reports every (re)connect at info; keep that for debug runs.
+    let default = format!("{},async_nats=warn", level.as_str().to_ascii_lowercase());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match structured {
+        true => fmt.json().with_filter(filter).boxed(),
+        false => fmt.with_filter(filter).boxed(),
+    };
+    let (flame, guard) = match flame_graph {
+        Some(path) => {
+            let (layer, guard) = tracing_flame::FlameLayer::with_file(path).map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot write the flame graph (--flame-graph) to {}: {error}",
+                    path.display()
+                )
+            })?;
+            let only_spans = tracing_subscriber::filter::LevelFilter::from_level(trace_level);
+            (Some(layer.with_filter(only_spans)), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(telemetry.layer(trace_level, level))
+        .with(flame)
+        .init();
+    Ok(guard)
 }

@@ -407,6 +407,10 @@ pub(crate) async fn measure(command: &str, artifacts: &Artifacts, sizes: &Compon
             );
             figures.insert("wrpc_one_hop_ms".into(), crate::samples_json(&wrpc.one_hop));
             figures.insert(
+                "tcp_round_trip_ms".into(),
+                crate::samples_json(&wrpc.tcp_round_trip),
+            );
+            figures.insert(
                 "nats_round_trip_raw_ms".into(),
                 crate::samples_json(&wrpc.raw_round_trip),
             );
@@ -439,6 +443,7 @@ pub(crate) async fn measure(command: &str, artifacts: &Artifacts, sizes: &Compon
             let e = crate::fail(e);
             figures.insert("nats_round_trip_ms".into(), e.clone());
             figures.insert("wrpc_one_hop_ms".into(), e.clone());
+            figures.insert("tcp_round_trip_ms".into(), e.clone());
             figures.insert("nats_round_trip_raw_ms".into(), e.clone());
             figures.insert("wrpc_one_hop_raw_ms".into(), e.clone());
             figures.insert("wrpc_two_hops_ms".into(), e.clone());

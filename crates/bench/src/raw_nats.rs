@@ -1,12 +1,14 @@
 //! The transport's floor without any client library or async runtime: a minimal NATS
 //! client on a blocking `TcpStream` (one OS thread per connection), for a bare request →
-//! reply and for a wRPC call of `math.add`. What the async client adds on top (its
+//! reply and for a wRPC call of `math.add`; and under that the machine's own floor, a TCP
+//! round trip between two threads with no NATS at all (a NATS request → reply makes two:
+//! caller → server → responder and back). What the async client adds on top (its
 //! connection task, channels and wake-ups) then shows as the difference between the two
 //! floors, and the host's own share of a hop as the difference between a raw hop and the
 //! raw floor.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 /// One message received.
@@ -110,6 +112,8 @@ impl RawNats {
 
 /// What the raw client measured, in milliseconds per call.
 pub(crate) struct RawFigures {
+    /// A few bytes to an echo thread and back over loopback TCP, no NATS.
+    pub(crate) tcp_round_trip: Vec<f64>,
     /// A bare request → reply: a responder thread echoes on its own connection.
     pub(crate) round_trip: Vec<f64>,
     /// A wRPC call of `add` on `target`: the request, then the accept, the results and
@@ -117,8 +121,43 @@ pub(crate) struct RawFigures {
     pub(crate) one_hop: Vec<f64>,
 }
 
-/// Measures `calls` sequential requests of each kind through the server at `url`, after a
-/// few unmeasured ones. Blocking: run it on a thread of its own.
+/// `calls` sequential round trips to an echo thread over loopback TCP, after a few
+/// unmeasured ones.
+fn tcp_round_trip(calls: usize, warm_up: usize) -> io::Result<Vec<f64>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> io::Result<()> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        let mut buffer = [0; 64];
+        loop {
+            match stream.read(&mut buffer)? {
+                0 => return Ok(()),
+                n => stream.write_all(&buffer[..n])?,
+            }
+        }
+    });
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_nodelay(true)?;
+    let mut samples = Vec::with_capacity(calls);
+    let mut answer = [0; 4];
+    for i in 0..warm_up + calls {
+        let sent = Instant::now();
+        stream.write_all(b"ping")?;
+        stream.read_exact(&mut answer)?;
+        if i >= warm_up {
+            samples.push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    drop(stream);
+    echo.join()
+        .map_err(|_| io::Error::other("the TCP echo thread panicked"))??;
+    Ok(samples)
+}
+
+/// Measures `calls` sequential requests of each kind through the server at `url` (and
+/// TCP round trips without it), after a few unmeasured ones. Blocking: run it on a thread
+/// of its own.
 pub(crate) fn measure(
     url: &str,
     lattice: &str,
@@ -126,6 +165,8 @@ pub(crate) fn measure(
     instance: &str,
     calls: usize,
 ) -> io::Result<RawFigures> {
+    let warm_up = 20;
+    let tcp_round_trip = tcp_round_trip(calls, warm_up)?;
     let mut responder = RawNats::connect(url)?;
     responder.subscribe("bench.raw.echo", 1)?;
     let echo = std::thread::spawn(move || -> io::Result<()> {
@@ -141,7 +182,6 @@ pub(crate) fn measure(
     });
     let mut caller = RawNats::connect(url)?;
     caller.subscribe("_RAW.>", 1)?;
-    let warm_up = 20;
     let mut round_trip = Vec::with_capacity(calls);
     for i in 0..warm_up + calls {
         let sent = Instant::now();
@@ -192,6 +232,7 @@ pub(crate) fn measure(
         }
     }
     Ok(RawFigures {
+        tcp_round_trip,
         round_trip,
         one_hop,
     })

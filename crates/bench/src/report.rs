@@ -175,7 +175,13 @@ fn components(results: &Value, columns: &[Value], compare: bool, out: &mut Strin
             out.push_str(&cells(compare, texts, r, &row, goal));
         }
     }
-    let timed_rows: [(&str, &str, &str, usize); 6] = [
+    let timed_rows: [(&str, &str, &str, usize); 7] = [
+        (
+            "TCP round trip between two threads, no NATS (the machine's floor; a NATS request → reply is two)",
+            "—",
+            "tcp_round_trip_ms",
+            3,
+        ),
         (
             "NATS request → reply, no host (the transport's floor)",
             "—",

@@ -94,6 +94,8 @@ pub(crate) struct Throughput {
 /// What the wRPC scenario measured.
 pub(crate) struct WrpcFigures {
     pub(crate) nats_round_trip: Samples,
+    /// Loopback TCP between two threads, no NATS (see [`crate::raw_nats`]).
+    pub(crate) tcp_round_trip: Samples,
     /// The same with a blocking raw-socket client (see [`crate::raw_nats`]).
     pub(crate) raw_round_trip: Samples,
     /// One hop with that client.
@@ -188,9 +190,9 @@ pub(crate) async fn wrpc(
     .await
     .map_err(|e| e.to_string())
     .and_then(|measured| measured.map_err(|e| format!("raw client: {e}")));
-    let (raw_round_trip, raw_one_hop) = match raw {
-        Ok(raw) => (Ok(raw.round_trip), Ok(raw.one_hop)),
-        Err(e) => (Err(e.clone()), Err(e)),
+    let (tcp_round_trip, raw_round_trip, raw_one_hop) = match raw {
+        Ok(raw) => (Ok(raw.tcp_round_trip), Ok(raw.round_trip), Ok(raw.one_hop)),
+        Err(e) => (Err(e.clone()), Err(e.clone()), Err(e)),
     };
 
     let two_hops = measure_two_hops(&host, &wrpc, "calc", sizes.calls).await;
@@ -204,6 +206,7 @@ pub(crate) async fn wrpc(
     host.stop().await;
     Ok(WrpcFigures {
         nats_round_trip,
+        tcp_round_trip,
         raw_round_trip,
         raw_one_hop,
         one_hop,

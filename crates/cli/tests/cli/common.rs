@@ -1,6 +1,7 @@
 //! What the CLI's end-to-end tests share.
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use lattice_test_support::WAIT;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -96,6 +97,58 @@ pub(crate) async fn up(url: &str, extra: &[&str]) -> (tokio::process::Child, Str
     (child, host_id_of(&line))
 }
 
+/// Waits until every process of `pids` has ended and returns how long that took; panics
+/// after `limit` naming those still running. Each process is watched through a pidfd,
+/// which becomes readable when the process terminates, so the wait wakes on the exits
+/// themselves (no polling on a timer). A process already gone counts as ended.
+pub(crate) async fn all_exited(pids: &[u64], limit: Duration) -> Duration {
+    let since = Instant::now();
+    let watched = pids.to_vec();
+    let waited = tokio::task::spawn_blocking(move || wait_for_exits(&watched, limit))
+        .await
+        .expect("the wait for exits ran");
+    if let Err(still) = waited {
+        panic!("still running after {limit:?}: {still:?}");
+    }
+    since.elapsed()
+}
+
+/// Blocks until each of `pids` has exited or `limit` has passed (then: those left).
+fn wait_for_exits(pids: &[u64], limit: Duration) -> Result<(), Vec<u64>> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let deadline = Instant::now() + limit;
+    let mut watched = Vec::new();
+    for &pid in pids {
+        let raw = i32::try_from(pid).ok().and_then(Pid::from_raw);
+        let raw = raw.unwrap_or_else(|| panic!("{pid} is not a pid"));
+        match pidfd_open(raw, PidfdFlags::empty()) {
+            Ok(fd) => watched.push((pid, fd)),
+            Err(rustix::io::Errno::SRCH) => {}
+            Err(e) => panic!("cannot watch process {pid}: {e}"),
+        }
+    }
+    while !watched.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(watched.iter().map(|(pid, _)| *pid).collect());
+        }
+        let timeout = Timespec::try_from(left).expect("the limit fits a timespec");
+        let mut fds: Vec<PollFd<'_>> = watched
+            .iter()
+            .map(|(_, fd)| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("poll on pidfds: {e}"),
+        }
+        let ended: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
+        let mut ended = ended.into_iter();
+        watched.retain(|_| !ended.next().unwrap_or(false));
+    }
+    Ok(())
+}
+
 /// Whether process `pid` runs (a zombie does not).
 pub(crate) fn running(pid: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -168,4 +221,33 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+#[tokio::test]
+async fn all_exited_wakes_on_the_exit_and_not_before() {
+    let mut child = Command::new("sleep")
+        .arg("0.3")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = u64::from(child.id().unwrap());
+    let took = all_exited(&[pid], WAIT).await;
+    assert!(took >= Duration::from_millis(250), "woke after {took:?}");
+    assert!(!running(pid), "woke while {pid} still ran");
+    assert!(child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+#[should_panic(expected = "still running after 100ms")]
+async fn all_exited_names_what_still_runs_at_its_limit() {
+    let child = Command::new("sleep")
+        .arg("5")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    all_exited(
+        &[u64::from(child.id().unwrap())],
+        Duration::from_millis(100),
+    )
+    .await;
 }

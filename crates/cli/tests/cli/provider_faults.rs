@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use lattice_test_support::{EventWatcher, TestNats, WAIT};
 
 use crate::common::{
-    ctl_ok, provider_pids, rss_kib, running, start_providers, subjects, test_provider, up,
+    all_exited, ctl_ok, provider_pids, rss_kib, running, start_providers, subjects, test_provider,
+    up,
 };
 
 /// Writes an executable `sh` script `name` into `dir`; `$PROVIDER` in `body` is the test
@@ -45,12 +46,7 @@ async fn pid_in(file: &Path) -> u64 {
 
 /// Waits until none of `pids` runs.
 async fn all_gone(pids: &[u64]) -> Duration {
-    let since = Instant::now();
-    while pids.iter().any(|pid| running(*pid)) {
-        assert!(since.elapsed() < WAIT, "still running: {pids:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    since.elapsed()
+    all_exited(pids, WAIT).await
 }
 
 /// A host (fast graces) with the provider of `path` started as `id` and healthy.

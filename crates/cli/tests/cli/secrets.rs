@@ -4,7 +4,7 @@
 use std::process::Stdio;
 
 use crate::common::{LATTICE, lattice, stdout};
-use lattice_test_support::{TestNats, WAIT};
+use lattice_test_support::{EventWatcher, TestNats, WAIT};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
@@ -118,7 +118,9 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // The host, all of its output in a file, at trace level.
+    // The host, all of its output in a file, at trace level; up when it says so.
+    let client = nats.client().await.unwrap();
+    let events = EventWatcher::new(&client, "default").await.unwrap();
     let host_log_path = dir.path().join("host.log");
     let host_log = std::fs::File::create(&host_log_path).unwrap();
     let _up = Command::new(LATTICE)
@@ -148,17 +150,8 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    events.next_named("host_started").await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !std::fs::read_to_string(&host_log_path)
-        .unwrap_or_default()
-        .contains(" is up on lattice ")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "lattice up is not up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let put = async |args: &[&str]| -> std::process::Output {
         let mut all = vec!["--nats-url", url.as_str()];
         all.extend_from_slice(args);
@@ -244,7 +237,6 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
         .await,
     ));
     // It has the value.
-    let client = nats.client().await.unwrap();
     let dump = client
         .request("lattice.test.leaky.dump", "".into())
         .await

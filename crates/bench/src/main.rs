@@ -368,7 +368,8 @@ async fn measure(command: &str, par: &Path, distinct: &[PathBuf], sizes: &Sizes)
         scale.push(match scenarios::scale(command, par, n, sizes).await {
             Ok(r) => json!({
                 "n": r.n, "healthy": r.healthy, "all_healthy_ms": r.all_healthy_ms,
-                "idle_rss_bytes": r.idle_rss, "per_provider_bytes": r.per_provider_bytes,
+                "idle_rss_bytes": r.idle_rss, "idle_anon_bytes": r.idle_anon,
+                "per_provider_bytes": r.per_provider_bytes,
                 "idle_cpu_percent": r.idle_cpu_percent, "host_get_ms": stats::summarize(&r.host_get_ms),
             }),
             Err(e) => json!({"n": n, "error": format!("{e:#}")}),

@@ -353,9 +353,20 @@ fn providers(columns: &[Value], compare: bool, out: &mut String) {
     }
     // Host idle memory: from the first scale step (measured before any provider starts).
     let idle = |c: &Value| c["figures"]["scale"][0]["idle_rss_bytes"].as_f64();
+    let idle_anon = |c: &Value| c["figures"]["scale"][0]["idle_anon_bytes"].as_f64();
     let texts = columns
         .iter()
-        .map(|c| idle(c).map_or("—".into(), |b| format!("{:.1} MB", b / 1e6)))
+        .map(|c| match (idle(c), idle_anon(c)) {
+            (Some(rss), Some(anon)) => {
+                format!(
+                    "{:.1} MB ({:.1} MB allocated: RssAnon)",
+                    rss / 1e6,
+                    anon / 1e6
+                )
+            }
+            (Some(rss), None) => format!("{:.1} MB", rss / 1e6),
+            _ => "—".into(),
+        })
         .collect();
     out.push_str(&cells(
         texts,

@@ -240,6 +240,9 @@ pub(crate) async fn archives(
 pub(crate) struct ScaleResult {
     pub(crate) n: usize,
     pub(crate) idle_rss: u64,
+    /// What of `idle_rss` the host allocated (`RssAnon`): the rest is file pages, most of
+    /// them the host binary's own code.
+    pub(crate) idle_anon: u64,
     pub(crate) all_healthy_ms: f64,
     pub(crate) per_provider_bytes: f64,
     pub(crate) idle_cpu_percent: f64,
@@ -256,7 +259,7 @@ pub(crate) async fn scale(
     sizes: &Sizes,
 ) -> anyhow::Result<ScaleResult> {
     let mut host = HostUnderTest::start(command).await?;
-    let idle_rss = host.rss()?;
+    let (idle_rss, idle_anon) = (host.rss()?, host.rss_anon()?);
     let started = Instant::now();
     let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
     futures::stream::iter(&ids)
@@ -313,6 +316,7 @@ pub(crate) async fn scale(
     Ok(ScaleResult {
         n,
         idle_rss,
+        idle_anon,
         all_healthy_ms,
         per_provider_bytes: (loaded_rss.saturating_sub(idle_rss)) as f64 / n as f64,
         idle_cpu_percent,

@@ -25,6 +25,8 @@ const TUNABLE: &str = "glibc.cpu.x86_non_temporal_threshold";
 const THRESHOLD: &str = "0x100000";
 /// Set for the re-executed process, so that it never re-executes again.
 const REEXECUTED: &str = "LATTICE_REEXECUTED_FOR_TUNABLES";
+/// This very binary, even if its file was replaced since the process started.
+const SELF: &str = "/proc/self/exe";
 
 #[derive(Debug, Args)]
 pub(crate) struct MemoryCopyArgs {
@@ -151,8 +153,6 @@ fn reexec(argv: &[OsString], tunables: &OsStr) -> String {
         .exec()
         .to_string()
 }
-
-const SELF: &str = "/proc/self/exe";
 
 /// Executed as `/proc/self/exe`, the process is named `exe`: give it back the name it
 /// was started under (`lattice`, or `wasmcloud` through a link of that name), which

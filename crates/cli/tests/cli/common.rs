@@ -143,8 +143,11 @@ fn wait_for_exits(pids: &[u64], limit: Duration) -> Result<(), Vec<u64>> {
             Err(e) => panic!("poll on pidfds: {e}"),
         }
         let ended: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
-        let mut ended = ended.into_iter();
-        watched.retain(|_| !ended.next().unwrap_or(false));
+        watched = watched
+            .into_iter()
+            .zip(ended)
+            .filter_map(|(process, ended)| (!ended).then_some(process))
+            .collect();
     }
     Ok(())
 }

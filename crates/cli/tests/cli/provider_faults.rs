@@ -25,23 +25,28 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// The pid written to `file` (by a script, which may still be on its way there).
-async fn pid_in(file: &Path) -> u64 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(pid) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} was never written",
-            file.display()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// The pid a script wrote to `file` before it ran the provider.
+fn pid_in(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{} holds no pid", file.display()))
+}
+
+/// The processes whose parent is `parent` (from `/proc/*/stat`).
+fn children_of(parent: u64) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // After the `(comm)`: state, then the parent's pid.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
 }
 
 /// Waits until none of `pids` runs.
@@ -87,15 +92,17 @@ async fn a_provider_whose_children_fork_again_is_stopped_with_all_of_them() {
         dir.path(),
         "forking.sh",
         &format!(
-            "sleep 300 & echo $! > {d}/child\n\
-             sh -c 'sleep 300 & echo $! > {d}/grandchild; wait' & echo $! > {d}/middle\n\
+            "mkfifo {d}/written\n\
+             sleep 300 & echo $! > {d}/child\n\
+             sh -c 'sleep 300 & echo $! > {d}/grandchild; echo > {d}/written; wait' & echo $! > {d}/middle\n\
+             read done < {d}/written\n\
              exec $PROVIDER"
         ),
     );
     let (_host_process, host) = with_provider(&nats, &events, &client, "forking", &forking).await;
     let mut pids = Vec::new();
     for file in ["child", "middle", "grandchild"] {
-        pids.push(pid_in(&dir.path().join(file)).await);
+        pids.push(pid_in(&dir.path().join(file)));
     }
     pids.extend(provider_pids(&client, &host).await);
     assert!(pids.iter().all(|p| running(*p)), "{pids:?}");
@@ -215,24 +222,23 @@ async fn a_provider_that_exits_non_zero_on_sigterm_is_reported_and_leaves_nothin
     let client = nats.client().await.unwrap();
     let events = EventWatcher::new(&client, "default").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
     // The script is the provider's process: it runs the real one (which ignores the
     // shutdown request and SIGTERM) as its child, on its stdin (a background job's stdin
     // is /dev/null unless given another descriptor), and exits 3 on SIGTERM.
     let exits = script(
         dir.path(),
         "exits3.sh",
-        &format!(
-            "trap 'exit 3' TERM\n\
-             exec 3<&0\n\
-             $PROVIDER --hang-on-shutdown <&3 & echo $! > {d}/inner\n\
-             wait"
-        ),
+        "trap 'exit 3' TERM\n\
+         exec 3<&0\n\
+         $PROVIDER --hang-on-shutdown <&3 &\n\
+         wait",
     );
     let (_host_process, host) = with_provider(&nats, &events, &client, "exits3", &exits).await;
-    let inner = pid_in(&dir.path().join("inner")).await;
+    // The real provider answered the health check, so it is the script's child by now.
     let mut pids = provider_pids(&client, &host).await;
-    pids.push(inner);
+    let inner = children_of(pids[0]);
+    assert_eq!(inner.len(), 1, "the script runs one provider: {inner:?}");
+    pids.extend(inner);
     stop(&client, &host, "exits3").await;
     let stopped = events
         .next_matching("provider_stopped", |e| e.data["provider_id"] == "exits3")

@@ -107,17 +107,31 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
     let url = nats.url().to_string();
     let dir = tempfile::tempdir().unwrap();
     let planted = "trace-planted-value-5d2e";
-    let backend_log = std::fs::File::create(dir.path().join("backend.log")).unwrap();
-    let _serve = Command::new(LATTICE)
+    // The backend at trace level: its stdout in a file, its stderr kept line by line,
+    // serving once it says so.
+    let backend_out = dir.path().join("backend.out");
+    let mut serve = Command::new(LATTICE)
         .args(["--nats-url", &url, "secrets", "serve"])
         .env("TRANSIT_XKEY_SEED", nkeys::XKey::new().seed().unwrap())
         .env("ENCRYPTION_XKEY_SEED", nkeys::XKey::new().seed().unwrap())
         .env("RUST_LOG", "trace")
-        .stderr(backend_log.try_clone().unwrap())
-        .stdout(backend_log)
+        .stdout(std::fs::File::create(&backend_out).unwrap())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let (serving, backend_serves) = tokio::sync::oneshot::channel();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    let backend_said = tokio::spawn(async move {
+        let (mut serving, mut said) = (Some(serving), Vec::new());
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("serving on wasmcloud.secrets.v1alpha1.nats-kv.>") {
+                serving.take().map(|tx| tx.send(()));
+            }
+            said.push(line);
+        }
+        said.join("\n")
+    });
     // The host, all of its output in a file, at trace level; up when it says so.
     let client = nats.client().await.unwrap();
     let events = EventWatcher::new(&client, "default").await.unwrap();
@@ -151,7 +165,10 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
         .spawn()
         .unwrap();
     events.next_named("host_started").await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
+    tokio::time::timeout(WAIT, backend_serves)
+        .await
+        .expect("the backend serves within the wait")
+        .expect("the backend serves before it exits");
     let put = async |args: &[&str]| -> std::process::Output {
         let mut all = vec!["--nats-url", url.as_str()];
         all.extend_from_slice(args);
@@ -162,14 +179,7 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
             .await
             .unwrap()
     };
-    let mut said = Vec::new();
-    // Wait for the backend: a put that finds it.
-    let mut stored = put(&["secrets", "put", "db-password"]).await;
-    while !stored.status.success() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        stored = put(&["secrets", "put", "db-password"]).await;
-    }
-    said.push(stdout(&stored));
+    let mut said = vec![stdout(&put(&["secrets", "put", "db-password"]).await)];
     let binary =
         lattice_test_support::workspace_bin("lattice-test-provider", "lattice-test-provider")
             .unwrap();
@@ -266,6 +276,13 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
         ])
         .await,
     ));
+    // Everything the backend said, to its end.
+    serve.kill().await.unwrap();
+    let backend_said = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&backend_out).unwrap(),
+        backend_said.await.unwrap()
+    );
     let host_said = std::fs::read_to_string(&host_log_path).unwrap();
     assert!(
         host_said.contains("TRACE"),
@@ -274,10 +291,7 @@ async fn a_planted_secret_appears_nowhere_in_what_lattice_says() {
     for (what, text) in [
         ("the host's output", host_said),
         ("the events", std::fs::read_to_string(&events_log).unwrap()),
-        (
-            "the backend's output",
-            std::fs::read_to_string(dir.path().join("backend.log")).unwrap(),
-        ),
+        ("the backend's output", backend_said),
         ("the CLI's output", said.join("\n")),
     ] {
         assert!(!text.contains(planted), "{what} shows the secret");
